@@ -1,0 +1,44 @@
+#include "core/random.h"
+
+#include <cmath>
+
+namespace tg {
+
+double Generator::normal() {
+  if (has_gauss_) {
+    has_gauss_ = false;
+    return gauss_;
+  }
+  double x1, x2, r2;
+  do {
+    x1 = 2.0 * uniform() - 1.0;
+    x2 = 2.0 * uniform() - 1.0;
+    r2 = x1 * x1 + x2 * x2;
+  } while (r2 >= 1.0 || r2 == 0.0);
+  double f = std::sqrt(-2.0 * std::log(r2) / r2);
+  gauss_ = f * x1;
+  has_gauss_ = true;
+  return f * x2;
+}
+
+std::uint64_t Generator::below(std::uint64_t n) {
+  if (n <= 1) return 0;
+  // Rejection sampling on the smallest mask covering n - 1 (numpy's bounded method).
+  std::uint64_t mask = n - 1;
+  for (int s = 1; s < 64; s <<= 1) mask |= mask >> s;
+  for (;;) {
+    std::uint64_t v = next_u32();
+    if (mask > 0xffffffffu) v = (v << 32) | next_u32();
+    v &= mask;
+    if (v < n) return v;
+  }
+}
+
+Generator& default_generator() {
+  static Generator gen(42);
+  return gen;
+}
+
+void manual_seed(std::uint32_t seed) { default_generator().seed(seed); }
+
+}  // namespace tg

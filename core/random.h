@@ -1,0 +1,46 @@
+#pragma once
+/// \file
+/// Generator: a seedable MT19937 whose doubles and normals follow numpy's legacy RandomState, so
+/// `Generator g(42); g.uniform()` gives `np.random.seed(42); np.random.rand()` bit for bit.
+
+#include <cstdint>
+#include <random>
+
+namespace tg {
+
+/// The source of every random choice in tapegrad (initialisers, shuffling, dropout, data).
+class Generator {
+ public:
+  explicit Generator(std::uint32_t seed = 5489u) { this->seed(seed); }
+
+  /// Restarts the sequence (numpy's `np.random.seed(seed)`).
+  void seed(std::uint32_t seed) {
+    engine_.seed(seed);
+    has_gauss_ = false;
+  }
+  /// 32 random bits.
+  std::uint32_t next_u32() { return static_cast<std::uint32_t>(engine_()); }
+  /// A double in [0, 1) with 53 random bits (numpy's `random_sample`).
+  double uniform() {
+    std::uint32_t a = next_u32() >> 5, b = next_u32() >> 6;
+    return (a * 67108864.0 + b) / 9007199254740992.0;
+  }
+  /// A double in [low, high).
+  double uniform(double low, double high) { return low + (high - low) * uniform(); }
+  /// A standard normal (numpy's legacy polar method, which caches the second value).
+  double normal();
+  /// An integer in [0, n), unbiased.
+  std::uint64_t below(std::uint64_t n);
+
+ private:
+  std::mt19937 engine_;
+  bool has_gauss_ = false;
+  double gauss_ = 0.0;
+};
+
+/// The generator used when none is given.
+Generator& default_generator();
+/// Reseeds the default generator.
+void manual_seed(std::uint32_t seed);
+
+}  // namespace tg

@@ -1,0 +1,55 @@
+#include "core/shape.h"
+
+#include "core/error.h"
+
+namespace tg {
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
+  if (dims.size() > kMaxRank)
+    throw ShapeError(fmt::format("Shape: rank {} is more than the {} supported", dims.size(), kMaxRank));
+  for (std::int64_t d : dims) {
+    if (d < 0) throw ShapeError(fmt::format("Shape: negative dimension {}", d));
+    dims_[static_cast<std::size_t>(rank_++)] = d;
+  }
+}
+
+std::int64_t Shape::numel() const {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+  return n;
+}
+
+void Shape::push_back(std::int64_t d) {
+  if (rank_ == kMaxRank)
+    throw ShapeError(fmt::format("Shape: rank {} is more than the {} supported", rank_ + 1, kMaxRank));
+  if (d < 0) throw ShapeError(fmt::format("Shape: negative dimension {}", d));
+  dims_[static_cast<std::size_t>(rank_++)] = d;
+}
+
+int Shape::wrap(int i) const {
+  int j = i < 0 ? i + rank_ : i;
+  if (j < 0 || j >= rank_)
+    throw ValueError(fmt::format("Shape {}: index {} out of range for rank {}", str(), i, rank_));
+  return j;
+}
+
+int Shape::axis(int a, const char* op) const {
+  int j = a < 0 ? a + rank_ : a;
+  if (j < 0 || j >= rank_)
+    throw ValueError(fmt::format("{}: axis {} out of range for a tensor of shape {} (rank {})", op, a,
+                                 str(), rank_));
+  return j;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (rank_ != o.rank_) return false;
+  for (int i = 0; i < rank_; ++i)
+    if (dims_[static_cast<std::size_t>(i)] != o.dims_[static_cast<std::size_t>(i)]) return false;
+  return true;
+}
+
+std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ",")); }
+
+}  // namespace tg

@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// Shape: the sizes of a tensor's dimensions, held inline (no heap), at most kMaxRank of them.
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace tg {
+
+inline constexpr int kMaxRank = 6;
+
+/// The dimensions of a tensor, row-major. `Shape{32, 50, 1}`; `Shape{}` is a scalar.
+class Shape {
+ public:
+  Shape() = default;
+  Shape(std::initializer_list<std::int64_t> dims);
+  explicit Shape(std::span<const std::int64_t> dims);
+
+  int rank() const { return rank_; }
+  /// Size of dimension i; negative i counts from the end. Throws ValueError when out of range.
+  std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(wrap(i))]; }
+  std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(wrap(i))]; }
+  /// Number of elements: the product of the sizes (1 for a scalar).
+  std::int64_t numel() const;
+  /// The sizes as a span.
+  std::span<const std::int64_t> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
+  const std::int64_t* begin() const { return dims_.data(); }
+  const std::int64_t* end() const { return dims_.data() + rank_; }
+
+  /// Appends a dimension (throws ShapeError past kMaxRank).
+  void push_back(std::int64_t d);
+
+  /// Normalises an axis (negative counts from the end) against this rank, naming `op` in the
+  /// error when it is out of range.
+  int axis(int a, const char* op) const;
+
+  bool operator==(const Shape& o) const;
+  bool operator!=(const Shape& o) const { return !(*this == o); }
+
+  /// "[32,50,1]".
+  std::string str() const;
+
+ private:
+  int wrap(int i) const;
+  std::array<std::int64_t, kMaxRank> dims_{};
+  int rank_ = 0;
+};
+
+}  // namespace tg
+
+template <>
+struct fmt::formatter<tg::Shape> : fmt::formatter<std::string> {
+  auto format(const tg::Shape& s, format_context& ctx) const {
+    return fmt::formatter<std::string>::format(s.str(), ctx);
+  }
+};

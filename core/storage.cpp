@@ -1,0 +1,82 @@
+#include "core/storage.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <new>
+
+namespace tg {
+
+// Under the sanitizers every buffer goes straight to the system, so AddressSanitizer sees each
+// use after free instead of a recycled block.
+#ifdef TAPEGRAD_NO_POOL
+constexpr bool kPooling = false;
+#else
+constexpr bool kPooling = true;
+#endif
+
+struct StoragePool {
+  static constexpr int kClasses = 48;
+  Storage* free_[kClasses] = {};
+  PoolStats stats;
+
+  static StoragePool& get() {
+    // Leaked on purpose: tensors in static objects may be freed after thread-local destructors.
+    static thread_local StoragePool* pool = new StoragePool;
+    return *pool;
+  }
+};
+
+Storage* Storage::allocate(std::size_t bytes) {
+  std::size_t total = bytes + kHeader;
+  auto cls = static_cast<std::uint32_t>(std::bit_width(std::max<std::size_t>(total, 128) - 1));
+  std::size_t block = std::size_t{1} << cls;
+  StoragePool& pool = StoragePool::get();
+  Storage* s = nullptr;
+  if (kPooling && pool.free_[cls]) {
+    s = pool.free_[cls];
+    pool.free_[cls] = s->next_free_;
+    pool.stats.bytes_cached -= block;
+    ++pool.stats.reuses;
+  } else {
+    void* p = std::aligned_alloc(64, block);
+    if (!p) throw std::bad_alloc();
+    s = ::new (p) Storage;
+    ++pool.stats.system_allocs;
+  }
+  s->refs_ = 1;
+  s->size_class_ = cls;
+  s->bytes_ = bytes;
+  s->next_free_ = nullptr;
+  pool.stats.bytes_in_use += block;
+  return s;
+}
+
+void Storage::free(Storage* s) {
+  StoragePool& pool = StoragePool::get();
+  std::size_t block = std::size_t{1} << s->size_class_;
+  pool.stats.bytes_in_use -= block;
+  if (!kPooling) {
+    std::free(s);
+    return;
+  }
+  s->next_free_ = pool.free_[s->size_class_];
+  pool.free_[s->size_class_] = s;
+  pool.stats.bytes_cached += block;
+}
+
+PoolStats pool_stats() { return StoragePool::get().stats; }
+
+void pool_release_cached() {
+  StoragePool& pool = StoragePool::get();
+  for (Storage*& head : pool.free_) {
+    while (head) {
+      Storage* next = head->next_free_;
+      std::free(head);
+      head = next;
+    }
+  }
+  pool.stats.bytes_cached = 0;
+}
+
+}  // namespace tg

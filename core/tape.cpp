@@ -1,0 +1,357 @@
+#include "core/tape.h"
+
+#include <cmath>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace tg {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+// Adds src into dst elementwise (same shape and dtype, checked by the caller).
+void add_into(Tensor& dst, const Tensor& src) {
+  dispatch(dst.dtype(), [&]<class T>() {
+    T* d = dst.data<T>();
+    const T* s = src.data<T>();
+    const std::int64_t n = dst.numel();
+    for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
+  });
+}
+
+bool all_finite(const Tensor& t) {
+  return dispatch(t.dtype(), [&]<class T>() {
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
+}
+
+// A gradient buffer may be taken over only when nothing else can see or change its elements.
+bool exclusively_held(const Tensor& t) {
+  return t.impl()->refs == 1 && t.impl()->storage->refs() == 1;
+}
+}  // namespace
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+bool grad_enabled() { return g_grad_enabled; }
+
+Tape& Tape::current() {
+  // Leaked on purpose: tensors in static objects may outlive thread-local destructors.
+  static thread_local Tape* tape = new Tape;
+  return *tape;
+}
+
+// ---- recording --------------------------------------------------------------------------------
+
+std::uint32_t Tape::slot_of(const Tensor& t) {
+  detail::TensorImpl* impl = t.impl();
+  if (!impl) return detail::kNoSlot;
+  if (tracked(impl)) return impl->slot;
+  if (!impl->requires_grad) return detail::kNoSlot;
+  auto id = static_cast<std::uint32_t>(slots_.size());
+  slots_.push_back({impl->shape, impl->dtype, detail::kLeafNode, Tensor(), t});
+  impl->slot = id;
+  impl->epoch = epoch_;
+  impl->counted = false;
+  return id;
+}
+
+NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* const> inputs,
+                     std::span<Tensor* const> outputs) {
+  if (anomaly_) {
+    for (Tensor* out : outputs)
+      if (!all_finite(*out))
+        throw ValueError(fmt::format("anomaly: {} produced a non-finite value in its output of shape {}",
+                                     name, out->shape()));
+  }
+  if (!g_grad_enabled || in_backward_) return {};
+  bool any = false;
+  for (const Tensor* in : inputs) {
+    const detail::TensorImpl* impl = in->impl();
+    if (impl && (impl->requires_grad || tracked(impl))) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return {};
+
+  auto node_id = static_cast<std::uint32_t>(nodes_.size());
+  detail::Node node;
+  node.fn = fn;
+  node.name = name;
+  node.io_begin = static_cast<std::uint32_t>(io_.size());
+  node.n_in = static_cast<std::uint16_t>(inputs.size());
+  node.n_out = static_cast<std::uint16_t>(outputs.size());
+  node.saved_begin = static_cast<std::uint32_t>(saved_.size());
+  node.n_saved = 0;
+  for (const Tensor* in : inputs) io_.push_back(slot_of(*in));
+  for (Tensor* out : outputs) {
+    detail::TensorImpl* impl = out->impl();
+    auto id = static_cast<std::uint32_t>(slots_.size());
+    slots_.push_back({impl->shape, impl->dtype, node_id, Tensor(), Tensor()});
+    impl->slot = id;
+    impl->epoch = epoch_;
+    impl->counted = true;
+    ++live_;
+    io_.push_back(id);
+  }
+  nodes_.push_back(node);
+  return {this, node_id};
+}
+
+NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs,
+               Tensor& output) {
+  Tensor* out = &output;
+  return Tape::current().record(name, fn, std::span(inputs.begin(), inputs.size()), std::span(&out, 1));
+}
+
+NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
+               std::span<Tensor> outputs) {
+  constexpr std::size_t kInline = 64;
+  const Tensor* in_inline[kInline];
+  Tensor* out_inline[kInline];
+  std::vector<const Tensor*> in_heap;
+  std::vector<Tensor*> out_heap;
+  std::span<const Tensor*> ins, outs_c;
+  if (inputs.size() <= kInline) {
+    ins = std::span(in_inline, inputs.size());
+  } else {
+    in_heap.resize(inputs.size());
+    ins = in_heap;
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i) ins[i] = &inputs[i];
+  std::span<Tensor*> outs;
+  if (outputs.size() <= kInline) {
+    outs = std::span(out_inline, outputs.size());
+  } else {
+    out_heap.resize(outputs.size());
+    outs = out_heap;
+  }
+  for (std::size_t i = 0; i < outputs.size(); ++i) outs[i] = &outputs[i];
+  return Tape::current().record(name, fn, ins, outs);
+}
+
+NodeRef& NodeRef::save(const Tensor& t) {
+  detail::Node& node = tape_->nodes_[node_];
+  tape_->saved_.push_back(t.detach());
+  ++node.n_saved;
+  return *this;
+}
+
+std::uint32_t NodeRef::keep(std::shared_ptr<void> object) {
+  tape_->objects_.push_back(std::move(object));
+  return static_cast<std::uint32_t>(tape_->objects_.size() - 1);
+}
+
+std::byte* NodeRef::attr_bytes() { return tape_->nodes_[node_].attrs.data(); }
+
+// A counted tensor died: when none is left, nothing can reach the recording any more.
+void Tape::forget(detail::TensorImpl* impl) {
+  if (impl->epoch != epoch_) return;
+  if (--live_ == 0 && !in_backward_) clear();
+}
+
+void Tape::clear() {
+  ++epoch_;  // first, so that tensors released below no longer count against this recording
+  live_ = 0;
+  nodes_.clear();
+  io_.clear();
+  saved_.clear();
+  slots_.clear();
+  objects_.clear();
+}
+
+void Tape::retain_grad(const Tensor& t) {
+  detail::TensorImpl* impl = t.impl();
+  if (!tracked(impl) || slots_[impl->slot].node == detail::kLeafNode) return;
+  slots_[impl->slot].owner = t;
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+
+std::uint32_t BackwardContext::in_slot(int i) const { return tape_.io_[node_.io_begin + static_cast<std::uint32_t>(i)]; }
+
+const Tensor& BackwardContext::grad_output(int i) const {
+  return tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].grad;
+}
+
+Tensor BackwardContext::take_grad_output(int i) {
+  return std::move(tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].grad);
+}
+
+bool BackwardContext::needs_grad(int i) const { return in_slot(i) != detail::kNoSlot; }
+
+const Shape& BackwardContext::input_shape(int i) const {
+  std::uint32_t s = in_slot(i);
+  if (s == detail::kNoSlot)
+    throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
+  return tape_.slots_[s].shape;
+}
+
+DType BackwardContext::input_dtype(int i) const {
+  std::uint32_t s = in_slot(i);
+  if (s == detail::kNoSlot)
+    throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
+  return tape_.slots_[s].dtype;
+}
+
+const Tensor& BackwardContext::saved(int i) const {
+  return tape_.saved_[node_.saved_begin + static_cast<std::uint32_t>(i)];
+}
+
+const Shape& BackwardContext::output_shape(int i) const {
+  return tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].shape;
+}
+
+DType BackwardContext::output_dtype(int i) const {
+  return tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].dtype;
+}
+
+void* BackwardContext::object(std::uint32_t index) const { return tape_.objects_[index].get(); }
+
+Tensor& BackwardContext::grad_input(int i) {
+  detail::Slot& slot = tape_.slots_[in_slot(i)];
+  if (slot.node == detail::kLeafNode) {
+    detail::TensorImpl* leaf = slot.owner.impl();
+    if (!leaf->grad) {
+      Tensor z = zeros(slot.shape, slot.dtype);
+      leaf->grad = z.impl();
+      leaf->grad->retain();
+    }
+    // The slot keeps a handle on the leaf's own gradient, so the reference stays valid.
+    if (slot.grad.impl() != leaf->grad) slot.grad = Tensor::borrow(leaf->grad);
+    return slot.grad;
+  }
+  if (!slot.grad.defined()) slot.grad = zeros(slot.shape, slot.dtype);
+  return slot.grad;
+}
+
+void BackwardContext::accumulate(int i, Tensor g) {
+  std::uint32_t id = in_slot(i);
+  if (id == detail::kNoSlot || !g.defined()) return;
+  detail::Slot& slot = tape_.slots_[id];
+  if (g.shape() != slot.shape || g.dtype() != slot.dtype)
+    throw GraphError(fmt::format("{} backward: gradient for input {} is {} {}, expected {} {}",
+                                 node_.name, i, g.shape(), dtype_name(g.dtype()), slot.shape,
+                                 dtype_name(slot.dtype)));
+  if (tape_.anomaly_ && !all_finite(g))
+    throw ValueError(fmt::format("anomaly: {} backward produced a non-finite gradient for input {} of shape {}",
+                                 node_.name, i, slot.shape));
+  detail::TensorImpl* leaf = slot.node == detail::kLeafNode ? slot.owner.impl() : nullptr;
+  if (leaf) {
+    if (!leaf->grad) {
+      if (!exclusively_held(g)) g = g.clone();
+      leaf->grad = g.impl();
+      leaf->grad->retain();
+      return;
+    }
+    Tensor lg = Tensor::borrow(leaf->grad);
+    add_into(lg, g);
+    return;
+  }
+  if (!slot.grad.defined())
+    slot.grad = exclusively_held(g) ? std::move(g) : g.clone();
+  else
+    add_into(slot.grad, g);
+}
+
+void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
+  detail::TensorImpl* impl = root.impl();
+  if (!impl) throw GraphError("backward: called on an undefined tensor");
+  if (in_backward_) throw GraphError("backward: called from inside a backward rule");
+  if (!tracked(impl) && !impl->requires_grad) {
+    if (impl->slot != detail::kNoSlot && impl->epoch < epoch_)
+      throw GraphError(fmt::format(
+          "backward: the graph behind this tensor of shape {} was already freed (by an earlier "
+          "backward, or a Tape::clear); pass retain_graph = true to the first backward to call it again",
+          impl->shape));
+    throw GraphError(fmt::format(
+        "backward: this tensor of shape {} does not require grad: it was not computed from any "
+        "tensor with requires_grad while recording was on",
+        impl->shape));
+  }
+  Tensor seed_value;
+  if (seed) {
+    if (seed->shape() != impl->shape || seed->dtype() != impl->dtype)
+      throw ShapeError(fmt::format("backward: seed gradient is {} {}, expected {} {} like the output",
+                                   seed->shape(), dtype_name(seed->dtype()), impl->shape,
+                                   dtype_name(impl->dtype)));
+    seed_value = seed->clone();
+  } else {
+    if (impl->shape.numel() != 1)
+      throw GraphError(fmt::format(
+          "backward: output of shape {} is not a scalar; pass a seed gradient of that shape", impl->shape));
+    seed_value = ones(impl->shape, impl->dtype);
+  }
+
+  std::uint32_t root_slot = slot_of(root);
+  detail::Slot& rs = slots_[root_slot];
+  if (rs.node == detail::kLeafNode) {  // a leaf differentiated with respect to itself
+    Tensor leaf = rs.owner;
+    Tensor g = leaf.grad();
+    if (!g.defined()) leaf.set_grad(seed_value); else add_into(g, seed_value);
+    if (!retain_graph) clear();
+    return;
+  }
+  rs.grad = std::move(seed_value);
+
+  NoGradGuard no_grad;
+  in_backward_ = true;
+  try {
+    for (std::int64_t n = rs.node; n >= 0; --n) {
+      detail::Node& node = nodes_[static_cast<std::size_t>(n)];
+      bool reached = false;
+      for (std::uint32_t o = 0; o < node.n_out; ++o)
+        reached |= slots_[io_[node.io_begin + node.n_in + o]].grad.defined();
+      if (!reached) continue;
+      BackwardContext ctx(*this, node);
+      node.fn(ctx);
+      for (std::uint32_t o = 0; o < node.n_out; ++o) {
+        detail::Slot& out = slots_[io_[node.io_begin + node.n_in + o]];
+        if (out.owner.defined() && out.grad.defined()) {  // retain_grad on a non-leaf
+          Tensor g = out.owner.grad();
+          if (!g.defined()) out.owner.set_grad(out.grad.clone()); else add_into(g, out.grad);
+        }
+        out.grad = Tensor();
+      }
+    }
+  } catch (...) {
+    in_backward_ = false;
+    clear();
+    throw;
+  }
+  in_backward_ = false;
+  if (!retain_graph) clear();
+}
+
+// ---- inspection -------------------------------------------------------------------------------
+
+std::string Tape::to_dot() const {
+  std::string out = "digraph tape {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n";
+  std::unordered_map<std::uint32_t, std::string> leaf_names;
+  for (std::uint32_t s = 0; s < slots_.size(); ++s) {
+    const detail::Slot& slot = slots_[s];
+    if (slot.node != detail::kLeafNode) continue;
+    std::string label = slot.owner.defined() && !slot.owner.name().empty() ? slot.owner.name() : fmt::format("leaf{}", s);
+    out += fmt::format("  s{} [shape=ellipse, style=filled, fillcolor=\"#fde6b0\", label=\"{}\\n{}\"];\n", s, label, slot.shape);
+  }
+  for (std::uint32_t n = 0; n < nodes_.size(); ++n) {
+    const detail::Node& node = nodes_[n];
+    out += fmt::format("  n{} [shape=box, style=filled, fillcolor=\"#dbe8f7\", label=\"{}\"];\n", n, node.name);
+    for (std::uint32_t i = 0; i < node.n_in; ++i) {
+      std::uint32_t s = io_[node.io_begin + i];
+      if (s == detail::kNoSlot) continue;
+      const detail::Slot& slot = slots_[s];
+      std::string from = slot.node == detail::kLeafNode ? fmt::format("s{}", s) : fmt::format("n{}", slot.node);
+      out += fmt::format("  {} -> n{} [label=\"{}\"];\n", from, n, slot.shape);
+    }
+  }
+  out += "}\n";
+  return out;
+}
+
+}  // namespace tg

@@ -1,0 +1,196 @@
+#pragma once
+/// \file
+/// The tape: a flat, append-only record of differentiable ops in creation order. Backward walks
+/// it in reverse, once, without recursion, and accumulates gradients with `+=`, so a weight used
+/// by 50 time steps of an RNN collects the sum of its 50 contributions: backpropagation through
+/// time is nothing but this walk.
+///
+/// Ops record themselves through `record()`; users only see Tensor::backward, NoGradGuard and
+/// the inspection functions at the end of this file.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tg {
+
+class BackwardContext;
+/// A backward rule: reads the gradients of a node's outputs and adds those of its inputs.
+using BackwardFn = void (*)(BackwardContext&);
+
+/// Turns recording off while it lives (evaluation, optimizer steps, numeric checks).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Whether ops are being recorded on this thread.
+bool grad_enabled();
+
+namespace detail {
+inline constexpr std::size_t kAttrBytes = 64;
+inline constexpr std::uint32_t kLeafNode = 0xffffffffu;
+
+struct Node {
+  BackwardFn fn;
+  const char* name;
+  std::uint32_t io_begin;  // inputs' then outputs' slot ids in Tape::io_
+  std::uint16_t n_in, n_out;
+  std::uint32_t saved_begin, n_saved;
+  alignas(8) std::array<std::byte, kAttrBytes> attrs;
+};
+
+struct Slot {
+  Shape shape;
+  DType dtype;
+  std::uint32_t node;  // producing node, or kLeafNode
+  Tensor grad;         // running gradient of a non-leaf
+  Tensor owner;        // a leaf, or a non-leaf that retains its gradient
+};
+}  // namespace detail
+
+class Tape;
+
+/// Handle on the node an op just recorded; false when nothing was recorded.
+class NodeRef {
+ public:
+  NodeRef() = default;
+  NodeRef(Tape* tape, std::uint32_t node) : tape_(tape), node_(node) {}
+  explicit operator bool() const { return tape_ != nullptr; }
+
+  /// Keeps `t`'s elements for the backward rule (as a detached alias: no copy).
+  NodeRef& save(const Tensor& t);
+  /// Stores plain attributes for the backward rule (an axis, a scalar, a permutation).
+  /// Keeps an object alive until the recording is freed; returns its index for
+  /// BackwardContext::object (custom functions keep their context this way).
+  std::uint32_t keep(std::shared_ptr<void> object);
+  template <class A>
+  NodeRef& attrs(const A& a) {
+    static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= detail::kAttrBytes,
+                  "node attributes must be trivially copyable and at most 64 bytes");
+    std::memcpy(attr_bytes(), &a, sizeof(A));
+    return *this;
+  }
+
+ private:
+  std::byte* attr_bytes();
+  Tape* tape_ = nullptr;
+  std::uint32_t node_ = 0;
+};
+
+/// Records an op with one output if recording is on and an input needs a gradient.
+NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs,
+               Tensor& output);
+/// The same for any number of inputs and outputs (concat, custom functions).
+NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
+               std::span<Tensor> outputs);
+
+/// What a backward rule sees of its node.
+class BackwardContext {
+ public:
+  const char* op() const { return node_.name; }
+  int num_inputs() const { return node_.n_in; }
+  int num_outputs() const { return node_.n_out; }
+
+  /// Gradient of output i (undefined when no gradient reached it).
+  const Tensor& grad_output(int i = 0) const;
+  /// Moves the gradient of output i out of the tape (for rules that pass it straight through).
+  Tensor take_grad_output(int i = 0);
+  /// Whether input i needs a gradient; rules skip the work for those that do not.
+  bool needs_grad(int i) const;
+  const Shape& input_shape(int i) const;
+  DType input_dtype(int i) const;
+  const Tensor& saved(int i) const;
+  const Shape& output_shape(int i) const;
+  DType output_dtype(int i) const;
+  /// An object kept with NodeRef::keep.
+  void* object(std::uint32_t index) const;
+  template <class A>
+  const A& attrs() const {
+    return *reinterpret_cast<const A*>(node_.attrs.data());
+  }
+
+  /// Input i's gradient buffer, zero-filled on first access: kernels add into it in place.
+  Tensor& grad_input(int i);
+  /// Adds `g` to input i's gradient after checking its shape and dtype; when `g` is the first
+  /// contribution and nothing else holds it, it is taken over without a copy.
+  void accumulate(int i, Tensor g);
+
+ private:
+  friend class Tape;
+  BackwardContext(Tape& tape, detail::Node& node) : tape_(tape), node_(node) {}
+  std::uint32_t in_slot(int i) const;
+  Tape& tape_;
+  detail::Node& node_;
+};
+
+/// The recording of this thread. One tape per thread; it is reset by each backward (unless the
+/// graph is retained) and whenever no tensor that could reach it is alive any more.
+class Tape {
+ public:
+  static Tape& current();
+
+  /// Nodes recorded since the last reset.
+  std::size_t num_nodes() const { return nodes_.size(); }
+  /// Tensors with a gradient slot (op outputs and the leaves they read).
+  std::size_t num_slots() const { return slots_.size(); }
+  /// Forgets the recording; tensors computed so far become constants.
+  void clear();
+  /// Graphviz DOT of the recording: ops as boxes, parameters as ellipses, shapes on edges.
+  std::string to_dot() const;
+
+  /// Optional check after every backward rule and forward op: the first non-finite value
+  /// names the op that made it (slow; off by default).
+  void set_anomaly_detection(bool on) { anomaly_ = on; }
+  bool anomaly_detection() const { return anomaly_; }
+
+  /// Current recording epoch (bumped by every reset).
+  std::uint64_t epoch() const { return epoch_; }
+
+  // For Tensor::backward, Tensor::retain_grad and record().
+  void retain_grad(const Tensor& t);
+  void backward(const Tensor& root, const Tensor* seed, bool retain_graph);
+  NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor* const> inputs,
+                 std::span<Tensor* const> outputs);
+  void forget(detail::TensorImpl* impl);
+  /// Whether `impl` holds a slot of the current recording.
+  bool tracked(const detail::TensorImpl* impl) const {
+    return impl->slot != detail::kNoSlot && impl->epoch == epoch_;
+  }
+
+ private:
+  friend class NodeRef;
+  friend class BackwardContext;
+  std::uint32_t slot_of(const Tensor& t);
+
+  std::vector<detail::Node> nodes_;
+  std::vector<std::uint32_t> io_;
+  std::vector<Tensor> saved_;
+  std::vector<detail::Slot> slots_;
+  std::vector<std::shared_ptr<void>> objects_;
+  std::uint64_t epoch_ = 1;
+  std::int64_t live_ = 0;  // non-leaf tensors alive outside the tape that hold a slot
+  bool in_backward_ = false;
+  bool anomaly_ = false;
+};
+
+/// This thread's tape.
+inline Tape& tape() { return Tape::current(); }
+
+}  // namespace tg

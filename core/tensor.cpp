@@ -1,0 +1,345 @@
+#include "core/tensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "core/random.h"
+#include "core/tape.h"
+
+namespace tg {
+
+namespace detail {
+namespace {
+// Free list of TensorImpl objects, per thread and leaked on purpose (see StoragePool).
+struct ImplPool {
+  std::vector<void*> free;
+  static ImplPool& get() {
+    static thread_local ImplPool* pool = new ImplPool;
+    return *pool;
+  }
+};
+}  // namespace
+
+TensorImpl* TensorImpl::create(const Shape& shape, DType dtype, Storage* storage) {
+  ImplPool& pool = ImplPool::get();
+  void* mem;
+  if (pool.free.empty()) {
+    mem = ::operator new(sizeof(TensorImpl));
+  } else {
+    mem = pool.free.back();
+    pool.free.pop_back();
+  }
+  auto* impl = ::new (mem) TensorImpl;
+  impl->shape = shape;
+  impl->dtype = dtype;
+  impl->storage = storage;
+  return impl;
+}
+
+void TensorImpl::destroy(TensorImpl* impl) {
+  if (impl->counted) Tape::current().forget(impl);
+  if (impl->storage) impl->storage->release();
+  if (impl->grad) impl->grad->release();
+  impl->~TensorImpl();
+#ifdef TAPEGRAD_NO_POOL
+  ::operator delete(impl);
+#else
+  ImplPool::get().free.push_back(impl);
+#endif
+}
+}  // namespace detail
+
+using detail::TensorImpl;
+
+// ---- handle basics ----------------------------------------------------------------------------
+
+TensorImpl& Tensor::checked() const {
+  if (!impl_) throw ValueError("Tensor: use of an undefined tensor");
+  return *impl_;
+}
+
+void Tensor::check_dtype(DType want) const {
+  if (dtype() != want)
+    throw DTypeError(fmt::format("Tensor::data: tensor of shape {} is {}, accessed as {}", shape(),
+                                 dtype_name(dtype()), dtype_name(want)));
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  return Tensor(TensorImpl::create(shape, dtype, Storage::allocate(bytes)));
+}
+
+std::int64_t Tensor::flat_index(std::initializer_list<std::int64_t> index, const char* op) const {
+  const Shape& s = shape();
+  if (static_cast<int>(index.size()) != s.rank())
+    throw ValueError(fmt::format("{}: index of {} values for a tensor of shape {} (rank {})", op,
+                                 index.size(), s, s.rank()));
+  std::int64_t flat = 0;
+  int d = 0;
+  for (std::int64_t i : index) {
+    if (i < 0 || i >= s[d])
+      throw ValueError(fmt::format("{}: index {} out of range [0, {}) in dimension {} of shape {}", op,
+                                   i, s[d], d, s));
+    flat = flat * s[d] + i;
+    ++d;
+  }
+  return flat;
+}
+
+double Tensor::item() const {
+  if (numel() != 1)
+    throw ShapeError(fmt::format("item: tensor of shape {} has {} elements, expected 1", shape(), numel()));
+  return dispatch(dtype(), [&]<class T>() { return static_cast<double>(*data<T>()); });
+}
+
+double Tensor::at(std::initializer_list<std::int64_t> index) const {
+  std::int64_t i = flat_index(index, "at");
+  return dispatch(dtype(), [&]<class T>() { return static_cast<double>(data<T>()[i]); });
+}
+
+void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
+  std::int64_t i = flat_index(index, "set");
+  dispatch(dtype(), [&]<class T>() { data<T>()[i] = static_cast<T>(value); });
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> v(static_cast<std::size_t>(numel()));
+  dispatch(dtype(), [&]<class T>() { std::copy_n(data<T>(), v.size(), v.begin()); });
+  return v;
+}
+
+// ---- autograd ---------------------------------------------------------------------------------
+
+bool Tensor::requires_grad() const {
+  const TensorImpl& i = checked();
+  if (i.requires_grad) return true;
+  return Tape::current().tracked(&i);
+}
+
+bool Tensor::is_leaf() const {
+  const TensorImpl& i = checked();
+  return !(i.counted && Tape::current().tracked(&i));
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+  if (!is_leaf())
+    throw GraphError(fmt::format(
+        "requires_grad_: tensor of shape {} is computed by an op; only leaves can be marked "
+        "(use detach() first)",
+        shape()));
+  checked().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor::borrow(checked().grad); }
+
+void Tensor::set_grad(const Tensor& g) {
+  TensorImpl& i = checked();
+  if (g.defined() && (g.shape() != i.shape || g.dtype() != i.dtype))
+    throw ShapeError(fmt::format("set_grad: gradient is {} {}, expected {} {}", g.shape(),
+                                 dtype_name(g.dtype()), i.shape, dtype_name(i.dtype)));
+  if (g.impl_) g.impl_->retain();
+  if (i.grad) i.grad->release();
+  i.grad = g.impl_;
+}
+
+void Tensor::zero_grad() {
+  TensorImpl& i = checked();
+  if (i.grad) Tensor::borrow(i.grad).fill_(0.0);
+}
+
+void Tensor::retain_grad() { Tape::current().retain_grad(*this); }
+
+void Tensor::backward(bool retain_graph) const { Tape::current().backward(*this, nullptr, retain_graph); }
+
+void Tensor::backward(const Tensor& seed, bool retain_graph) const {
+  Tape::current().backward(*this, &seed, retain_graph);
+}
+
+// ---- copies and views -------------------------------------------------------------------------
+
+Tensor Tensor::detach() const {
+  TensorImpl& i = checked();
+  i.storage->retain();
+  return Tensor(TensorImpl::create(i.shape, i.dtype, i.storage));
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  TensorImpl& i = checked();
+  if (shape.numel() != i.shape.numel())
+    throw ShapeError(fmt::format("view: cannot view {} ({} elements) as {} ({} elements)", i.shape,
+                                 i.shape.numel(), shape, shape.numel()));
+  i.storage->retain();
+  return Tensor(TensorImpl::create(shape, i.dtype, i.storage));
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = Tensor::empty(shape(), dtype());
+  std::memcpy(out.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  return out;
+}
+
+Tensor Tensor::to(DType d) const {
+  if (d == dtype()) return clone();
+  Tensor out = Tensor::empty(shape(), d);
+  dispatch(dtype(), [&]<class S>() {
+    dispatch(d, [&]<class D>() { std::copy_n(data<S>(), numel(), out.data<D>()); });
+  });
+  return out;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  if (src.shape() != shape() || src.dtype() != dtype())
+    throw ShapeError(fmt::format("copy_from: source is {} {}, expected {} {}", src.shape(),
+                                 dtype_name(src.dtype()), shape(), dtype_name(dtype())));
+  if (src.raw_data() != raw_data())
+    std::memcpy(raw_data(), src.raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+}
+
+void Tensor::fill_(double value) {
+  dispatch(dtype(), [&]<class T>() { std::fill_n(data<T>(), numel(), static_cast<T>(value)); });
+}
+
+Tensor& Tensor::set_name(std::string name) {
+  checked().name = std::move(name);
+  return *this;
+}
+
+// ---- printing ---------------------------------------------------------------------------------
+
+namespace {
+void format_values(std::string& out, const Tensor& t, const double* v, int dim, std::int64_t offset,
+                   std::int64_t stride, int indent) {
+  const Shape& s = t.shape();
+  constexpr std::int64_t kEdge = 3;
+  std::int64_t n = s[dim];
+  bool cut = n > 2 * kEdge + 1;
+  out += '[';
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (cut && i == kEdge) {
+      out += dim + 1 == s.rank() ? "..., " : fmt::format("...,\n{:{}}", "", indent + 1);
+      i = n - kEdge;
+    }
+    std::int64_t inner = stride / std::max<std::int64_t>(s[dim], 1);
+    if (dim + 1 == s.rank())
+      out += fmt::format("{:.6g}", v[offset + i]);
+    else
+      format_values(out, t, v, dim + 1, offset + i * inner, inner, indent + 1);
+    if (i + 1 < n) out += dim + 1 == s.rank() ? ", " : fmt::format(",\n{:{}}", "", indent + 1);
+  }
+  out += ']';
+}
+}  // namespace
+
+std::string Tensor::str() const {
+  if (!impl_) return "tensor(undefined)";
+  std::vector<double> v = to_vector();
+  std::string out = "tensor(";
+  if (rank() == 0)
+    out += fmt::format("{:.6g}", v[0]);
+  else
+    format_values(out, *this, v.data(), 0, 0, numel(), 7);
+  out += fmt::format(", shape={}, dtype={}", shape(), dtype_name(dtype()));
+  if (requires_grad()) out += ", requires_grad";
+  out += ')';
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+// ---- creation ---------------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  t.fill_(value);
+  return t;
+}
+Tensor zeros(const Shape& shape, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  std::memset(t.raw_data(), 0, static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+
+namespace {
+template <class V>
+Tensor from_values(std::span<const V> values, const Shape& shape, DType dtype) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel())
+    throw ShapeError(fmt::format("from_vector: {} values for shape {} ({} elements)", values.size(), shape,
+                                 shape.numel()));
+  Tensor t = Tensor::empty(shape, dtype);
+  dispatch(dtype, [&]<class T>() { std::copy(values.begin(), values.end(), t.data<T>()); });
+  return t;
+}
+}  // namespace
+
+Tensor from_vector(std::span<const double> values, const Shape& shape, DType dtype) {
+  return from_values(values, shape, dtype);
+}
+Tensor from_vector(std::span<const float> values, const Shape& shape, DType dtype) {
+  return from_values(values, shape, dtype);
+}
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
+  return from_values(std::span(values.begin(), values.size()), shape, dtype);
+}
+Tensor tensor(std::initializer_list<double> values, DType dtype) {
+  return from_values(std::span(values.begin(), values.size()),
+                     Shape{static_cast<std::int64_t>(values.size())}, dtype);
+}
+Tensor scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, DType dtype) {
+  if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+    throw ValueError(fmt::format("arange: start {}, stop {}, step {}: expected finite values and a non-zero step",
+                                 start, stop, step));
+  auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor t = Tensor::empty(Shape{n}, dtype);
+  dispatch(dtype, [&]<class T>() {
+    for (std::int64_t i = 0; i < n; ++i) t.data<T>()[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t;
+}
+
+Tensor linspace(double start, double stop, std::int64_t n, DType dtype) {
+  if (n < 0) throw ValueError(fmt::format("linspace: number of points {} is negative", n));
+  Tensor t = Tensor::empty(Shape{n}, dtype);
+  double step = n > 1 ? (stop - start) / static_cast<double>(n - 1) : 0.0;
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    if (n > 1) p[n - 1] = static_cast<T>(stop);
+  });
+  return t;
+}
+
+Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator* gen) {
+  Generator& g = gen ? *gen : default_generator();
+  Tensor t = Tensor::empty(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0, n = shape.numel(); i < n; ++i) p[i] = static_cast<T>(g.uniform(low, high));
+  });
+  return t;
+}
+
+Tensor rand(const Shape& shape, DType dtype, Generator* gen) { return uniform(shape, 0.0, 1.0, dtype, gen); }
+
+Tensor randn(const Shape& shape, DType dtype, Generator* gen) {
+  Generator& g = gen ? *gen : default_generator();
+  Tensor t = Tensor::empty(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0, n = shape.numel(); i < n; ++i) p[i] = static_cast<T>(g.normal());
+  });
+  return t;
+}
+
+}  // namespace tg

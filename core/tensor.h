@@ -1,0 +1,220 @@
+#pragma once
+/// \file
+/// Tensor: a cheap, reference-counted handle to an N-d array of float32 or float64 in contiguous
+/// row-major storage. Copying a Tensor shares the data; `clone()` copies it. Tensors that come
+/// out of recorded ops carry a slot on the tape, through which backward passes gradients.
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/shape.h"
+#include "core/storage.h"
+
+namespace tg {
+
+class Generator;
+
+namespace detail {
+inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
+
+/// The shared state behind Tensor handles. Pooled; users never touch it.
+struct TensorImpl {
+  std::uint32_t refs = 1;
+  DType dtype = DType::f32;
+  bool requires_grad = false;  // a leaf whose gradient the user wants (a parameter)
+  bool counted = false;        // counted among the tape's live non-leaf tensors
+  std::uint32_t slot = kNoSlot;
+  std::uint64_t epoch = 0;  // the tape epoch `slot` belongs to
+  Shape shape;
+  Storage* storage = nullptr;
+  TensorImpl* grad = nullptr;
+  std::string name;
+
+  static TensorImpl* create(const Shape& shape, DType dtype, Storage* storage);
+  void retain() { ++refs; }
+  void release() {
+    if (--refs == 0) destroy(this);
+  }
+
+ private:
+  static void destroy(TensorImpl* impl);
+};
+}  // namespace detail
+
+/// An N-d array that can take part in automatic differentiation.
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(const Tensor& o) : impl_(o.impl_) {
+    if (impl_) impl_->retain();
+  }
+  Tensor(Tensor&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+  Tensor& operator=(const Tensor& o) {
+    if (o.impl_) o.impl_->retain();
+    reset();
+    impl_ = o.impl_;
+    return *this;
+  }
+  Tensor& operator=(Tensor&& o) noexcept {
+    if (this != &o) {
+      reset();
+      impl_ = o.impl_;
+      o.impl_ = nullptr;
+    }
+    return *this;
+  }
+  ~Tensor() { reset(); }
+
+  /// A new tensor of this shape and dtype with uninitialised contents.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32);
+
+  /// False for a default-constructed handle.
+  bool defined() const { return impl_ != nullptr; }
+  explicit operator bool() const { return defined(); }
+
+  const Shape& shape() const { return checked().shape; }
+  int rank() const { return shape().rank(); }
+  /// Size of one dimension; negative axes count from the end.
+  std::int64_t size(int axis) const { return shape()[axis]; }
+  std::int64_t numel() const { return shape().numel(); }
+  DType dtype() const { return checked().dtype; }
+
+  /// Typed pointer to the elements; throws DTypeError when T is not the tensor's dtype.
+  template <Element T>
+  T* data() {
+    check_dtype(dtype_of<T>);
+    return static_cast<T*>(raw_data());
+  }
+  template <Element T>
+  const T* data() const {
+    check_dtype(dtype_of<T>);
+    return static_cast<const T*>(raw_data());
+  }
+  void* raw_data() { return checked().storage->data(); }
+  const void* raw_data() const { return checked().storage->data(); }
+
+  /// The single element of a one-element tensor, as double.
+  double item() const;
+  /// Element at a full index, as double (bounds-checked).
+  double at(std::initializer_list<std::int64_t> index) const;
+  /// Writes one element (bounds-checked). Not recorded on the tape.
+  void set(std::initializer_list<std::int64_t> index, double value);
+  /// The elements as doubles, in row-major order.
+  std::vector<double> to_vector() const;
+
+  /// True for a parameter-like leaf marked with requires_grad_, and for every tensor computed
+  /// from one while the tape was recording.
+  bool requires_grad() const;
+  /// Marks a leaf tensor as needing its gradient. Throws GraphError on a non-leaf.
+  Tensor& requires_grad_(bool on = true);
+  /// True when this tensor was not produced by a recorded op.
+  bool is_leaf() const;
+
+  /// The accumulated gradient (undefined until a backward reaches this tensor).
+  Tensor grad() const;
+  /// Replaces the gradient (undefined clears it).
+  void set_grad(const Tensor& g);
+  /// Sets the gradient to zero in place (keeps its buffer) or leaves it undefined.
+  void zero_grad();
+  /// Keeps the gradient of this non-leaf tensor in grad() after backward.
+  void retain_grad();
+
+  /// Reverse-mode differentiation from this scalar: fills the gradients of every leaf it
+  /// depends on (`+=`), then frees the graph unless retain_graph.
+  void backward(bool retain_graph = false) const;
+  /// The same from a tensor of any shape, with `seed` the gradient of the output.
+  void backward(const Tensor& seed, bool retain_graph = false) const;
+
+  /// A tensor sharing these elements, cut off from the tape.
+  Tensor detach() const;
+  /// A copy of the elements, cut off from the tape.
+  Tensor clone() const;
+  /// A copy converted to another dtype (cut off from the tape).
+  Tensor to(DType dtype) const;
+  /// Copies the elements of `src` (same shape) into this tensor, in place, unrecorded.
+  void copy_from(const Tensor& src);
+  /// Sets every element to `value` in place, unrecorded.
+  void fill_(double value);
+
+  /// A tensor sharing the elements with another shape of the same numel (unrecorded; the op
+  /// `tg::reshape` records).
+  Tensor view(const Shape& shape) const;
+
+  /// Optional name, shown in graph exports (modules name their parameters).
+  const std::string& name() const { return checked().name; }
+  Tensor& set_name(std::string name);
+
+  /// "tensor([[1, 2], [3, 4]], shape=[2,2], dtype=float32)", truncated when large.
+  std::string str() const;
+
+  /// The same underlying tensor (not elementwise equality).
+  bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
+
+  /// For the tape and op implementations.
+  detail::TensorImpl* impl() const { return impl_; }
+  /// Takes over one reference of `impl`.
+  explicit Tensor(detail::TensorImpl* impl) : impl_(impl) {}
+  /// Adds a reference to `impl`.
+  static Tensor borrow(detail::TensorImpl* impl) {
+    if (impl) impl->retain();
+    return Tensor(impl);
+  }
+
+ private:
+  void reset() {
+    if (impl_) impl_->release();
+    impl_ = nullptr;
+  }
+  detail::TensorImpl& checked() const;
+  void check_dtype(DType want) const;
+  std::int64_t flat_index(std::initializer_list<std::int64_t> index, const char* op) const;
+
+  detail::TensorImpl* impl_ = nullptr;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- creation ---------------------------------------------------------------------------------
+
+/// Uninitialised.
+Tensor empty(const Shape& shape, DType dtype = DType::f32);
+Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+Tensor ones(const Shape& shape, DType dtype = DType::f32);
+Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+/// A tensor holding `values` (row-major) with `shape`; numel must match.
+Tensor from_vector(std::span<const double> values, const Shape& shape, DType dtype = DType::f32);
+Tensor from_vector(std::span<const float> values, const Shape& shape, DType dtype = DType::f32);
+/// `tensor({1, 2, 3, 4}, {2, 2})`.
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::f32);
+/// A 1-D tensor of `values`.
+Tensor tensor(std::initializer_list<double> values, DType dtype = DType::f32);
+/// A one-element tensor of shape [].
+Tensor scalar(double value, DType dtype = DType::f32);
+/// start, start + step, ... below stop (1-D).
+Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f32);
+/// `n` points from start to stop, both included (numpy's linspace).
+Tensor linspace(double start, double stop, std::int64_t n, DType dtype = DType::f32);
+/// Uniform in [0, 1) from `gen` (the default generator when null).
+Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);
+/// Standard normal from `gen`.
+Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);
+/// Uniform in [low, high) from `gen`.
+Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::f32,
+               Generator* gen = nullptr);
+
+}  // namespace tg
+
+template <>
+struct fmt::formatter<tg::Tensor> : fmt::formatter<std::string> {
+  auto format(const tg::Tensor& t, format_context& ctx) const {
+    return fmt::formatter<std::string>::format(t.str(), ctx);
+  }
+};

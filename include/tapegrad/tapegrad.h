@@ -1,0 +1,15 @@
+#pragma once
+/// \file
+/// The one header a user includes: `#include <tapegrad/tapegrad.h>`.
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/function.h"
+#include "core/gradcheck.h"
+#include "core/random.h"
+#include "core/shape.h"
+#include "core/tape.h"
+#include "core/tensor.h"
+#include "ops/broadcast.h"
+#include "ops/elementwise.h"
+#include "ops/unary.h"
