@@ -12,4 +12,8 @@
 #include "core/tensor.h"
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
+#include "ops/loss.h"
+#include "ops/matmul.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
 #include "ops/unary.h"
