@@ -200,6 +200,23 @@ void Tensor::copy_from(const Tensor& src) {
     std::memcpy(raw_data(), src.raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
 }
 
+void Tensor::assign_(const Tensor& src) {
+  if (!is_leaf())
+    throw GraphError(fmt::format("assign_: tensor of shape {} is computed by an op; only leaves can be reassigned",
+                                 shape()));
+  TensorImpl& i = checked();
+  TensorImpl& s = src.checked();
+  s.storage->retain();
+  i.storage->release();
+  i.storage = s.storage;
+  i.shape = s.shape;
+  i.dtype = s.dtype;
+  if (i.grad) {
+    i.grad->release();
+    i.grad = nullptr;
+  }
+}
+
 void Tensor::fill_(double value) {
   dispatch(dtype(), [&]<class T>() { std::fill_n(data<T>(), numel(), static_cast<T>(value)); });
 }

@@ -139,6 +139,9 @@ class Tensor {
   Tensor to(DType dtype) const;
   /// Copies the elements of `src` (same shape) into this tensor, in place, unrecorded.
   void copy_from(const Tensor& src);
+  /// Makes this handle (and every copy of it) refer to `src`'s elements, shape and dtype, like
+  /// PyTorch's `t.data = src`. Only for tensors not produced by a recorded op.
+  void assign_(const Tensor& src);
   /// Sets every element to `value` in place, unrecorded.
   void fill_(double value);
 
