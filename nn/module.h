@@ -1,0 +1,112 @@
+#pragma once
+/// \file
+/// Module: the base of every layer and model. A module owns named parameters and named child
+/// modules; everything else (parameter lists, counts, train/eval, summaries, saving) walks that
+/// tree. A user's layer is a struct that registers its parameters and defines forward:
+///
+///     struct Affine : tg::Module {
+///       Affine(int64_t n) : Module("Affine") {
+///         scale = register_parameter("scale", tg::ones({n}));
+///         shift = register_parameter("shift", tg::zeros({n}));
+///       }
+///       tg::Tensor forward(const tg::Tensor& x) override { return x * scale + shift; }
+///       tg::Tensor scale, shift;
+///     };
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tg {
+
+/// Input or output dimensions of a layer; -1 stands for a size not known in advance (the batch,
+/// or the number of time steps of a recurrent layer), shown as None in summaries.
+using Dims = std::vector<std::int64_t>;
+
+/// "(None, 50, 1)".
+std::string dims_str(const Dims& dims);
+
+class Module {
+ public:
+  explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The computation. Modules with other signatures (several inputs, states) add their own
+  /// methods; forward is the one Sequential, fit and predict call.
+  virtual Tensor forward(const Tensor& x) = 0;
+  /// Builds the module for x's shape if needed, then runs forward.
+  Tensor operator()(const Tensor& x);
+
+  /// Creates the parameters that depend on the input size and returns the output dims. Called
+  /// once (again only with compatible dims); layers whose parameters do not depend on the input
+  /// are built from their constructor.
+  Dims build(const Dims& input);
+  bool built() const { return built_; }
+  /// Output dims found by build (empty before).
+  const Dims& output_dims() const { return output_dims_; }
+
+  /// "SimpleRNN", "Dense", ...
+  const std::string& type_name() const { return type_name_; }
+  /// Instance name in summaries and parameter paths ("simple_rnn_1"); set by the parent.
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  /// Parameters of this module and its children, depth first, in registration order.
+  std::vector<Tensor> parameters() const;
+  /// The same with dotted paths: "0.kernel", "1.cell.recurrent_kernel".
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  /// Direct children with their names.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+  /// Own parameters (not the children's) with their names.
+  const std::vector<std::pair<std::string, Tensor>>& own_parameters() const { return params_; }
+  /// Total number of parameter elements.
+  std::int64_t num_parameters() const;
+
+  /// Clears every parameter's gradient (keeps the buffers, set to zero).
+  void zero_grad();
+  /// Training mode (dropout active) or evaluation mode, for this module and its children.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool training() const { return training_; }
+
+  /// Converts every parameter to `dtype` in place (float64 for gradient checks).
+  void to(DType dtype);
+
+  /// A Keras-like table: layer (type), output shape, parameter count, and the totals.
+  std::string summary() const;
+
+ protected:
+  /// Registers a parameter (marked requires_grad, named for graph exports) and returns it.
+  Tensor register_parameter(std::string name, Tensor value);
+  /// Registers a child module and returns it.
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    if (module->name().empty()) module->set_name(name);
+    children_.emplace_back(std::move(name), module);
+    return module;
+  }
+  /// Subclasses that create parameters from the input size override this.
+  virtual Dims on_build(const Dims& input) { return input; }
+  /// Hook for subclasses that cache derived state of their parameters (none by default).
+  virtual void on_parameters_changed() {}
+
+ private:
+  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+  std::string type_name_;
+  std::string name_;
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  Dims output_dims_;
+  bool built_ = false;
+  bool training_ = true;
+};
+
+using ModulePtr = std::shared_ptr<Module>;
+
+}  // namespace tg
