@@ -137,7 +137,7 @@ NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
 
 NodeRef& NodeRef::save(const Tensor& t) {
   detail::Node& node = tape_->nodes_[node_];
-  tape_->saved_.push_back(t.detach());
+  tape_->saved_.push_back(t.defined() ? t.detach() : Tensor());
   ++node.n_saved;
   return *this;
 }

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,8 @@ class Module {
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
+  /// Layers are moved into containers: `Sequential(Dense(20), Dense(1))`.
+  Module(Module&&) = default;
 
   /// The computation. Modules with other signatures (several inputs, states) add their own
   /// methods; forward is the one Sequential, fit and predict call.
@@ -108,5 +111,15 @@ class Module {
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+/// A layer given by value or by shared_ptr, as a shared_ptr (containers take either).
+template <class L>
+auto to_module_ptr(L&& layer) {
+  using D = std::decay_t<L>;
+  if constexpr (requires { typename D::element_type; })
+    return std::shared_ptr<typename D::element_type>(std::forward<L>(layer));
+  else
+    return std::make_shared<D>(std::forward<L>(layer));
+}
 
 }  // namespace tg

@@ -1,0 +1,105 @@
+#include "nn/rnn.h"
+
+#include <fmt/format.h>
+
+#include "core/tape.h"
+#include "nn/init.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/rnn.h"
+#include "ops/shape_ops.h"
+
+namespace tg {
+
+// ---- RecurrentCell ----------------------------------------------------------------------------
+
+Tensor RecurrentCell::forward(const Tensor& x) {
+  if (x.rank() != 2)
+    throw ShapeError(fmt::format("{}: a cell on its own takes one step [batch, features], got {}", type_name(),
+                                 x.shape()));
+  Tensor seq = reshape(x, {x.size(0), 1, x.size(1)});
+  return step(prepare(seq), 0, States(state_sizes().size())).at(0);
+}
+
+Tensor RecurrentCell::zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype) {
+  return state.defined() ? state : zeros({batch, size}, dtype);
+}
+
+// ---- SimpleRNNCell ----------------------------------------------------------------------------
+
+SimpleRNNCell::SimpleRNNCell(std::int64_t units, Activation activation)
+    : RecurrentCell("SimpleRNNCell"), units_(units), activation_(activation) {
+  if (units <= 0) throw ValueError(fmt::format("SimpleRNNCell: units must be positive, got {}", units));
+}
+
+Dims SimpleRNNCell::on_build(const Dims& input) {
+  if (input.empty() || input.back() <= 0)
+    throw ShapeError(fmt::format("SimpleRNNCell: input {} needs a known number of features", dims_str(input)));
+  kernel = register_parameter("kernel", init::glorot_uniform(input.back(), units_));
+  recurrent_kernel = register_parameter("recurrent_kernel", init::orthogonal(units_, units_));
+  bias = register_parameter("bias", init::zeros({units_}));
+  return {-1, units_};
+}
+
+Tensor SimpleRNNCell::prepare(const Tensor& x) { return linear(x, kernel, bias); }  // [B,T,F] -> [B,T,H]
+
+States SimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& states) {
+  const Tensor& h = states.at(0);
+  if (activation_ == activations::tanh) return {rnn_tanh_step(xw, t, h, recurrent_kernel)};
+  Tensor z = select(xw, 1, t);
+  if (h.defined()) z = z + matmul(h, recurrent_kernel);
+  return {activation_(z)};
+}
+
+// ---- RNN --------------------------------------------------------------------------------------
+
+RNN::RNN(std::shared_ptr<RecurrentCell> cell, RNNOptions options) : RNN("RNN", std::move(cell), options) {}
+
+RNN::RNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions options)
+    : Module(std::move(type_name)), cell_(std::move(cell)), options_(options) {
+  if (!cell_) throw ValueError(fmt::format("{}: the cell is null", this->type_name()));
+  register_module("cell", cell_);
+}
+
+Dims RNN::on_build(const Dims& input) {
+  if (input.size() != 3 || input[2] <= 0)
+    throw ShapeError(fmt::format("{}: input {} must be (batch, time, features) with known features",
+                                 type_name(), dims_str(input)));
+  cell_->build({-1, input[2]});
+  const std::int64_t out = cell_->output_size();
+  return options_.return_sequences ? Dims{input[0], input[1], out} : Dims{input[0], out};
+}
+
+Tensor RNN::forward(const Tensor& x) { return forward_with_states(x, {}).first; }
+
+std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States& initial) {
+  if (x.rank() != 3)
+    throw ShapeError(fmt::format("{}: input {}, expected [batch, time, features]", type_name(), x.shape()));
+  if (!built()) build({-1, -1, x.size(2)});
+  const std::int64_t steps = x.size(1);
+  if (steps == 0) throw ValueError(fmt::format("{}: input {} has no time steps", type_name(), x.shape()));
+  const std::size_t n_states = cell_->state_sizes().size();
+  if (!initial.empty() && initial.size() != n_states)
+    throw ValueError(fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
+
+  Tensor prepared = cell_->prepare(x);
+  States states = initial.empty() ? States(n_states) : initial;
+  std::vector<Tensor> outputs;
+  if (options_.return_sequences || options_.keep_step_outputs) outputs.reserve(static_cast<std::size_t>(steps));
+  for (std::int64_t t = 0; t < steps; ++t) {
+    states = cell_->step(prepared, t, states);
+    if (options_.return_sequences || options_.keep_step_outputs) outputs.push_back(states[0]);
+  }
+  step_outputs_.clear();
+  if (options_.keep_step_outputs) {
+    for (Tensor& h : outputs) h.retain_grad();
+    step_outputs_ = outputs;
+  }
+  Tensor out = options_.return_sequences ? stack(outputs, 1) : states[0];
+  return {out, states};
+}
+
+SimpleRNN::SimpleRNN(std::int64_t units, RNNOptions options, Activation activation)
+    : RNN("SimpleRNN", std::make_shared<SimpleRNNCell>(units, activation), options) {}
+
+}  // namespace tg

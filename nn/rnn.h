@@ -1,0 +1,98 @@
+#pragma once
+/// \file
+/// Recurrent layers, split as Cell (one time step) -> RNN (a scan over time) -> stacks.
+/// A cell is a Module with two methods: `prepare`, the work done once for all steps (the input
+/// projection x W + b as one GEMM), and `step`, one time step from the previous states. RNN
+/// unrolls any cell on the tape, so BPTT is the tape's generic backward, and a user-written
+/// cell works in stacks, TimeDistributed and seq2seq models unchanged.
+
+#include <vector>
+
+#include "nn/activation.h"
+#include "nn/module.h"
+
+namespace tg {
+
+/// The states a cell carries between steps; states[0] is the step's output.
+using States = std::vector<Tensor>;
+
+/// One time step of a recurrent layer. Subclass it to write a new cell.
+class RecurrentCell : public Module {
+ public:
+  using Module::Module;
+  /// Sizes of the state tensors ([B, size] each): SimpleRNN {units}, LSTM {units, units}.
+  virtual std::vector<std::int64_t> state_sizes() const = 0;
+  /// Features of each step's output (states[0]).
+  std::int64_t output_size() const { return state_sizes().at(0); }
+  /// Done once before the scan: from x [B, T, F] to whatever `step` reads. Default: x itself.
+  virtual Tensor prepare(const Tensor& x) { return x; }
+  /// One time step t from `prepare`'s result and the previous states. An undefined state means
+  /// zeros (the first step); `zeros_if_undefined` turns it into a tensor when a cell needs one.
+  virtual States step(const Tensor& prepared, std::int64_t t, const States& states) = 0;
+
+  /// One step on x [B, F] from zero states (a cell used on its own): returns the output.
+  Tensor forward(const Tensor& x) override;
+
+ protected:
+  /// `state`, or zeros [batch, size] when it is undefined.
+  static Tensor zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype);
+};
+
+/// h_t = activation(x_t W + h_{t-1} U + b), Keras' SimpleRNNCell: W glorot_uniform [F, units],
+/// U orthogonal [units, units], one bias zeros [units]. With tanh each step is one fused node.
+class SimpleRNNCell : public RecurrentCell {
+ public:
+  explicit SimpleRNNCell(std::int64_t units, Activation activation = activations::tanh);
+  std::vector<std::int64_t> state_sizes() const override { return {units_}; }
+  Tensor prepare(const Tensor& x) override;
+  States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+
+  Tensor kernel, recurrent_kernel, bias;
+
+ protected:
+  Dims on_build(const Dims& input) override;
+
+ private:
+  std::int64_t units_;
+  Activation activation_;
+};
+
+struct RNNOptions {
+  /// Output every step's state ([B, T, units]) instead of the last one ([B, units]).
+  bool return_sequences = false;
+  /// Keep every step's output tensor with its gradient after backward (`step_outputs()`), to
+  /// look at dLoss/dh_t over time.
+  bool keep_step_outputs = false;
+};
+
+/// Unrolls a cell over the time axis of x [B, T, F].
+class RNN : public Module {
+ public:
+  explicit RNN(std::shared_ptr<RecurrentCell> cell, RNNOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  /// Runs the scan from given initial states; returns the outputs and the final states.
+  std::pair<Tensor, States> forward_with_states(const Tensor& x, const States& initial);
+
+  RecurrentCell& cell() { return *cell_; }
+  const RNNOptions& options() const { return options_; }
+  /// The outputs h_t of the last forward (kept only with keep_step_outputs); after backward
+  /// their grad() holds dLoss/dh_t.
+  const std::vector<Tensor>& step_outputs() const { return step_outputs_; }
+
+ protected:
+  Dims on_build(const Dims& input) override;
+  RNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions options);
+
+ private:
+  std::shared_ptr<RecurrentCell> cell_;
+  RNNOptions options_;
+  std::vector<Tensor> step_outputs_;
+};
+
+/// Keras' SimpleRNN(units, activation = tanh, return_sequences = false).
+class SimpleRNN : public RNN {
+ public:
+  explicit SimpleRNN(std::int64_t units, RNNOptions options = {}, Activation activation = activations::tanh);
+};
+
+}  // namespace tg

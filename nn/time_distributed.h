@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// TimeDistributed(layer): applies `layer` to every time step of x [B, T, ...] by folding time
+/// into the batch ([B*T, ...]), so one GEMM serves all steps.
+
+#include "nn/module.h"
+
+namespace tg {
+
+class TimeDistributed : public Module {
+ public:
+  template <class L>
+  explicit TimeDistributed(L&& layer) : Module("TimeDistributed") {
+    layer_ = register_module("layer", to_module_ptr(std::forward<L>(layer)));
+  }
+  Tensor forward(const Tensor& x) override;
+  Module& layer() { return *layer_; }
+
+ protected:
+  Dims on_build(const Dims& input) override;
+
+ private:
+  ModulePtr layer_;
+};
+
+}  // namespace tg
