@@ -29,14 +29,23 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
   std::vector<Tensor> xs;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].dtype() != DType::f64)
-      throw DTypeError(fmt::format("gradcheck: input {} is {}, expected float64", i, dtype_name(inputs[i].dtype())));
-    Tensor x = inputs[i].clone();
-    x.requires_grad_(true);
-    xs.push_back(x);
+    if (!inputs[i].defined()) throw ValueError(fmt::format("gradcheck: input {} is undefined", i));
+    xs.push_back(inputs[i].clone());
+  }
+  return gradcheck_leaves([&] { return f(xs); }, xs, options);
+}
+
+GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f, const std::vector<Tensor>& leaves,
+                                 const GradcheckOptions& options) {
+  std::vector<Tensor> xs = leaves;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i].dtype() != DType::f64)
+      throw DTypeError(fmt::format("gradcheck: input {} is {}, expected float64", i, dtype_name(xs[i].dtype())));
+    xs[i].requires_grad_(true);
+    xs[i].set_grad(Tensor());
   }
 
-  Tensor out = f(xs);
+  Tensor out = f();
   check_output(out);
   Generator gen(options.seed);
   Tensor r = randn(out.shape(), DType::f64, &gen);
@@ -51,15 +60,15 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (std::int64_t j = 0, n = xs[i].numel(); j < n; ++j) {
       const double saved = v[j];
       v[j] = saved + options.eps;
-      Tensor plus = f(xs);
+      Tensor plus = f();
       check_output(plus);
-      double fp = dot(plus, r);
+      const double fp = dot(plus, r);
       v[j] = saved - options.eps;
-      double fm = dot(f(xs), r);
+      const double fm = dot(f(), r);
       v[j] = saved;
-      double numeric = (fp - fm) / (2 * options.eps);
-      double a = analytic.defined() ? analytic.data<double>()[j] : 0.0;
-      double err = std::abs(a - numeric);
+      const double numeric = (fp - fm) / (2 * options.eps);
+      const double a = analytic.defined() ? analytic.data<double>()[j] : 0.0;
+      const double err = std::abs(a - numeric);
       result.max_abs_error = std::max(result.max_abs_error, err);
       if (!(err <= options.atol + options.rtol * std::abs(numeric)) && result.ok) {
         result.ok = false;

@@ -32,4 +32,10 @@ struct GradcheckResult {
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
+/// The same with respect to tensors `f` reads by itself (a module's parameters, say): each
+/// must be a float64 leaf; it is marked requires_grad, its gradient is reset, and its elements
+/// are perturbed in place and restored.
+GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f, const std::vector<Tensor>& leaves,
+                                 const GradcheckOptions& options = {});
+
 }  // namespace tg
