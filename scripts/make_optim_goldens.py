@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""Writes tests/goldens/optim_*.txt: parameters after each of 10 steps of torch.optim.Adam,
+torch.optim.SGD (plain, momentum, Nesterov), torch.optim.RMSprop and the gradients after
+torch.nn.utils.clip_grad_norm_, from fixed initial parameters and a fixed sequence of gradients,
+all in float64, so that tests/optim/*.cpp can check tapegrad's optimizers without Python.
+
+File format (one record a line, numbers written with repr(), which round-trips exactly):
+    hyper <name> <value>          a hyperparameter of the case
+    shape <i> <d0> <d1> ...       shape of parameter i
+    init <i> <values...>          initial values of parameter i (row-major)
+    grad <k> <i> <values...>      gradient of parameter i fed to step k (k = 1..10)
+    param <k> <i> <values...>     parameter i after step k
+
+Run from anywhere: /usr/bin/python3 scripts/make_optim_goldens.py
+"""
+
+import os
+import subprocess
+import sys
+
+try:
+    import numpy as np
+    import torch
+except ImportError:  # Debian's packages, as the project's other scripts use
+    subprocess.run(["apt-get", "install", "-y", "python3-numpy", "python3-torch"], check=True)
+    import numpy as np
+    import torch
+
+STEPS = 10
+SHAPES = [(3, 4), (5,)]
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "goldens")
+
+
+def fixed_problem(seed):
+    """Initial parameters and 10 gradients per parameter. Gradient scales change from step to
+    step (1e-3 .. 10) and some elements are exactly zero, so that the moving averages and
+    epsilon matter."""
+    rng = np.random.RandomState(seed)
+    init = [rng.uniform(-1.0, 1.0, size=s) for s in SHAPES]
+    grads = []
+    for k in range(STEPS):
+        scale = 10.0 ** rng.uniform(-3.0, 1.0)
+        step = []
+        for s in SHAPES:
+            g = rng.normal(0.0, scale, size=s)
+            g[rng.uniform(size=s) < 0.15] = 0.0
+            step.append(g)
+        grads.append(step)
+    return init, grads
+
+
+def fmt(values):
+    return " ".join(repr(float(v)) for v in np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def write_case(name, hyper, init, grads, after):
+    path = os.path.join(OUT, f"optim_{name}.txt")
+    with open(path, "w") as f:
+        f.write(f"# torch {torch.__version__}, written by scripts/make_optim_goldens.py\n")
+        for key, value in hyper.items():
+            f.write(f"hyper {key} {value!r}\n")
+        for i, p in enumerate(init):
+            f.write(f"shape {i} {' '.join(str(d) for d in p.shape)}\n")
+            f.write(f"init {i} {fmt(p)}\n")
+        for k in range(STEPS):
+            for i in range(len(init)):
+                f.write(f"grad {k + 1} {i} {fmt(grads[k][i])}\n")
+            for i in range(len(init)):
+                f.write(f"param {k + 1} {i} {fmt(after[k][i])}\n")
+    print("wrote", os.path.normpath(path))
+
+
+def run_optimizer(make, init, grads):
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in init]
+    opt = make(params)
+    after = []
+    for k in range(STEPS):
+        for p, g in zip(params, grads[k]):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        after.append([p.detach().numpy().copy() for p in params])
+    return after
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    cases = [
+        ("adam_torch", 1, dict(lr=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8),
+         lambda ps, h: torch.optim.Adam(ps, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["epsilon"])),
+        ("adam_torch_large_eps", 2, dict(lr=0.1, beta1=0.8, beta2=0.99, epsilon=0.01),
+         lambda ps, h: torch.optim.Adam(ps, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["epsilon"])),
+        ("sgd", 3, dict(lr=0.05, momentum=0.0, nesterov=0),
+         lambda ps, h: torch.optim.SGD(ps, lr=h["lr"])),
+        ("sgd_momentum", 4, dict(lr=0.05, momentum=0.9, nesterov=0),
+         lambda ps, h: torch.optim.SGD(ps, lr=h["lr"], momentum=h["momentum"])),
+        ("sgd_nesterov", 5, dict(lr=0.05, momentum=0.8, nesterov=1),
+         lambda ps, h: torch.optim.SGD(ps, lr=h["lr"], momentum=h["momentum"], nesterov=True)),
+        ("rmsprop", 6, dict(lr=0.01, rho=0.9, epsilon=1e-7),
+         lambda ps, h: torch.optim.RMSprop(ps, lr=h["lr"], alpha=h["rho"], eps=h["epsilon"])),
+    ]
+    for name, seed, hyper, make in cases:
+        init, grads = fixed_problem(seed)
+        after = run_optimizer(lambda ps: make(ps, hyper), init, grads)
+        write_case(name, hyper, init, grads, after)
+
+    # clip_grad_norm_: "step" k clips gradient set k of a fresh problem with max_norm chosen so
+    # that some sets are clipped and some are not; "param" holds the clipped gradients and
+    # hyper norm_<k> the returned norm.
+    init, grads = fixed_problem(7)
+    hyper = {"max_norm": 1.5}
+    clipped = []
+    for k in range(STEPS):
+        params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in init]
+        for p, g in zip(params, grads[k]):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        norm = torch.nn.utils.clip_grad_norm_(params, hyper["max_norm"])
+        hyper[f"norm_{k + 1}"] = float(norm)
+        clipped.append([p.grad.numpy().copy() for p in params])
+    write_case("clip_grad_norm", hyper, init, grads, clipped)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
