@@ -111,7 +111,7 @@ NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tens
 
 NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
                std::span<Tensor> outputs) {
-  constexpr std::size_t kInline = 64;
+  constexpr std::size_t kInline = 256;
   const Tensor* in_inline[kInline];
   Tensor* out_inline[kInline];
   std::vector<const Tensor*> in_heap;

@@ -63,8 +63,9 @@ std::int64_t Module::num_parameters() const {
   return n;
 }
 
-void Module::zero_grad() {
-  for (Tensor& p : parameters()) p.zero_grad();
+void Module::zero_grad() {  // walks the tree: no parameter list is built, nothing allocated
+  for (auto& [n, p] : params_) p.zero_grad();
+  for (auto& [n, c] : children_) c->zero_grad();
 }
 
 void Module::train(bool on) {

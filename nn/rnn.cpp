@@ -11,6 +11,26 @@
 
 namespace tg {
 
+// ---- States -----------------------------------------------------------------------------------
+
+const Tensor& States::at(std::size_t i) const {
+  if (i >= size_) throw ValueError(fmt::format("States: index {} out of range for {} states", i, size_));
+  return items_[i];
+}
+
+void States::push_back(Tensor t) {
+  if (size_ == kMaxStates)
+    throw ValueError(fmt::format("States: a cell may carry at most {} states", kMaxStates));
+  items_[size_++] = std::move(t);
+}
+
+void States::resize(std::size_t n) {
+  if (n > kMaxStates)
+    throw ValueError(fmt::format("States: a cell may carry at most {} states, asked for {}", kMaxStates, n));
+  for (std::size_t i = n; i < size_; ++i) items_[i] = Tensor();
+  size_ = n;
+}
+
 // ---- RecurrentCell ----------------------------------------------------------------------------
 
 Tensor RecurrentCell::forward(const Tensor& x) {
@@ -84,18 +104,22 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
 
   Tensor prepared = cell_->prepare(x);
   States states = initial.empty() ? States(n_states) : initial;
-  std::vector<Tensor> outputs;
-  if (options_.return_sequences || options_.keep_step_outputs) outputs.reserve(static_cast<std::size_t>(steps));
+  const bool keep = options_.return_sequences || options_.keep_step_outputs;
+  outputs_.clear();
   for (std::int64_t t = 0; t < steps; ++t) {
     states = cell_->step(prepared, t, states);
-    if (options_.return_sequences || options_.keep_step_outputs) outputs.push_back(states[0]);
+    if (states.size() != n_states)
+      throw ValueError(fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), states.size(),
+                                   n_states));
+    if (keep) outputs_.push_back(states[0]);
   }
   step_outputs_.clear();
   if (options_.keep_step_outputs) {
-    for (Tensor& h : outputs) h.retain_grad();
-    step_outputs_ = outputs;
+    for (Tensor& h : outputs_) h.retain_grad();
+    step_outputs_ = outputs_;
   }
-  Tensor out = options_.return_sequences ? stack(outputs, 1) : states[0];
+  Tensor out = options_.return_sequences ? stack(outputs_, 1) : states[0];
+  outputs_.clear();
   return {out, states};
 }
 

@@ -6,6 +6,8 @@
 /// unrolls any cell on the tape, so BPTT is the tape's generic backward, and a user-written
 /// cell works in stacks, TimeDistributed and seq2seq models unchanged.
 
+#include <array>
+#include <initializer_list>
 #include <vector>
 
 #include "nn/activation.h"
@@ -13,8 +15,33 @@
 
 namespace tg {
 
-/// The states a cell carries between steps; states[0] is the step's output.
-using States = std::vector<Tensor>;
+/// The states a cell carries between steps; states[0] is the step's output. Held inline (at
+/// most kMaxStates), so a time step allocates nothing for it: `return {h};`, `return {h, c};`.
+class States {
+ public:
+  static constexpr std::size_t kMaxStates = 4;
+  States() = default;
+  /// `n` undefined states (zeros for the first step).
+  explicit States(std::size_t n) { resize(n); }
+  States(std::initializer_list<Tensor> states) {
+    for (const Tensor& s : states) push_back(s);
+  }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Tensor& operator[](std::size_t i) { return items_[i]; }
+  const Tensor& operator[](std::size_t i) const { return items_[i]; }
+  const Tensor& at(std::size_t i) const;
+  void push_back(Tensor t);
+  void resize(std::size_t n);
+  Tensor* begin() { return items_.data(); }
+  Tensor* end() { return items_.data() + size_; }
+  const Tensor* begin() const { return items_.data(); }
+  const Tensor* end() const { return items_.data() + size_; }
+
+ private:
+  std::array<Tensor, kMaxStates> items_;
+  std::size_t size_ = 0;
+};
 
 /// One time step of a recurrent layer. Subclass it to write a new cell.
 class RecurrentCell : public Module {
@@ -87,6 +114,7 @@ class RNN : public Module {
   std::shared_ptr<RecurrentCell> cell_;
   RNNOptions options_;
   std::vector<Tensor> step_outputs_;
+  std::vector<Tensor> outputs_;  // reused across calls: no allocation per forward once warm
 };
 
 /// Keras' SimpleRNN(units, activation = tanh, return_sequences = false).
