@@ -1,0 +1,159 @@
+// One training epoch of a named workload, timed, for benchmarks/compare_pytorch.py. Prints one
+// JSON line: {"workload", "seconds" (median over the timed epochs), "epochs", "batches",
+// "rss_mb" (peak resident memory), "loss"}.
+//
+//   tapegrad_train_bench --workload deep_rnn [--hidden H] [--steps T] [--batch B]
+//                        [--sequences N] [--epochs E] [--warmup-batches W]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <tapegrad/tapegrad.h>
+
+#include "optim/adam.h"
+
+namespace {
+
+struct Config {
+  std::string workload = "deep_rnn";
+  std::int64_t hidden = -1, steps = -1, batch = -1, sequences = -1;
+  int epochs = 1;
+  int warmup_batches = 5;
+  int threads = 1;
+};
+
+struct Workload {
+  std::int64_t hidden, steps, batch, sequences;
+};
+
+Workload defaults(const std::string& name) {
+  if (name == "simple_rnn") return {1, 50, 32, 7000};
+  if (name == "deep_rnn" || name == "seq2seq") return {20, 50, 32, 7000};
+  if (name == "large_rnn") return {256, 100, 64, 2048};
+  throw tg::ValueError(fmt::format("unknown workload '{}' (simple_rnn, deep_rnn, seq2seq, large_rnn)", name));
+}
+
+std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) {
+  using namespace tg;
+  if (name == "simple_rnn") return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h));
+  if (name == "seq2seq")
+    return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}),
+                                        SimpleRNN(h, {.return_sequences = true}), TimeDistributed(Dense(10)));
+  return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}), SimpleRNN(h),
+                                      Dense(1));
+}
+
+// Copies rows `idx[begin, begin + n)` of `src` ([N, ...]) into `dst` ([n, ...]).
+void gather_rows(const tg::Tensor& src, const std::vector<std::int64_t>& idx, std::size_t begin, tg::Tensor& dst) {
+  const std::int64_t row = src.numel() / src.size(0);
+  const float* s = src.data<float>();
+  float* d = dst.data<float>();
+  for (std::int64_t i = 0; i < dst.size(0); ++i)
+    std::memcpy(d + i * row, s + idx[begin + static_cast<std::size_t>(i)] * row, sizeof(float) * static_cast<std::size_t>(row));
+}
+
+int run(const Config& cfg) {
+  Workload w = defaults(cfg.workload);
+  if (cfg.hidden > 0) w.hidden = cfg.hidden;
+  if (cfg.steps > 0) w.steps = cfg.steps;
+  if (cfg.batch > 0) w.batch = cfg.batch;
+  if (cfg.sequences > 0) w.sequences = cfg.sequences;
+
+  tg::manual_seed(42);
+  tg::Generator gen(42);
+  tg::Tensor x = tg::generate_time_series(w.sequences, w.steps, gen);
+  const bool seq = cfg.workload == "seq2seq";
+  tg::Tensor y = seq ? tg::randn({w.sequences, w.steps, 10}, tg::DType::f32, &gen)
+                     : tg::randn({w.sequences, 1}, tg::DType::f32, &gen);
+  auto model = make_model(cfg.workload, w.hidden);
+  tg::Adam opt(model->parameters(), 0.001);
+
+  std::vector<std::int64_t> order(static_cast<std::size_t>(w.sequences));
+  std::iota(order.begin(), order.end(), 0);
+  auto batch_shape = [&](const tg::Tensor& t, std::int64_t n) {
+    tg::Shape s = t.shape();
+    s[0] = n;
+    return s;
+  };
+  const std::int64_t full = w.sequences / w.batch, rest = w.sequences % w.batch;
+  tg::Tensor xb = tg::empty(batch_shape(x, w.batch)), yb = tg::empty(batch_shape(y, w.batch));
+  tg::Tensor xr = rest ? tg::empty(batch_shape(x, rest)) : tg::Tensor();
+  tg::Tensor yr = rest ? tg::empty(batch_shape(y, rest)) : tg::Tensor();
+
+  double last_loss = 0;
+  auto train_batch = [&](tg::Tensor& bx, tg::Tensor& by, std::size_t begin) {
+    gather_rows(x, order, begin, bx);
+    gather_rows(y, order, begin, by);
+    opt.zero_grad();
+    tg::Tensor loss = tg::mse_loss((*model)(bx), by);
+    loss.backward();
+    opt.step();
+    last_loss = loss.item();
+  };
+  for (int i = 0; i < cfg.warmup_batches && i < full; ++i) train_batch(xb, yb, static_cast<std::size_t>(i * w.batch));
+
+  std::vector<double> seconds;
+  for (int e = 0; e < cfg.epochs; ++e) {
+    for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[gen.below(i + 1)]);
+    auto t0 = std::chrono::steady_clock::now();
+    for (std::int64_t b = 0; b < full; ++b) train_batch(xb, yb, static_cast<std::size_t>(b * w.batch));
+    if (rest) train_batch(xr, yr, static_cast<std::size_t>(full * w.batch));
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  fmt::print("{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
+             "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}}}\n",
+             cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0),
+             static_cast<double>(ru.ru_maxrss) / 1024.0, last_loss, w.hidden, w.steps, w.batch, w.sequences);
+  return 0;
+}
+
+const char* kUsage =
+    "usage: tapegrad_train_bench [--workload simple_rnn|deep_rnn|seq2seq|large_rnn] [--hidden H] [--steps T]\n"
+    "                            [--batch B] [--sequences N] [--epochs E] [--warmup-batches W] [--threads K]\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--help" || a == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      }
+      if (i + 1 >= argc) throw tg::ValueError(fmt::format("{} needs a value", a));
+      std::string v = argv[++i];
+      auto number = [&](const std::string& s) {
+        std::size_t used = 0;
+        long long n = std::stoll(s, &used);
+        if (used != s.size() || n < 0) throw tg::ValueError(fmt::format("{} takes a non-negative integer, got '{}'", a, s));
+        return static_cast<std::int64_t>(n);
+      };
+      if (a == "--workload") cfg.workload = v;
+      else if (a == "--hidden") cfg.hidden = number(v);
+      else if (a == "--steps") cfg.steps = number(v);
+      else if (a == "--batch") cfg.batch = number(v);
+      else if (a == "--sequences") cfg.sequences = number(v);
+      else if (a == "--epochs") cfg.epochs = static_cast<int>(std::max<std::int64_t>(1, number(v)));
+      else if (a == "--warmup-batches") cfg.warmup_batches = static_cast<int>(number(v));
+      else if (a == "--threads") cfg.threads = static_cast<int>(number(v));
+      else throw tg::ValueError(fmt::format("unknown flag {}", a));
+    }
+    return run(cfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tapegrad_train_bench: %s\n%s", e.what(), kUsage);
+    return 2;
+  }
+}

@@ -1,0 +1,69 @@
+// The float32 approximations of ops/kernels/unary.h against the C library in double.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/kernels/unary.h"
+
+namespace tg::kernels {
+namespace {
+
+std::vector<float> grid() {
+  std::vector<float> xs;
+  for (float x = -20.0f; x <= 20.0f; x += 0.000731f) xs.push_back(x);
+  for (float x = 1e-30f; x < 1.0f; x *= 1.37f) xs.push_back(x), xs.push_back(-x);
+  xs.push_back(0.0f);
+  xs.push_back(-0.0f);
+  xs.push_back(0.55f);
+  xs.push_back(std::nextafter(0.55f, 0.0f));
+  xs.push_back(1e4f);
+  xs.push_back(-1e4f);
+  return xs;
+}
+
+TEST(FastMath, TanhWithinFourUlpOrTiny) {
+  std::vector<float> xs = grid(), ys(xs.size());
+  tanh_forward(xs.data(), ys.data(), static_cast<std::int64_t>(xs.size()));
+  double worst_ulps = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double ref = std::tanh(static_cast<double>(xs[i]));
+    const double ulp = std::max(std::abs(ref), 1e-38) * std::numeric_limits<float>::epsilon();
+    const double ulps = std::abs(ys[i] - ref) / ulp;
+    worst_ulps = std::max(worst_ulps, ulps);
+    ASSERT_LE(ulps, 4.0) << "x = " << xs[i] << ": " << ys[i] << " vs " << ref;
+    ASSERT_LE(std::abs(ys[i]), 1.0f);
+  }
+  EXPECT_GT(worst_ulps, 0.0);  // the grid does reach rounding differences
+}
+
+TEST(FastMath, SigmoidWithinFourUlp) {
+  std::vector<float> xs = grid(), ys(xs.size());
+  sigmoid_forward(xs.data(), ys.data(), static_cast<std::int64_t>(xs.size()));
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i];
+    const double ref = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+    if (ref < 1e-37) continue;  // below float's normal range the exp is clamped
+    const double ulps = std::abs(ys[i] - ref) / (ref * std::numeric_limits<float>::epsilon());
+    ASSERT_LE(ulps, 4.0) << "x = " << xs[i] << ": " << ys[i] << " vs " << ref;
+  }
+}
+
+TEST(FastMath, NonFiniteInputs) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  float in[4] = {nan, inf, -inf, 0.0f}, out[4];
+  tanh_forward(in, out, 4);
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], 1.0f);
+  EXPECT_EQ(out[2], -1.0f);
+  EXPECT_EQ(out[3], 0.0f);
+  sigmoid_forward(in, out, 4);
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], 1.0f);
+  EXPECT_NEAR(out[2], 0.0f, 1e-37f);
+  EXPECT_EQ(out[3], 0.5f);
+}
+
+}  // namespace
+}  // namespace tg::kernels
