@@ -7,10 +7,10 @@ cd "$root"
 bash scripts/setup.sh
 
 echo "== Release build and tests"
-bash scripts/build.sh build -DTAPEGRAD_WERROR=ON
+bash scripts/build.sh build -DTAPEGRAD_WERROR=ON -DTAPEGRAD_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure -j2 --timeout 600
 
 echo "== ASan + UBSan build and tests"
-bash scripts/build.sh build-asan -DTAPEGRAD_WERROR=ON -DTAPEGRAD_SANITIZE=ON -DTAPEGRAD_BUILD_BENCHMARKS=OFF
+bash scripts/build.sh build-asan -DTAPEGRAD_WERROR=ON -DTAPEGRAD_SANITIZE=ON -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_BENCHMARKS=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
