@@ -260,7 +260,8 @@ TEST_P(GoldenGraph, OutputAndGradientsMatchPyTorch) {
     if (const golden::GoldenTensor* seed = c->seed()) out.backward(seed->to_tensor(dtype));
     else out.backward();
     ASSERT_EQ(c->grads.size(), c->inputs.size()) << "the golden must give every input's gradient";
-    for (const golden::GoldenTensor& want : c->grads) golden::expect_matches(in.grad(want.name), want, dtype, "grad " + want.name);
+    for (const golden::GoldenTensor& want : c->grads)
+      golden::expect_matches(in.grad(want.name), want, dtype, "grad " + want.name);
   }
 }
 

@@ -105,7 +105,7 @@ TEST(GoldenModels, GradientsAccumulateOverTwoBackwards) {
   auto m = deep_rnn();
   m->to(DType::f64);
   auto params = m->named_parameters();
-  for (std::size_t i = 0; i < params.size(); ++i) params[i].second.copy_from(c.input(params[i].first).to_tensor(DType::f64));
+  for (auto& [name, p] : params) p.copy_from(c.input(name).to_tensor(DType::f64));
   for (int pass = 0; pass < 2; ++pass)
     mse_loss((*m)(c.input("x").to_tensor(DType::f64)), c.input("target").to_tensor(DType::f64)).backward();
   for (const auto& [name, p] : params) {
