@@ -1,38 +1,495 @@
 #include "ops/kernels/gemm.h"
 
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <new>
+#include <utility>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define TG_GEMM_AVX2 1
+#else
+#define TG_GEMM_AVX2 0
+#endif
+
+// Design (BLIS-style, see docs/performance.md "GEMM"):
+// - A register-blocked micro-kernel computes an MR x (NV * lanes) tile of C with MR * NV vector
+//   accumulators, broadcasting one element of op(A) and loading NV vectors of op(B) per k.
+//   Main tiles are 6x16 and 4x24 (float; 6x8 and 4x12 for double); the driver picks the one that
+//   covers the shape with the fewest wasted lanes, and smaller instances of the same template
+//   handle the row and column edges (the last column vector is masked).
+// - Small operands are read in place: the kernel takes op(A) either row-wise (A) or column-wise
+//   (A^T) with a stride, and op(B) row-wise. op(B) is packed when it is transposed or when the
+//   shape is large enough for its reuse to pay; op(A) likewise. Packed panels live in
+//   thread-local buffers that only grow, so a warm call never allocates.
+// - Large shapes are blocked NC x KC x MC so that a KC x NR panel of B stays in L1 and an
+//   MC x KC block of A in L2.
+
 namespace tg::kernels {
 
 namespace {
+
+using Index = std::int64_t;
+
 template <class T>
-void gemm_ref(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-              std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  for (std::int64_t i = 0; i < m; ++i) {
+struct Simd;
+
+#if TG_GEMM_AVX2
+alignas(32) constexpr std::int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                  0,  0,  0,  0,  0,  0,  0,  0};
+alignas(32) constexpr std::int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+template <>
+struct Simd<float> {
+  using Reg = __m256;
+  using Mask = __m256i;
+  static constexpr int kLanes = 8;
+  static Reg zero() { return _mm256_setzero_ps(); }
+  static Reg set1(float x) { return _mm256_set1_ps(x); }
+  static Reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static Reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, Reg x) { _mm256_storeu_ps(p, x); }
+  // vmaskmovps stores are microcoded and slow on AMD Zen: store the first `lanes` lanes in
+  // halves instead.
+  static void store_first(float* p, Reg x, int lanes) {
+    __m128 part = _mm256_castps256_ps128(x);
+    if (lanes >= 4) {
+      _mm_storeu_ps(p, part);
+      part = _mm256_extractf128_ps(x, 1);
+      p += 4;
+      lanes -= 4;
+    }
+    if (lanes >= 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+      part = _mm_movehl_ps(part, part);
+      p += 2;
+      lanes -= 2;
+    }
+    if (lanes >= 1) _mm_store_ss(p, part);
+  }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  // Keeps a loaded value in a register: without it gcc re-reads B from memory inside every FMA
+  // when the accumulators use up the registers, and the kernel becomes load-bound.
+  static void pin(Reg& x) { __asm__("" : "+x"(x)); }
+  /// The first `lanes` lanes (1..8) set.
+  static Mask mask(int lanes) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - lanes));
+  }
+};
+
+template <>
+struct Simd<double> {
+  using Reg = __m256d;
+  using Mask = __m256i;
+  static constexpr int kLanes = 4;
+  static Reg zero() { return _mm256_setzero_pd(); }
+  static Reg set1(double x) { return _mm256_set1_pd(x); }
+  static Reg broadcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static Reg load(const double* p) { return _mm256_loadu_pd(p); }
+  static Reg load(const double* p, Mask m) { return _mm256_maskload_pd(p, m); }
+  static void store(double* p, Reg x) { _mm256_storeu_pd(p, x); }
+  static void store_first(double* p, Reg x, int lanes) {
+    __m128d part = _mm256_castpd256_pd128(x);
+    if (lanes >= 2) {
+      _mm_storeu_pd(p, part);
+      part = _mm256_extractf128_pd(x, 1);
+      p += 2;
+      lanes -= 2;
+    }
+    if (lanes >= 1) _mm_store_sd(p, part);
+  }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
+  static void pin(Reg& x) { __asm__("" : "+x"(x)); }
+  static Mask mask(int lanes) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - lanes));
+  }
+};
+#else
+// Portable fallback: one lane, the same blocking; the compiler vectorises what it can.
+template <class T>
+struct Simd {
+  using Reg = T;
+  using Mask = int;
+  static constexpr int kLanes = 1;
+  static Reg zero() { return T(0); }
+  static Reg set1(T x) { return x; }
+  static Reg broadcast(const T* p) { return *p; }
+  static Reg load(const T* p) { return *p; }
+  static Reg load(const T* p, Mask) { return *p; }
+  static void store(T* p, Reg x) { *p = x; }
+  static void store_first(T* p, Reg x, int) { *p = x; }
+  static Reg fma(Reg a, Reg b, Reg c) { return a * b + c; }
+  static Reg mul(Reg a, Reg b) { return a * b; }
+  static Reg add(Reg a, Reg b) { return a + b; }
+  static void pin(Reg&) {}
+  static Mask mask(int) { return 0; }
+};
+#endif
+
+constexpr int kMaxMr = 6;
+constexpr int kMaxNv = 3;
+
+// C[0:MR, 0:NV*lanes] = alpha * acc + beta * C, the last vector holding `last_lanes` columns.
+// beta = 0 never reads C.
+template <class T, int MR, int NV>
+[[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c,
+                                              Index ldc, T alpha, T beta, int last_lanes) {
+  using S = Simd<T>;
+  using Reg = typename S::Reg;
+  constexpr int L = S::kLanes;
+  const Reg va = S::set1(alpha);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = S::mul(acc[r][v], va);
+  if (beta != T(0)) {
+    // beta = 1 gives old + x exactly: the fma rounds once.
+    const Reg vb = S::set1(beta);
+    const auto mask = S::mask(last_lanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const T* cp = c + r * ldc + v * L;
+        const Reg old = v == NV - 1 ? S::load(cp, mask) : S::load(cp);
+        acc[r][v] = S::fma(old, vb, acc[r][v]);
+      }
+  }
+  if (last_lanes == L) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) S::store(c + r * ldc + v * L, acc[r][v]);
+  } else {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV - 1; ++v) S::store(c + r * ldc + v * L, acc[r][v]);
+      S::store_first(c + r * ldc + (NV - 1) * L, acc[r][NV - 1], last_lanes);
+    }
+  }
+}
+
+// C[0:MR, 0:NV*lanes] = alpha * sum_p opA[r, p] * opB[p, :] + beta * C, the last vector holding
+// `last_lanes` valid columns. opA[r, p] is a[r * a_stride + p] (kAColumns false: rows of A) or
+// a[p * a_stride + r] (kAColumns true: columns of A^T, or a packed panel with a_stride = MR).
+// opB[p, :] starts at b + p * ldb; kMaskB reads its last vector masked (B read in place).
+template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
+void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c, Index ldc,
+                  T alpha, T beta, int last_lanes) {
+  using S = Simd<T>;
+  using Reg = typename S::Reg;
+  constexpr int L = S::kLanes;
+  Reg acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+  typename S::Mask bmask{};
+  if constexpr (kMaskB) bmask = S::mask(last_lanes);
+  const T* rows[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) rows[r] = a + r * a_stride;
+
+  for (Index p = 0; p < k; ++p) {
+    Reg bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      bv[v] = (kMaskB && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
+      S::pin(bv[v]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const Reg av = S::broadcast(kAColumns ? a + r : rows[r] + p);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+    }
+    b += ldb;
+    if constexpr (kAColumns) a += a_stride;
+  }
+  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes);
+}
+
+template <class T>
+using KernelFn = void (*)(Index, const T*, Index, const T*, Index, T*, Index, T, T, int);
+
+template <class T, bool kAColumns, bool kMaskB, int... I>
+constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
+  return {&micro_kernel<T, I / kMaxNv + 1, I % kMaxNv + 1, kAColumns, kMaskB>...};
+}
+
+template <class T, bool kAColumns, bool kMaskB>
+constexpr auto kKernels =
+    kernel_table<T, kAColumns, kMaskB>(std::make_integer_sequence<int, kMaxMr * kMaxNv>{});
+
+template <class T>
+KernelFn<T> kernel_for(int mr, int nv, bool a_columns, bool mask_b) {
+  const int i = (mr - 1) * kMaxNv + (nv - 1);
+  if (a_columns) return mask_b ? kKernels<T, true, true>[i] : kKernels<T, true, false>[i];
+  return mask_b ? kKernels<T, false, true>[i] : kKernels<T, false, false>[i];
+}
+
+/// A buffer for packed panels that only grows: once warm, packing allocates nothing.
+template <class T>
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { release(); }
+
+  T* get(std::size_t count) {
+    if (count > capacity_) {
+      release();
+      data_ = static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t{64}));
+      capacity_ = count;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{64});
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  T* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+template <class T>
+PackBuffer<T>& a_buffer() {
+  thread_local PackBuffer<T> buffer;
+  return buffer;
+}
+
+template <class T>
+PackBuffer<T>& b_buffer() {
+  thread_local PackBuffer<T> buffer;
+  return buffer;
+}
+
+constexpr Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
+
+// Packs opB[0:kc, 0:nc] into panels of nr columns: panel j0 starts at dst + j0 * kc and holds
+// kc rows of round_up(width, lanes) values, the padding zeroed.
+template <class T>
+[[gnu::noinline]] void pack_b(bool trans, const T* b, Index ldb, Index kc, Index nc, Index nr,
+                              T* dst) {
+  using S = Simd<T>;
+  constexpr Index L = S::kLanes;
+  const Index full = nc / nr * nr;
+  const Index tail = nc - full, tail_pad = round_up(tail, L);
+  if (!trans) {
+    const int tail_lanes = static_cast<int>(tail % L);
+    const auto mask = S::mask(tail_lanes == 0 ? static_cast<int>(L) : tail_lanes);
+    // Row by row, so that B is read sequentially.
+    for (Index p = 0; p < kc; ++p) {
+      const T* src = b + p * ldb;
+      for (Index j0 = 0; j0 < full; j0 += nr) {
+        T* out = dst + j0 * kc + p * nr;
+        for (Index j = 0; j < nr; j += L) S::store(out + j, S::load(src + j0 + j));
+      }
+      if (tail > 0) {
+        T* out = dst + full * kc + p * tail_pad;
+        Index j = 0;
+        for (; j + L <= tail; j += L) S::store(out + j, S::load(src + full + j));
+        if (j < tail) S::store(out + j, S::load(src + full + j, mask));  // masked lanes read 0
+      }
+    }
+    return;
+  }
+  // opB[p, j] = b[j * ldb + p]: each column of a panel is a contiguous run of B.
+  for (Index j0 = 0; j0 < nc; j0 += nr) {
+    const Index w = std::min(nr, nc - j0);
+    const Index wpad = round_up(w, L);
+    T* panel = dst + j0 * kc;
+    for (Index j = 0; j < w; ++j) {
+      const T* src = b + (j0 + j) * ldb;
+      for (Index p = 0; p < kc; ++p) panel[p * wpad + j] = src[p];
+    }
+    for (Index p = 0; p < kc; ++p)
+      for (Index j = w; j < wpad; ++j) panel[p * wpad + j] = T(0);
+  }
+}
+
+// One panel of H rows of opA, stored column by column: dst[p * H + r] = opA[r, p].
+template <class T, int H>
+void pack_a_panel(bool trans, const T* a, Index lda, Index kc, T* dst) {
+  if (trans) {
+    for (Index p = 0; p < kc; ++p) {
+      const T* src = a + p * lda;
+#pragma GCC unroll 8
+      for (int r = 0; r < H; ++r) dst[p * H + r] = src[r];
+    }
+    return;
+  }
+  const T* rows[H];
+#pragma GCC unroll 8
+  for (int r = 0; r < H; ++r) rows[r] = a + r * lda;
+  for (Index p = 0; p < kc; ++p)
+#pragma GCC unroll 8
+    for (int r = 0; r < H; ++r) dst[p * H + r] = rows[r][p];
+}
+
+template <class T, int... H>
+constexpr std::array<void (*)(bool, const T*, Index, Index, T*), sizeof...(H)> pack_a_table(
+    std::integer_sequence<int, H...>) {
+  return {&pack_a_panel<T, H + 1>...};
+}
+
+// Packs opA[0:mc, 0:kc] into panels of mr rows: panel i0 starts at dst + i0 * kc and holds kc
+// columns of h = min(mr, mc - i0) values.
+template <class T>
+[[gnu::noinline]] void pack_a(bool trans, const T* a, Index lda, Index mc, Index kc, Index mr,
+                              T* dst) {
+  static constexpr auto kPanels = pack_a_table<T>(std::make_integer_sequence<int, kMaxMr>{});
+  for (Index i0 = 0; i0 < mc; i0 += mr) {
+    const Index h = std::min(mr, mc - i0);
+    kPanels[h - 1](trans, trans ? a + i0 : a + i0 * lda, lda, kc, dst + i0 * kc);
+  }
+}
+
+template <class T>
+void scale_c(Index m, Index n, T beta, T* c, Index ldc) {
+  for (Index i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
     if (beta == T(0))
-      for (std::int64_t j = 0; j < n; ++j) ci[j] = T(0);
+      std::fill(ci, ci + n, T(0));
     else if (beta != T(1))
-      for (std::int64_t j = 0; j < n; ++j) ci[j] *= beta;
-    for (std::int64_t p = 0; p < k; ++p) {
-      T av = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
-      if (!tb) {
-        const T* bp = b + p * ldb;
-        for (std::int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
-      } else {
-        for (std::int64_t j = 0; j < n; ++j) ci[j] += av * b[j * ldb + p];
+      for (Index j = 0; j < n; ++j) ci[j] *= beta;
+  }
+}
+
+struct Tile {
+  int mr, nv;
+};
+
+// Twice the cycles per k of an mr x nv tile: FMAs issue two a cycle, loads (mr broadcasts and
+// nv vectors) two a cycle, and each accumulator chain waits ~4 cycles for the previous FMA.
+constexpr Index tile_cost(Index mr, Index nv) { return std::max({mr * nv, Index(8), mr + nv}); }
+
+// Cost per k of covering m x n with mr x nv tiles and their edges.
+template <class T>
+Index cover_cost(Index m, Index n, Tile t) {
+  constexpr Index L = Simd<T>::kLanes;
+  const Index nr = t.nv * L;
+  const Index full_r = m / t.mr, rem_r = m % t.mr;
+  const Index full_c = n / nr, rem_nv = (n % nr + L - 1) / L;
+  Index cost = full_r * full_c * tile_cost(t.mr, t.nv);
+  if (rem_r > 0) cost += full_c * tile_cost(rem_r, t.nv);
+  if (rem_nv > 0) cost += full_r * tile_cost(t.mr, rem_nv);
+  if (rem_r > 0 && rem_nv > 0) cost += tile_cost(rem_r, rem_nv);
+  return cost;
+}
+
+template <class T>
+Tile choose_tile(Index m, Index n) {
+  constexpr Tile kWide{4, 3}, kTall{6, 2};
+  return cover_cost<T>(m, n, kWide) < cover_cost<T>(m, n, kTall) ? kWide : kTall;
+}
+
+template <class T>
+struct Blocking {
+  // A KC x NR panel of B (16 KiB) stays in L1, an MC x KC block of A (120 KiB float) in L2.
+  static constexpr Index kc = 256;
+  static constexpr Index mc = 120;
+  static constexpr Index nc = 2040;
+};
+
+template <class T>
+void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
+               const T* b, Index ldb, T beta, T* c, Index ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  constexpr Index L = Simd<T>::kLanes;
+  const Tile tile = choose_tile<T>(m, n);
+  const Index mr = tile.mr, nr = tile.nv * L;
+
+  const Index kc_max = Blocking<T>::kc;
+  const Index mc_max = Blocking<T>::mc / mr * mr;
+  const Index nc_max = Blocking<T>::nc / nr * nr;
+
+  // Packing B pays once its panels are reused by enough row blocks; transposed B is always packed
+  // so that the kernel reads rows of op(B).
+  const bool packed_b = tb || m > mr;
+  const bool packed_a = m > mr && k > 16 && n > 4 * nr;
+
+  T* bbuf = packed_b ? b_buffer<T>().get(static_cast<std::size_t>(
+                           std::min(k, kc_max) * round_up(std::min(n, nc_max), nr)))
+                     : nullptr;
+  T* abuf = packed_a ? a_buffer<T>().get(static_cast<std::size_t>(
+                           std::min(k, kc_max) * round_up(std::min(m, mc_max), mr)))
+                     : nullptr;
+
+  for (Index jc = 0; jc < n; jc += nc_max) {
+    const Index nc = std::min(nc_max, n - jc);
+    for (Index pc = 0; pc < k; pc += kc_max) {
+      const Index kc = std::min(kc_max, k - pc);
+      const T beta_pc = pc == 0 ? beta : T(1);
+      if (packed_b)
+        pack_b(tb, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, nr, bbuf);
+      for (Index ic = 0; ic < m; ic += mc_max) {
+        const Index mc = std::min(mc_max, m - ic);
+        const T* a_block = ta ? a + pc * lda + ic : a + ic * lda + pc;
+        if (packed_a) pack_a(ta, a_block, lda, mc, kc, mr, abuf);
+        for (Index jr = 0; jr < nc; jr += nr) {
+          const Index w = std::min(nr, nc - jr);
+          const int nv = static_cast<int>((w + L - 1) / L);
+          const int last_lanes = static_cast<int>(w - (nv - 1) * L);
+          const T* b_panel = packed_b ? bbuf + jr * kc : b + pc * ldb + jc + jr;
+          const Index b_stride = packed_b ? round_up(w, L) : ldb;
+          const bool mask_b = !packed_b && last_lanes != L;
+          T* c_panel = c + ic * ldc + jc + jr;
+          for (Index ir = 0; ir < mc; ir += mr) {
+            const Index h = std::min(mr, mc - ir);
+            const T* a_panel;
+            Index a_stride;
+            bool a_columns;
+            if (packed_a) {
+              a_panel = abuf + ir * kc;
+              a_stride = h;
+              a_columns = true;
+            } else if (ta) {
+              a_panel = a_block + ir;
+              a_stride = lda;
+              a_columns = true;
+            } else {
+              a_panel = a_block + ir * lda;
+              a_stride = lda;
+              a_columns = false;
+            }
+            kernel_for<T>(static_cast<int>(h), nv, a_columns, mask_b)(
+                kc, a_panel, a_stride, b_panel, b_stride, c_panel + ir * ldc, ldc, alpha, beta_pc,
+                last_lanes);
+          }
+        }
       }
     }
   }
 }
+
 }  // namespace
 
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc) {
+  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
-          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
+          double* c, std::int64_t ldc) {
+  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace tg::kernels
