@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/kernels/gemm.h"
+
+namespace tg::kernels {
+namespace {
+
+struct Case {
+  bool trans_a, trans_b;
+  std::int64_t m, n, k;
+  double alpha, beta;
+  std::int64_t pad;  // added to every leading dimension
+};
+
+std::string describe(const Case& c) {
+  return "trans_a=" + std::to_string(c.trans_a) + " trans_b=" + std::to_string(c.trans_b) +
+         " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
+         " pad=" + std::to_string(c.pad);
+}
+
+// Runs one gemm against a reference accumulated in double. C starts as NaN when beta = 0, and
+// the padding columns of C (between n and ldc) must come back untouched.
+template <class T>
+void check(const Case& c, std::mt19937& rng) {
+  SCOPED_TRACE(describe(c));
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  const std::int64_t a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
+  const std::int64_t b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
+  const std::int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.n + c.pad;
+  // Leading dimensions must be at least 1 even for empty matrices, as in BLAS.
+  std::vector<T> a(a_rows * std::max<std::int64_t>(lda, 1));
+  std::vector<T> b(b_rows * std::max<std::int64_t>(ldb, 1));
+  for (T& x : a) x = static_cast<T>(dist(rng));
+  for (T& x : b) x = static_cast<T>(dist(rng));
+  const T sentinel = T(12345);
+  std::vector<T> cmat(c.m * std::max<std::int64_t>(ldc, 1), sentinel);
+  for (std::int64_t i = 0; i < c.m; ++i)
+    for (std::int64_t j = 0; j < c.n; ++j)
+      cmat[i * ldc + j] =
+          c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(dist(rng));
+
+  std::vector<double> expect(c.m * c.n), bound(c.m * c.n);
+  for (std::int64_t i = 0; i < c.m; ++i) {
+    for (std::int64_t j = 0; j < c.n; ++j) {
+      double sum = 0.0, mag = 0.0;
+      for (std::int64_t p = 0; p < c.k; ++p) {
+        const double av = c.trans_a ? a[p * lda + i] : a[i * lda + p];
+        const double bv = c.trans_b ? b[j * ldb + p] : b[p * ldb + j];
+        sum += av * bv;
+        mag += std::abs(av * bv);
+      }
+      const double old = c.beta == 0.0 ? 0.0 : static_cast<double>(cmat[i * ldc + j]);
+      expect[i * c.n + j] = c.alpha * sum + c.beta * old;
+      bound[i * c.n + j] = std::abs(c.alpha) * mag + std::abs(c.beta * old);
+    }
+  }
+
+  gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
+       static_cast<T>(c.beta), cmat.data(), ldc);
+
+  const double eps = std::numeric_limits<T>::epsilon();
+  int failures = 0;
+  for (std::int64_t i = 0; i < c.m && failures < 5; ++i) {
+    for (std::int64_t j = 0; j < ldc && failures < 5; ++j) {
+      const double got = cmat[i * ldc + j];
+      if (j >= c.n) {
+        if (got != sentinel) {
+          ADD_FAILURE() << "padding of C written at (" << i << ", " << j << "): " << got;
+          ++failures;
+        }
+        continue;
+      }
+      const double want = expect[i * c.n + j];
+      const double tol = (static_cast<double>(c.k) + 2.0) * eps * bound[i * c.n + j] + 1e-30;
+      if (!(std::abs(got - want) <= tol)) {
+        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << got << ", expected " << want
+                      << " (tolerance " << tol << ")";
+        ++failures;
+      }
+    }
+  }
+}
+
+struct Shape {
+  std::int64_t m, n, k;
+};
+
+const std::vector<Shape>& shapes() {
+  static const std::vector<Shape> all = {
+      {0, 0, 0},    {0, 5, 3},     {5, 0, 3},     {5, 3, 0},    {1, 1, 1},     {1, 9, 4},
+      {9, 1, 4},    {7, 6, 1},     {5, 7, 3},     {33, 17, 65}, {13, 25, 31},  {6, 16, 8},
+      {4, 24, 8},   {12, 48, 10},  {2, 3, 2},     {32, 20, 20}, {32, 20, 1},   {32, 1, 20},
+      {20, 20, 32}, {20, 1, 1600}, {20, 20, 1600}, {7, 9, 300},  {130, 40, 20}, {3, 2100, 5},
+      {64, 70, 17}, {128, 96, 40}};
+  return all;
+}
+
+template <class T>
+void check_all_shapes(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  const double alphas[] = {1.0, 0.0, -0.75};
+  const double betas[] = {0.0, 1.0, 0.5};
+  for (const Shape& s : shapes())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double alpha : alphas)
+          for (double beta : betas)
+            for (std::int64_t pad : {0, 3})
+              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad}, rng);
+}
+
+TEST(Gemm, FloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(1); }
+
+TEST(Gemm, DoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(2); }
+
+TEST(Gemm, FloatLarge) {
+  std::mt19937 rng(3);
+  check<float>({false, false, 512, 512, 512, 1.0, 0.0, 0}, rng);
+  check<float>({true, true, 300, 257, 520, 0.5, 1.0, 5}, rng);
+}
+
+TEST(Gemm, DoubleLarge) {
+  std::mt19937 rng(4);
+  check<double>({true, false, 200, 150, 300, 1.0, 1.0, 2}, rng);
+  check<double>({false, true, 150, 260, 270, -1.0, 0.0, 0}, rng);
+}
+
+TEST(Gemm, BetaZeroOverwritesNaNEvenWhenAlphaIsZero) {
+  const float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1};
+  float c[4];
+  for (float& x : c) x = std::numeric_limits<float>::quiet_NaN();
+  gemm(false, false, 2, 2, 2, 0.0f, a, 2, b, 2, 0.0f, c, 2);
+  for (float x : c) EXPECT_EQ(x, 0.0f);
+  for (float& x : c) x = std::numeric_limits<float>::quiet_NaN();
+  gemm(false, false, 2, 2, 0, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+  for (float x : c) EXPECT_EQ(x, 0.0f);
+}
+
+TEST(Gemm, BetaOneAccumulatesAcrossCalls) {
+  // A weight gradient summed over time steps: C += A_t^T B_t.
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  const int steps = 7, batch = 32, h = 20;
+  std::vector<double> a(steps * batch * h), b(steps * batch * h), c(h * h, 0.0), expect(h * h, 0.0);
+  for (double& x : a) x = dist(rng);
+  for (double& x : b) x = dist(rng);
+  for (int t = 0; t < steps; ++t) {
+    const double* at = a.data() + t * batch * h;
+    const double* bt = b.data() + t * batch * h;
+    gemm(true, false, h, h, batch, 1.0, at, h, bt, h, 1.0, c.data(), h);
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < h; ++j)
+        for (int p = 0; p < batch; ++p) expect[i * h + j] += at[p * h + i] * bt[p * h + j];
+  }
+  for (int i = 0; i < h * h; ++i) EXPECT_NEAR(c[i], expect[i], 1e-12);
+}
+
+}  // namespace
+}  // namespace tg::kernels
