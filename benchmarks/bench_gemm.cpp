@@ -1,0 +1,130 @@
+// GEMM: tg::kernels::gemm against OpenBLAS on the shapes of RNN training.
+//
+// BM_Matmul/M/K/N          C[M,N] = A[M,K] B[K,N]              (forward projections)
+// BM_MatmulTransA/M/K/N    C[M,N] += A[K,M]^T B[K,N]           (weight gradients, beta = 1)
+// BM_MatmulTransB/M/K/N    C[M,N] = A[M,K] B[N,K]^T            (input gradients)
+// BM_BlasSgemm*            the same calls through cblas_sgemm, OpenBLAS on one thread
+// BM_BlasSgemmThreaded     cblas_sgemm with OpenBLAS' default thread count
+//
+// The GFLOP/s counter counts 2*M*N*K flops per call.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "ops/kernels/gemm.h"
+
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+struct Operands {
+  std::vector<float> a, b, c;
+};
+
+Operands make_operands(std::int64_t m, std::int64_t k, std::int64_t n) {
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Operands o{std::vector<float>(m * k), std::vector<float>(k * n), std::vector<float>(m * n)};
+  for (float& x : o.a) x = dist(rng);
+  for (float& x : o.b) x = dist(rng);
+  for (float& x : o.c) x = dist(rng);
+  return o;
+}
+
+void set_flops(benchmark::State& state, std::int64_t m, std::int64_t k, std::int64_t n) {
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+enum class Form { plain, trans_a, trans_b };
+
+// Leading dimensions and beta of each form, as tapegrad's matmul and its backward call them.
+struct Call {
+  bool trans_a, trans_b;
+  std::int64_t lda, ldb;
+  float beta;
+};
+
+Call call_for(Form form, std::int64_t m, std::int64_t k, std::int64_t n) {
+  switch (form) {
+    case Form::trans_a: return {true, false, m, n, 1.0f};
+    case Form::trans_b: return {false, true, k, k, 0.0f};
+    case Form::plain: break;
+  }
+  return {false, false, k, n, 0.0f};
+}
+
+void run_tapegrad(benchmark::State& state, Form form) {
+  const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  Operands o = make_operands(m, k, n);
+  const Call call = call_for(form, m, k, n);
+  for (auto _ : state) {
+    tg::kernels::gemm(call.trans_a, call.trans_b, m, n, k, 1.0f, o.a.data(), call.lda, o.b.data(),
+                      call.ldb, call.beta, o.c.data(), n);
+    benchmark::DoNotOptimize(o.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, m, k, n);
+}
+
+void BM_Matmul(benchmark::State& state) { run_tapegrad(state, Form::plain); }
+void BM_MatmulTransA(benchmark::State& state) { run_tapegrad(state, Form::trans_a); }
+void BM_MatmulTransB(benchmark::State& state) { run_tapegrad(state, Form::trans_b); }
+
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+void run_blas(benchmark::State& state, Form form, int threads) {
+  const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  Operands o = make_operands(m, k, n);
+  const Call call = call_for(form, m, k, n);
+  openblas_set_num_threads(threads);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, call.trans_a ? CblasTrans : CblasNoTrans,
+                call.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), 1.0f, o.a.data(), static_cast<int>(call.lda), o.b.data(),
+                static_cast<int>(call.ldb), call.beta, o.c.data(), static_cast<int>(n));
+    benchmark::DoNotOptimize(o.c.data());
+    benchmark::ClobberMemory();
+  }
+  openblas_set_num_threads(1);
+  set_flops(state, m, k, n);
+}
+
+void BM_BlasSgemm(benchmark::State& state) { run_blas(state, Form::plain, 1); }
+void BM_BlasSgemmTransA(benchmark::State& state) { run_blas(state, Form::trans_a, 1); }
+void BM_BlasSgemmTransB(benchmark::State& state) { run_blas(state, Form::trans_b, 1); }
+void BM_BlasSgemmThreaded(benchmark::State& state) {
+  run_blas(state, Form::plain, openblas_get_num_procs());
+}
+#endif
+
+// {M, K, N}
+void plain_shapes(benchmark::internal::Benchmark* b) {
+  for (auto s : {std::vector<std::int64_t>{32, 20, 20}, {32, 1, 20}, {32, 20, 1}, {32, 256, 256},
+                 {64, 256, 256}, {512, 512, 512}})
+    b->Args(s);
+}
+void trans_a_shapes(benchmark::internal::Benchmark* b) {
+  for (auto s : {std::vector<std::int64_t>{20, 32, 20}, {20, 1600, 20}, {20, 1600, 1},
+                 {256, 1600, 256}})
+    b->Args(s);
+}
+void trans_b_shapes(benchmark::internal::Benchmark* b) {
+  for (auto s : {std::vector<std::int64_t>{32, 20, 20}, {32, 1, 20}, {64, 256, 256}}) b->Args(s);
+}
+
+}  // namespace
+
+BENCHMARK(BM_Matmul)->Apply(plain_shapes);
+BENCHMARK(BM_MatmulTransA)->Apply(trans_a_shapes);
+BENCHMARK(BM_MatmulTransB)->Apply(trans_b_shapes);
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+BENCHMARK(BM_BlasSgemm)->Apply(plain_shapes);
+BENCHMARK(BM_BlasSgemmTransA)->Apply(trans_a_shapes);
+BENCHMARK(BM_BlasSgemmTransB)->Apply(trans_b_shapes);
+BENCHMARK(BM_BlasSgemmThreaded)->Args({512, 512, 512})->UseRealTime();
+#endif
