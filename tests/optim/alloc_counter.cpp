@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/storage.h"
+#include "core/tensor.h"
+
 namespace {
 thread_local bool counting = false;
 thread_local std::uint64_t allocations = 0;
@@ -43,5 +46,12 @@ namespace tg::testing {
 AllocCounter::AllocCounter() : previous_(counting), start_(allocations) { counting = true; }
 AllocCounter::~AllocCounter() { counting = previous_; }
 std::uint64_t AllocCounter::count() const { return allocations - start_; }
+
+bool pooling_enabled() {
+  { Tensor warm = Tensor::empty({1000}); }
+  const std::uint64_t before = pool_stats().reuses;
+  { Tensor again = Tensor::empty({1000}); }
+  return pool_stats().reuses > before;
+}
 
 }  // namespace tg::testing

@@ -21,4 +21,9 @@ class AllocCounter {
   std::uint64_t start_;
 };
 
+/// Whether the storage and tensor pools recycle memory. The sanitizer build turns them off
+/// (TAPEGRAD_NO_POOL), so every tensor is a fresh allocation there and "no allocation once warm"
+/// checks do not apply.
+bool pooling_enabled();
+
 }  // namespace tg::testing
