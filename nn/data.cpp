@@ -81,7 +81,8 @@ Tensor generate_time_series(std::int64_t batch, std::int64_t steps, Generator& r
   // numpy's linspace(0, 1, steps): arange(steps) * step + 0, the last point set to exactly 1.
   std::vector<double> time(static_cast<std::size_t>(steps));
   const double step = 1.0 / static_cast<double>(steps - 1);
-  for (std::int64_t j = 0; j < steps; ++j) time[static_cast<std::size_t>(j)] = static_cast<double>(j) * step;
+  for (std::int64_t j = 0; j < steps; ++j)
+    time[static_cast<std::size_t>(j)] = static_cast<double>(j) * step;
   time.back() = 1.0;
 
   Tensor out = Tensor::empty(Shape{batch, steps, 1}, dtype);
@@ -94,7 +95,7 @@ Tensor generate_time_series(std::int64_t batch, std::int64_t steps, Generator& r
         const double t = time[static_cast<std::size_t>(j)];
         double s = 0.5 * std::sin((t - offsets1[b]) * speed1);
         s += 0.2 * std::sin((t - offsets2[b]) * speed2);
-        s += 0.1 * (rng.uniform() - 0.5);  // the noise, rand(batch, steps), drawn row-major
+        s += 0.1 * (rng.uniform() - 0.5);      // the noise, rand(batch, steps), drawn row-major
         p[b * steps + j] = static_cast<T>(s);  // round to nearest even, as numpy's astype
       }
     }
