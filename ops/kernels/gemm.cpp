@@ -71,11 +71,33 @@ struct Simd<float> {
   }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
-  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  static float hsum(Reg x) {
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+  }
+  // r[i][j] <- r[j][i] for an 8 x 8 block.
+  static void transpose(Reg (&r)[kLanes]) {
+    const Reg t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const Reg t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const Reg t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const Reg t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const Reg u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const Reg u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const Reg u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const Reg u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+  }
   // Keeps a loaded value in a register: without it gcc re-reads B from memory inside every FMA
   // when the accumulators use up the registers, and the kernel becomes load-bound.
   static void pin(Reg& x) { __asm__("" : "+x"(x)); }
-  /// The first `lanes` lanes (1..8) set.
   static Mask mask(int lanes) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - lanes));
   }
@@ -104,7 +126,18 @@ struct Simd<double> {
   }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
-  static Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
+  static double hsum(Reg x) {
+    __m128d v = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
+  }
+  static void transpose(Reg (&r)[kLanes]) {
+    const Reg t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const Reg t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+  }
   static void pin(Reg& x) { __asm__("" : "+x"(x)); }
   static Mask mask(int lanes) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - lanes));
@@ -126,7 +159,8 @@ struct Simd {
   static void store_first(T* p, Reg x, int) { *p = x; }
   static Reg fma(Reg a, Reg b, Reg c) { return a * b + c; }
   static Reg mul(Reg a, Reg b) { return a * b; }
-  static Reg add(Reg a, Reg b) { return a + b; }
+  static T hsum(Reg x) { return x; }
+  static void transpose(Reg (&)[kLanes]) {}
   static void pin(Reg&) {}
   static Mask mask(int) { return 0; }
 };
@@ -305,17 +339,33 @@ template <class T>
     }
     return;
   }
-  // opB[p, j] = b[j * ldb + p]: each column of a panel is a contiguous run of B.
+  // opB[p, j] = b[j * ldb + p]: transpose lanes x lanes blocks of B into the panels.
+  using Reg = typename S::Reg;
   for (Index j0 = 0; j0 < nc; j0 += nr) {
     const Index w = std::min(nr, nc - j0);
     const Index wpad = round_up(w, L);
     T* panel = dst + j0 * kc;
-    for (Index j = 0; j < w; ++j) {
+    Index j = 0;
+    for (; j + L <= w; j += L) {
+      const T* src = b + (j0 + j) * ldb;
+      Index p = 0;
+      for (; p + L <= kc; p += L) {
+        Reg r[L];
+#pragma GCC unroll 8
+        for (int i = 0; i < L; ++i) r[i] = S::load(src + i * ldb + p);
+        S::transpose(r);
+#pragma GCC unroll 8
+        for (int i = 0; i < L; ++i) S::store(panel + (p + i) * wpad + j, r[i]);
+      }
+      for (; p < kc; ++p)
+        for (Index i = 0; i < L; ++i) panel[p * wpad + j + i] = src[i * ldb + p];
+    }
+    for (; j < w; ++j) {
       const T* src = b + (j0 + j) * ldb;
       for (Index p = 0; p < kc; ++p) panel[p * wpad + j] = src[p];
     }
     for (Index p = 0; p < kc; ++p)
-      for (Index j = w; j < wpad; ++j) panel[p * wpad + j] = T(0);
+      for (Index jj = w; jj < wpad; ++jj) panel[p * wpad + jj] = T(0);
   }
 }
 
@@ -397,11 +447,59 @@ Tile choose_tile(Index m, Index n) {
 
 template <class T>
 struct Blocking {
-  // A KC x NR panel of B (16 KiB) stays in L1, an MC x KC block of A (120 KiB float) in L2.
-  static constexpr Index kc = 256;
+  // A KC x NR panel of B (16-24 KiB) stays in L1, an MC x KC block of A (120 KiB) in L2.
+  static constexpr Index kc = 1024 / sizeof(T);
   static constexpr Index mc = 120;
   static constexpr Index nc = 2040;
 };
+
+// n = 1 with A read by rows: c[i * ldc] = alpha * dot(A[i, :], x) + beta * c[i * ldc]. The
+// tile kernels would fill one lane in eight; dot products along k fill them all.
+template <class T>
+void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x, T beta, T* c,
+               Index ldc) {
+  using S = Simd<T>;
+  using Reg = typename S::Reg;
+  constexpr Index L = S::kLanes;
+  constexpr int kRows = 4;
+  const Index k_full = k / L * L;
+  const int tail = static_cast<int>(k - k_full);
+  const auto mask = S::mask(tail == 0 ? static_cast<int>(L) : tail);
+  auto finish = [&](Index i, T dot) {
+    T& y = c[i * ldc];
+    y = beta == T(0) ? alpha * dot : alpha * dot + beta * y;
+  };
+  Index i = 0;
+  for (; i + kRows <= m; i += kRows) {
+    Reg acc[kRows];
+    const T* rows[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      acc[r] = S::zero();
+      rows[r] = a + (i + r) * lda;
+    }
+    for (Index p = 0; p < k_full; p += L) {
+      const Reg xv = S::load(x + p);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) acc[r] = S::fma(S::load(rows[r] + p), xv, acc[r]);
+    }
+    if (tail > 0) {
+      const Reg xv = S::load(x + k_full, mask);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r)
+        acc[r] = S::fma(S::load(rows[r] + k_full, mask), xv, acc[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) finish(i + r, S::hsum(acc[r]));
+  }
+  for (; i < m; ++i) {
+    const T* row = a + i * lda;
+    Reg acc = S::zero();
+    for (Index p = 0; p < k_full; p += L) acc = S::fma(S::load(row + p), S::load(x + p), acc);
+    if (tail > 0) acc = S::fma(S::load(row + k_full, mask), S::load(x + k_full, mask), acc);
+    finish(i, S::hsum(acc));
+  }
+}
 
 template <class T>
 void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
@@ -410,6 +508,24 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
     return;
+  }
+  if (n == 1 && m > 1) {
+    // A matrix times a vector. opB[:, 0] is b[p * ldb], or b[p] when transposed.
+    const T* x = b;
+    if (!tb && ldb != 1) {
+      T* copy = b_buffer<T>().get(static_cast<std::size_t>(k));
+      for (Index p = 0; p < k; ++p) copy[p] = b[p * ldb];
+      x = copy;
+    }
+    if (!ta) {
+      gemv_rows(m, k, alpha, a, lda, x, beta, c, ldc);
+      return;
+    }
+    // c^T = x^T A with A stored [k, m]: a one-row product whose rows of B are rows of A.
+    if (ldc == 1) {
+      gemm_impl(false, false, 1, m, k, alpha, x, k, a, lda, beta, c, 1);
+      return;
+    }
   }
   constexpr Index L = Simd<T>::kLanes;
   const Tile tile = choose_tile<T>(m, n);
