@@ -35,9 +35,9 @@ std::array<std::int64_t, kMaxRank> broadcast_strides(const Shape& in, const Shap
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const Shape& gs = g.shape();
-  if (shape.numel() > gs.numel() || shape.rank() > gs.rank())
+  // Compare shapes, not element counts: [0,3] does reduce to [1,1].
+  if (shape.rank() > gs.rank() || broadcast_shapes(shape, gs, "sum_to") != gs)
     throw ShapeError(fmt::format("sum_to: cannot reduce {} to {}", gs, shape));
-  broadcast_shapes(shape, gs, "sum_to");  // validates compatibility
   Tensor out = zeros(shape, g.dtype());
   if (gs.numel() == 0) return out;
   dispatch(g.dtype(), [&]<class T>() {
@@ -67,6 +67,42 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
     }
   });
   return out;
+}
+
+namespace {
+// Throws unless `from` broadcasts to exactly `to`.
+void check_expandable(const Shape& from, const Shape& to, const char* op) {
+  if (from.rank() > to.rank() || broadcast_shapes(from, to, op) != to)
+    throw ShapeError(fmt::format("{}: cannot broadcast {} to {}", op, from, to));
+}
+}  // namespace
+
+Tensor expand_to(const Tensor& g, const Shape& shape) {
+  check_expandable(g.shape(), shape, "expand_to");
+  Tensor out = Tensor::empty(shape, g.dtype());
+  dispatch(g.dtype(), [&]<class T>() {
+    const T* src = g.data<T>();
+    detail::broadcast_binary(g.shape(), src, g.shape(), src, shape, out.data<T>(), [](T x, T) { return x; });
+  });
+  return out;
+}
+
+void add_expanded(Tensor& dst, const Tensor& src, double scale) {
+  check_expandable(src.shape(), dst.shape(), "add_expanded");
+  if (src.dtype() != dst.dtype())
+    throw DTypeError(fmt::format("add_expanded: source is {}, destination {}", dtype_name(src.dtype()),
+                                 dtype_name(dst.dtype())));
+  dispatch(dst.dtype(), [&]<class T>() {
+    T* d = dst.data<T>();
+    const auto s = static_cast<T>(scale);
+    // In place: each output element reads only its own old value.
+    if (scale == 1.0)
+      detail::broadcast_binary(dst.shape(), d, src.shape(), src.data<T>(), dst.shape(), d,
+                               [](T x, T y) { return x + y; });
+    else
+      detail::broadcast_binary(dst.shape(), d, src.shape(), src.data<T>(), dst.shape(), d,
+                               [s](T x, T y) { return x + s * y; });
+  });
 }
 
 }  // namespace tg

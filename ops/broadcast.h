@@ -18,6 +18,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 /// Unrecorded (used by backward rules); returns `g` itself when the shapes are equal.
 Tensor sum_to(const Tensor& g, const Shape& shape);
 
+/// A new contiguous tensor of `shape` holding `g` broadcast to it (numpy rules), the reverse of
+/// `sum_to`. Unrecorded (used by backward rules); ShapeError when `g` does not broadcast to `shape`.
+Tensor expand_to(const Tensor& g, const Shape& shape);
+
+/// dst += scale * src broadcast to dst's shape, in place (same dtype). Unrecorded: backward rules
+/// use it to add a reduced gradient into an input's gradient buffer without a temporary.
+void add_expanded(Tensor& dst, const Tensor& src, double scale = 1.0);
+
 namespace detail {
 /// Strides (in elements) of `in` seen through the broadcast `out` shape: 0 on expanded dims.
 std::array<std::int64_t, kMaxRank> broadcast_strides(const Shape& in, const Shape& out);
