@@ -180,7 +180,10 @@ const Tensor& BackwardContext::grad_output(int i) const {
 }
 
 Tensor BackwardContext::take_grad_output(int i) {
-  return std::move(tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].grad);
+  detail::Slot& out = tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]];
+  // A retained gradient is still read after the rule runs: share it instead of moving it out.
+  if (out.owner.defined()) return out.grad;
+  return std::move(out.grad);
 }
 
 bool BackwardContext::needs_grad(int i) const { return in_slot(i) != detail::kNoSlot; }
