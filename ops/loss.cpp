@@ -1,0 +1,53 @@
+#include "ops/loss.h"
+
+#include <fmt/format.h>
+
+#include "core/tape.h"
+
+namespace tg {
+
+Tensor mse_loss(const Tensor& y_pred, const Tensor& y_true) {
+  if (y_pred.shape() != y_true.shape())
+    throw ShapeError(fmt::format("mse_loss: y_pred {} and y_true {}: expected equal shapes", y_pred.shape(),
+                                 y_true.shape()));
+  if (y_pred.dtype() != y_true.dtype())
+    throw DTypeError(fmt::format("mse_loss: y_pred {} is {} and y_true {} is {}; expected the same dtype",
+                                 y_pred.shape(), dtype_name(y_pred.dtype()), y_true.shape(),
+                                 dtype_name(y_true.dtype())));
+  const std::int64_t n = y_pred.numel();
+  Tensor out = Tensor::empty(Shape{}, y_pred.dtype());
+  dispatch(y_pred.dtype(), [&]<class T>() {
+    const T* p = y_pred.data<T>();
+    const T* t = y_true.data<T>();
+    double acc = 0.0;  // a float32 loss over many elements still sums accurately
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
+      acc += e * e;
+    }
+    out.data<T>()[0] = static_cast<T>(acc / static_cast<double>(n));  // NaN for no elements, as numpy
+  });
+  if (NodeRef node = record("mse_loss", [](BackwardContext& ctx) {
+        const Tensor& pred = ctx.saved(0);
+        const Tensor& truth = ctx.saved(1);
+        dispatch(pred.dtype(), [&]<class T>() {
+          const std::int64_t n = pred.numel();
+          const T* p = pred.data<T>();
+          const T* t = truth.data<T>();
+          // d/dpred = 2 (pred - true) / n, d/dtrue its negative
+          const double g = static_cast<double>(ctx.grad_output().data<T>()[0]);
+          const T s = static_cast<T>(2.0 * g / static_cast<double>(n));
+          if (ctx.needs_grad(0)) {
+            T* dp = ctx.grad_input(0).data<T>();
+            for (std::int64_t i = 0; i < n; ++i) dp[i] += s * (p[i] - t[i]);
+          }
+          if (ctx.needs_grad(1)) {
+            T* dt = ctx.grad_input(1).data<T>();
+            for (std::int64_t i = 0; i < n; ++i) dt[i] -= s * (p[i] - t[i]);
+          }
+        });
+      }, {&y_pred, &y_true}, out))
+    node.save(y_pred).save(y_true);
+  return out;
+}
+
+}  // namespace tg
