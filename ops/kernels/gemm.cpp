@@ -18,13 +18,14 @@
 //   accumulators, broadcasting one element of op(A) and loading NV vectors of op(B) per k.
 //   Main tiles are 6x16 and 4x24 (float; 6x8 and 4x12 for double); the driver picks the one that
 //   covers the shape with the fewest wasted lanes, and smaller instances of the same template
-//   handle the row and column edges (the last column vector is masked).
-// - Small operands are read in place: the kernel takes op(A) either row-wise (A) or column-wise
-//   (A^T) with a stride, and op(B) row-wise. op(B) is packed when it is transposed or when the
-//   shape is large enough for its reuse to pay; op(A) likewise. Packed panels live in
-//   thread-local buffers that only grow, so a warm call never allocates.
+//   handle the row and column edges (the last column vector is partial).
+// - op(B) is packed into zero-padded panels NR wide whenever more than one row panel will read
+//   it (or it is transposed): aligned loads, no masks, no cache-line splits. op(A) is read in
+//   place, row-wise (A) or column-wise (A^T), and packed only when many column panels reuse it.
+//   Packed panels live in thread-local buffers that only grow: a warm call never allocates.
 // - Large shapes are blocked NC x KC x MC so that a KC x NR panel of B stays in L1 and an
 //   MC x KC block of A in L2.
+// - n = 1 (a matrix times a vector) uses dot products along k, or a one-row product for A^T.
 
 namespace tg::kernels {
 
@@ -407,7 +408,7 @@ template <class T>
 }
 
 template <class T>
-void scale_c(Index m, Index n, T beta, T* c, Index ldc) {
+[[gnu::noinline]] void scale_c(Index m, Index n, T beta, T* c, Index ldc) {
   for (Index i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
     if (beta == T(0))
@@ -427,7 +428,7 @@ constexpr Index tile_cost(Index mr, Index nv) { return std::max({mr * nv, Index(
 
 // Cost per k of covering m x n with mr x nv tiles and their edges.
 template <class T>
-Index cover_cost(Index m, Index n, Tile t) {
+constexpr Index cover_cost(Index m, Index n, Tile t) {
   constexpr Index L = Simd<T>::kLanes;
   const Index nr = t.nv * L;
   const Index full_r = m / t.mr, rem_r = m % t.mr;
@@ -440,7 +441,7 @@ Index cover_cost(Index m, Index n, Tile t) {
 }
 
 template <class T>
-Tile choose_tile(Index m, Index n) {
+constexpr Tile choose_tile(Index m, Index n) {
   constexpr Tile kWide{4, 3}, kTall{6, 2};
   return cover_cost<T>(m, n, kWide) < cover_cost<T>(m, n, kTall) ? kWide : kTall;
 }
@@ -456,8 +457,8 @@ struct Blocking {
 // n = 1 with A read by rows: c[i * ldc] = alpha * dot(A[i, :], x) + beta * c[i * ldc]. The
 // tile kernels would fill one lane in eight; dot products along k fill them all.
 template <class T>
-void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x, T beta, T* c,
-               Index ldc) {
+[[gnu::noinline]] void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x,
+                                 T beta, T* c, Index ldc) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr Index L = S::kLanes;
@@ -558,6 +559,11 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
         const Index mc = std::min(mc_max, m - ic);
         const T* a_block = ta ? a + pc * lda + ic : a + ic * lda + pc;
         if (packed_a) pack_a(ta, a_block, lda, mc, kc, mr, abuf);
+        // Where the kernel reads the rows of opA: a packed panel (column-major, stride = its
+        // height), A^T in place (column-major, stride lda) or A in place (row-major).
+        const bool a_columns = packed_a || ta;
+        const T* a_base = packed_a ? abuf : a_block;
+        const Index a_step = packed_a ? kc : (ta ? 1 : lda);
         for (Index jr = 0; jr < nc; jr += nr) {
           const Index w = std::min(nr, nc - jr);
           const int nv = static_cast<int>((w + L - 1) / L);
@@ -566,27 +572,13 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
           const bool mask_b = !packed_b && last_lanes != L;
           T* c_panel = c + ic * ldc + jc + jr;
+          const KernelFn<T> full = kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b);
           for (Index ir = 0; ir < mc; ir += mr) {
             const Index h = std::min(mr, mc - ir);
-            const T* a_panel;
-            Index a_stride;
-            bool a_columns;
-            if (packed_a) {
-              a_panel = abuf + ir * kc;
-              a_stride = h;
-              a_columns = true;
-            } else if (ta) {
-              a_panel = a_block + ir;
-              a_stride = lda;
-              a_columns = true;
-            } else {
-              a_panel = a_block + ir * lda;
-              a_stride = lda;
-              a_columns = false;
-            }
-            kernel_for<T>(static_cast<int>(h), nv, a_columns, mask_b)(
-                kc, a_panel, a_stride, b_panel, b_stride, c_panel + ir * ldc, ldc, alpha, beta_pc,
-                last_lanes);
+            const KernelFn<T> kernel =
+                h == mr ? full : kernel_for<T>(static_cast<int>(h), nv, a_columns, mask_b);
+            kernel(kc, a_base + ir * a_step, packed_a ? h : lda, b_panel, b_stride,
+                   c_panel + ir * ldc, ldc, alpha, beta_pc, last_lanes);
           }
         }
       }

@@ -1,17 +1,27 @@
 #pragma once
 /// \file
 /// GEMM over plain row-major buffers: C = alpha * op(A) * op(B) + beta * C, where op(A) is
-/// [M,K] (A stored [M,K] with leading dimension lda, or [K,M] when trans_a) and op(B) is [K,N].
-/// No tensors, no tape. beta = 1 accumulates in place (weight gradients over time steps).
+/// [M,K] (A stored [M,K] with leading dimension lda, or [K,M] when trans_a) and op(B) is [K,N]
+/// (B stored [K,N] with leading dimension ldb, or [N,K] when trans_b). No tensors, no tape.
+///
+/// - beta = 0 overwrites C without reading it (NaN in C is ignored); beta = 1 accumulates in
+///   place (weight gradients over time steps). alpha = 0 or K = 0 only scales C by beta.
+/// - Any M, N, K >= 0; leading dimensions at least the row length. C must not overlap A or B.
+/// - Single-threaded and thread-safe: packing buffers are thread-local and reused, so a warm call
+///   allocates nothing.
+/// - AVX2/FMA register-blocked kernels when the build targets them (-march=native), a portable
+///   loop otherwise. Design and figures: docs/performance.md, section "GEMM".
 
 #include <cstdint>
 
 namespace tg::kernels {
 
+/// Single precision; the fast path of the library.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc);
 
+/// Double precision (gradient checks, users who need it), same kernels at half the lanes.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
           std::int64_t ldc);
