@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/kernels/gemm.h"
+#include "optim/alloc_counter.h"
 
 namespace tg::kernels {
 namespace {
@@ -161,6 +162,23 @@ TEST(Gemm, BetaOneAccumulatesAcrossCalls) {
         for (int p = 0; p < batch; ++p) expect[i * h + j] += at[p * h + i] * bt[p * h + j];
   }
   for (int i = 0; i < h * h; ++i) EXPECT_NEAR(c[i], expect[i], 1e-12);
+}
+
+TEST(Gemm, WarmCallsDoNotAllocate) {
+  // The packing buffers are thread-local and only grow: once every shape of a training step has
+  // been seen, no call allocates. The shapes pack B, B^T and A, and copy a strided vector.
+  std::vector<float> a(256 * 1600, 0.5f), b(1600 * 256, 0.25f), c(256 * 256);
+  auto step = [&] {
+    gemm(false, false, 32, 20, 20, 1.0f, a.data(), 20, b.data(), 20, 0.0f, c.data(), 20);
+    gemm(true, false, 20, 20, 1600, 1.0f, a.data(), 20, b.data(), 20, 1.0f, c.data(), 20);
+    gemm(false, true, 32, 20, 20, 1.0f, a.data(), 20, b.data(), 20, 0.0f, c.data(), 20);
+    gemm(false, false, 64, 256, 256, 1.0f, a.data(), 256, b.data(), 256, 0.0f, c.data(), 256);
+    gemm(false, false, 32, 1, 20, 1.0f, a.data(), 20, b.data(), 4, 0.0f, c.data(), 1);
+  };
+  step();
+  testing::AllocCounter counter;
+  for (int i = 0; i < 3; ++i) step();
+  EXPECT_EQ(counter.count(), 0u);
 }
 
 }  // namespace
