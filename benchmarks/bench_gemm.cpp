@@ -5,6 +5,7 @@
 // BM_MatmulTransB/M/K/N    C[M,N] = A[M,K] B[N,K]^T            (input gradients)
 // BM_BlasSgemm*            the same calls through cblas_sgemm, OpenBLAS on one thread
 // BM_BlasSgemmThreaded     cblas_sgemm with OpenBLAS' default thread count
+// BM_MatmulF64, BM_BlasDgemm  the plain form in double precision
 //
 // The GFLOP/s counter counts 2*M*N*K flops per call.
 
@@ -22,17 +23,19 @@
 
 namespace {
 
+template <class T>
 struct Operands {
-  std::vector<float> a, b, c;
+  std::vector<T> a, b, c;
 };
 
-Operands make_operands(std::int64_t m, std::int64_t k, std::int64_t n) {
+template <class T>
+Operands<T> make_operands(std::int64_t m, std::int64_t k, std::int64_t n) {
   std::mt19937 rng(42);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Operands o{std::vector<float>(m * k), std::vector<float>(k * n), std::vector<float>(m * n)};
-  for (float& x : o.a) x = dist(rng);
-  for (float& x : o.b) x = dist(rng);
-  for (float& x : o.c) x = dist(rng);
+  std::uniform_real_distribution<T> dist(-1, 1);
+  Operands<T> o{std::vector<T>(m * k), std::vector<T>(k * n), std::vector<T>(m * n)};
+  for (T& x : o.a) x = dist(rng);
+  for (T& x : o.b) x = dist(rng);
+  for (T& x : o.c) x = dist(rng);
   return o;
 }
 
@@ -59,13 +62,14 @@ Call call_for(Form form, std::int64_t m, std::int64_t k, std::int64_t n) {
   return {false, false, k, n, 0.0f};
 }
 
+template <class T = float>
 void run_tapegrad(benchmark::State& state, Form form) {
   const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
-  Operands o = make_operands(m, k, n);
+  Operands<T> o = make_operands<T>(m, k, n);
   const Call call = call_for(form, m, k, n);
   for (auto _ : state) {
-    tg::kernels::gemm(call.trans_a, call.trans_b, m, n, k, 1.0f, o.a.data(), call.lda, o.b.data(),
-                      call.ldb, call.beta, o.c.data(), n);
+    tg::kernels::gemm(call.trans_a, call.trans_b, m, n, k, T(1), o.a.data(), call.lda, o.b.data(),
+                      call.ldb, T(call.beta), o.c.data(), n);
     benchmark::DoNotOptimize(o.c.data());
     benchmark::ClobberMemory();
   }
@@ -75,11 +79,12 @@ void run_tapegrad(benchmark::State& state, Form form) {
 void BM_Matmul(benchmark::State& state) { run_tapegrad(state, Form::plain); }
 void BM_MatmulTransA(benchmark::State& state) { run_tapegrad(state, Form::trans_a); }
 void BM_MatmulTransB(benchmark::State& state) { run_tapegrad(state, Form::trans_b); }
+void BM_MatmulF64(benchmark::State& state) { run_tapegrad<double>(state, Form::plain); }
 
 #ifdef TAPEGRAD_HAVE_OPENBLAS
 void run_blas(benchmark::State& state, Form form, int threads) {
   const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
-  Operands o = make_operands(m, k, n);
+  Operands<float> o = make_operands<float>(m, k, n);
   const Call call = call_for(form, m, k, n);
   openblas_set_num_threads(threads);
   for (auto _ : state) {
@@ -94,6 +99,20 @@ void run_blas(benchmark::State& state, Form form, int threads) {
   set_flops(state, m, k, n);
 }
 
+void BM_BlasDgemm(benchmark::State& state) {
+  const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  Operands<double> o = make_operands<double>(m, k, n);
+  openblas_set_num_threads(1);
+  for (auto _ : state) {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), 1.0, o.a.data(), static_cast<int>(k), o.b.data(),
+                static_cast<int>(n), 0.0, o.c.data(), static_cast<int>(n));
+    benchmark::DoNotOptimize(o.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, m, k, n);
+}
+
 void BM_BlasSgemm(benchmark::State& state) { run_blas(state, Form::plain, 1); }
 void BM_BlasSgemmTransA(benchmark::State& state) { run_blas(state, Form::trans_a, 1); }
 void BM_BlasSgemmTransB(benchmark::State& state) { run_blas(state, Form::trans_b, 1); }
@@ -102,19 +121,31 @@ void BM_BlasSgemmThreaded(benchmark::State& state) {
 }
 #endif
 
-// {M, K, N}
+// Shapes as {M, K, N}: batch 32, hidden 20, 50 time steps (1600 rows when all steps are
+// projected at once), hidden 256, and 512^3 for the large-matrix regime.
+using Shapes = std::vector<std::vector<std::int64_t>>;
+
+void add_shapes(benchmark::internal::Benchmark* b, const Shapes& shapes) {
+  for (const auto& s : shapes) b->Args(s);
+}
 void plain_shapes(benchmark::internal::Benchmark* b) {
-  for (auto s : {std::vector<std::int64_t>{32, 20, 20}, {32, 1, 20}, {32, 20, 1}, {32, 256, 256},
-                 {64, 256, 256}, {512, 512, 512}})
-    b->Args(s);
+  add_shapes(b, {{32, 20, 20},
+                 {32, 1, 20},
+                 {32, 20, 1},
+                 {1600, 1, 20},
+                 {1600, 20, 20},
+                 {32, 256, 256},
+                 {64, 256, 256},
+                 {512, 512, 512}});
+}
+void f64_shapes(benchmark::internal::Benchmark* b) {
+  add_shapes(b, {{32, 20, 20}, {64, 256, 256}, {512, 512, 512}});
 }
 void trans_a_shapes(benchmark::internal::Benchmark* b) {
-  for (auto s : {std::vector<std::int64_t>{20, 32, 20}, {20, 1600, 20}, {20, 1600, 1},
-                 {256, 1600, 256}})
-    b->Args(s);
+  add_shapes(b, {{20, 32, 20}, {20, 1600, 20}, {20, 1600, 1}, {256, 1600, 256}});
 }
 void trans_b_shapes(benchmark::internal::Benchmark* b) {
-  for (auto s : {std::vector<std::int64_t>{32, 20, 20}, {32, 1, 20}, {64, 256, 256}}) b->Args(s);
+  add_shapes(b, {{32, 20, 20}, {32, 1, 20}, {1600, 20, 20}, {64, 256, 256}});
 }
 
 }  // namespace
@@ -122,9 +153,11 @@ void trans_b_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Matmul)->Apply(plain_shapes);
 BENCHMARK(BM_MatmulTransA)->Apply(trans_a_shapes);
 BENCHMARK(BM_MatmulTransB)->Apply(trans_b_shapes);
+BENCHMARK(BM_MatmulF64)->Apply(f64_shapes);
 #ifdef TAPEGRAD_HAVE_OPENBLAS
 BENCHMARK(BM_BlasSgemm)->Apply(plain_shapes);
 BENCHMARK(BM_BlasSgemmTransA)->Apply(trans_a_shapes);
 BENCHMARK(BM_BlasSgemmTransB)->Apply(trans_b_shapes);
+BENCHMARK(BM_BlasDgemm)->Apply(f64_shapes);
 BENCHMARK(BM_BlasSgemmThreaded)->Args({512, 512, 512})->UseRealTime();
 #endif
