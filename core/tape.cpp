@@ -80,7 +80,7 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   if (!any) return {};
 
   auto node_id = static_cast<std::uint32_t>(nodes_.size());
-  detail::Node node;
+  detail::Node& node = nodes_.emplace_back();
   node.fn = fn;
   node.name = name;
   node.io_begin = static_cast<std::uint32_t>(io_.size());
@@ -92,14 +92,16 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   for (Tensor* out : outputs) {
     detail::TensorImpl* impl = out->impl();
     auto id = static_cast<std::uint32_t>(slots_.size());
-    slots_.push_back({impl->shape, impl->dtype, node_id, Tensor(), Tensor()});
+    detail::Slot& slot = slots_.emplace_back();
+    slot.shape = impl->shape;
+    slot.dtype = impl->dtype;
+    slot.node = node_id;
     impl->slot = id;
     impl->epoch = epoch_;
     impl->counted = true;
     ++live_;
     io_.push_back(id);
   }
-  nodes_.push_back(node);
   return {this, node_id};
 }
 

@@ -57,14 +57,10 @@ using detail::TensorImpl;
 
 // ---- handle basics ----------------------------------------------------------------------------
 
-TensorImpl& Tensor::checked() const {
-  if (!impl_) throw ValueError("Tensor: use of an undefined tensor");
-  return *impl_;
-}
+void Tensor::throw_undefined() { throw ValueError("Tensor: use of an undefined tensor"); }
 
-void Tensor::check_dtype(DType want) const {
-  if (dtype() != want)
-    throw DTypeError(fmt::format("Tensor::data: tensor of shape {} is {}, accessed as {}", shape(),
+void Tensor::throw_dtype(DType want) const {
+  throw DTypeError(fmt::format("Tensor::data: tensor of shape {} is {}, accessed as {}", shape(),
                                  dtype_name(dtype()), dtype_name(want)));
 }
 

@@ -174,8 +174,17 @@ class Tensor {
     if (impl_) impl_->release();
     impl_ = nullptr;
   }
-  detail::TensorImpl& checked() const;
-  void check_dtype(DType want) const;
+  detail::TensorImpl& checked() const {
+    if (!impl_) [[unlikely]]
+      throw_undefined();
+    return *impl_;
+  }
+  void check_dtype(DType want) const {
+    if (checked().dtype != want) [[unlikely]]
+      throw_dtype(want);
+  }
+  [[noreturn]] static void throw_undefined();
+  [[noreturn]] void throw_dtype(DType want) const;
   std::int64_t flat_index(std::initializer_list<std::int64_t> index, const char* op) const;
 
   detail::TensorImpl* impl_ = nullptr;
