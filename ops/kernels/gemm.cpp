@@ -340,33 +340,35 @@ template <class T>
     }
     return;
   }
-  // opB[p, j] = b[j * ldb + p]: transpose lanes x lanes blocks of B into the panels.
+  // opB[p, j] = b[j * ldb + p]: transpose lanes x lanes blocks of B into the panels. Blocks at
+  // the edges load fewer rows (the rest zero, which is the panel's padding) or fewer columns.
   using Reg = typename S::Reg;
   for (Index j0 = 0; j0 < nc; j0 += nr) {
     const Index w = std::min(nr, nc - j0);
     const Index wpad = round_up(w, L);
     T* panel = dst + j0 * kc;
-    Index j = 0;
-    for (; j + L <= w; j += L) {
+    for (Index j = 0; j < w; j += L) {
       const T* src = b + (j0 + j) * ldb;
-      Index p = 0;
-      for (; p + L <= kc; p += L) {
+      const int rows = static_cast<int>(std::min(L, w - j));
+      for (Index p = 0; p < kc; p += L) {
+        const int cols = static_cast<int>(std::min(L, kc - p));
+        const auto mask = S::mask(cols);
         Reg r[L];
 #pragma GCC unroll 8
-        for (int i = 0; i < L; ++i) r[i] = S::load(src + i * ldb + p);
+        for (int i = 0; i < L; ++i) {
+          if (i >= rows)
+            r[i] = S::zero();
+          else if (cols == L)
+            r[i] = S::load(src + i * ldb + p);
+          else
+            r[i] = S::load(src + i * ldb + p, mask);
+        }
         S::transpose(r);
 #pragma GCC unroll 8
-        for (int i = 0; i < L; ++i) S::store(panel + (p + i) * wpad + j, r[i]);
+        for (int q = 0; q < L; ++q)
+          if (q < cols) S::store(panel + (p + q) * wpad + j, r[q]);
       }
-      for (; p < kc; ++p)
-        for (Index i = 0; i < L; ++i) panel[p * wpad + j + i] = src[i * ldb + p];
     }
-    for (; j < w; ++j) {
-      const T* src = b + (j0 + j) * ldb;
-      for (Index p = 0; p < kc; ++p) panel[p * wpad + j] = src[p];
-    }
-    for (Index p = 0; p < kc; ++p)
-      for (Index jj = w; jj < wpad; ++jj) panel[p * wpad + jj] = T(0);
   }
 }
 
