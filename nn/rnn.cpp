@@ -86,6 +86,7 @@ Dims RNN::on_build(const Dims& input) {
     throw ShapeError(fmt::format("{}: input {} must be (batch, time, features) with known features",
                                  type_name(), dims_str(input)));
   cell_->build({-1, input[2]});
+  n_states_ = cell_->state_sizes().size();
   const std::int64_t out = cell_->output_size();
   return options_.return_sequences ? Dims{input[0], input[1], out} : Dims{input[0], out};
 }
@@ -98,7 +99,7 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   if (!built()) build({-1, -1, x.size(2)});
   const std::int64_t steps = x.size(1);
   if (steps == 0) throw ValueError(fmt::format("{}: input {} has no time steps", type_name(), x.shape()));
-  const std::size_t n_states = cell_->state_sizes().size();
+  const std::size_t n_states = n_states_;
   if (!initial.empty() && initial.size() != n_states)
     throw ValueError(fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
 

@@ -114,6 +114,7 @@ class RNN : public Module {
   std::shared_ptr<RecurrentCell> cell_;
   RNNOptions options_;
   std::vector<Tensor> step_outputs_;
+  std::size_t n_states_ = 0;     // the cell's state count, known once built
   std::vector<Tensor> outputs_;  // reused across calls: no allocation per forward once warm
 };
 

@@ -1,5 +1,8 @@
 #include "nn/time_distributed.h"
 
+#include <array>
+#include <span>
+
 #include <fmt/format.h>
 
 #include "ops/shape_ops.h"
@@ -25,12 +28,18 @@ Tensor TimeDistributed::forward(const Tensor& x) {
     build(d);
   }
   const std::int64_t b = x.size(0), t = x.size(1);
-  std::vector<std::int64_t> folded{b * t};
-  for (int i = 2; i < x.rank(); ++i) folded.push_back(x.size(i));
-  Tensor y = (*layer_)(reshape(x, folded));
-  std::vector<std::int64_t> unfolded{b, t};
-  for (int i = 1; i < y.rank(); ++i) unfolded.push_back(y.size(i));
-  return reshape(y, unfolded);
+  std::array<std::int64_t, kMaxRank> dims{b * t};  // [B*T, ...]: no heap on the hot path
+  std::size_t n = 1;
+  for (int i = 2; i < x.rank(); ++i) dims[n++] = x.size(i);
+  Tensor y = (*layer_)(reshape(x, std::span<const std::int64_t>(dims.data(), n)));
+  if (y.rank() + 1 > kMaxRank)
+    throw ShapeError(fmt::format("TimeDistributed: the layer's output {} would need rank {} once unfolded", y.shape(),
+                                 y.rank() + 1));
+  dims[0] = b;
+  dims[1] = t;
+  n = 2;
+  for (int i = 1; i < y.rank(); ++i) dims[n++] = y.size(i);
+  return reshape(y, std::span<const std::int64_t>(dims.data(), n));
 }
 
 }  // namespace tg
