@@ -453,9 +453,9 @@ constexpr Tile choose_tile(Index m, Index n) {
 template <class T>
 struct Blocking {
   // A KC x NR panel of B (16 KiB float 6x16, double 6x8) stays in L1, an MC x KC block of A
-  // (120-240 KiB) in L2.
+  // (120 KiB) in L2, leaving room there for the B panels streaming through.
   static constexpr Index kc = 256;
-  static constexpr Index mc = 120;
+  static constexpr Index mc = 480 / sizeof(T);
   static constexpr Index nc = 2040;
 };
 
