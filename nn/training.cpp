@@ -264,10 +264,12 @@ std::string format_value(double v) { return std::abs(v) > 1e-3 ? fmt::format("{:
 
 class Progress {
  public:
+  // names[0, n_train) are the training values shown during the epoch; the rest (validation)
+  // appear at its end.
   Progress(std::ostream& out, int verbose, bool in_place, int epochs, std::int64_t steps,
-           const std::vector<std::string>& names)
+           const std::vector<std::string>& names, std::size_t n_train)
       : out_(out), verbose_(verbose), in_place_(in_place && verbose == 1), epochs_(epochs), steps_(steps),
-        names_(names) {}
+        names_(names), n_train_(n_train) {}
 
   void begin_epoch(int epoch) {
     if (verbose_ == 0) return;
@@ -285,7 +287,7 @@ class Progress {
     last_draw_ = now;
     const double eta = elapsed / static_cast<double>(step) * static_cast<double>(steps_ - step);
     std::string line = fmt::format("{} - ETA: {:.1f}s", head(step), eta);
-    for (std::size_t k = 0; k < running.size(); ++k) line += fmt::format(" - {}: {}", names_[k], format_value(running[k]));
+    for (std::size_t k = 0; k < n_train_; ++k) line += fmt::format(" - {}: {}", names_[k], format_value(running[k]));
     draw(line, false);
   }
 
@@ -327,6 +329,7 @@ class Progress {
   int epochs_;
   std::int64_t steps_;
   const std::vector<std::string>& names_;
+  std::size_t n_train_;
   Clock::time_point last_draw_;
   std::size_t drawn_ = 0;
 };
@@ -391,7 +394,7 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
 
   History history;
   for (const std::string& name : names) history.values[name].reserve(static_cast<std::size_t>(options.epochs));
-  Progress progress(out, options.verbose, in_place, options.epochs, steps, names);
+  Progress progress(out, options.verbose, in_place, options.epochs, steps, names, 1 + n_metrics);
   Logs logs;
   for (Callback* c : options.callbacks) {
     CallbackAccess::attach(*c, &model);

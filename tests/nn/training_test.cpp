@@ -6,7 +6,6 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -71,6 +70,48 @@ std::string error_of(const std::function<void()>& f) {
     return std::string("wrong exception type: ") + e.what();
   }
   return "no exception";
+}
+
+// Progress text with every number that has a decimal point replaced by '#' and the padding
+// before line ends removed; the numbers go to `numbers`. (std::regex trips GCC 12's
+// maybe-uninitialized warning under the sanitizers.)
+std::string mask_numbers(const std::string& s, std::vector<std::string>& numbers) {
+  auto in_number = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == '-'; };
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = i;
+    while (j < s.size() && in_number(s[j])) ++j;
+    const std::string run = s.substr(i, j - i);
+    const bool number = j > i && std::isdigit(static_cast<unsigned char>(run[0])) && run.find('.') != std::string::npos;
+    if (number) {
+      numbers.push_back(run);
+      out += '#';
+    } else if (j > i) {
+      out += run;
+    } else {
+      if (s[i] == '\n')
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+      out += s[i];
+      ++j;
+    }
+    i = j;
+  }
+  return out;
+}
+
+// Keras' formats: 4 decimals ("0.0123") or, below 1e-3, "1.2345e-04"; times "0.4".
+bool well_formatted(const std::string& v) {
+  auto digits = [&](std::size_t from, std::size_t n) {
+    if (from + n > v.size()) return false;
+    for (std::size_t k = from; k < from + n; ++k)
+      if (!std::isdigit(static_cast<unsigned char>(v[k]))) return false;
+    return true;
+  };
+  const std::size_t dot = v.find('.');
+  if (dot == std::string::npos || dot == 0 || !digits(0, dot)) return false;
+  const std::size_t decimals = v.size() - dot - 1;
+  if (decimals == 1 || decimals == 4) return digits(dot + 1, decimals);
+  return dot == 1 && v.size() == 10 && digits(2, 4) && v.substr(6, 2) == "e-" && digits(8, 2);
 }
 
 // ---- losses and metrics ---------------------------------------------------------------------------
@@ -238,11 +279,11 @@ TEST(Progress, Verbose1WritesABarPerEpochWhenNotATerminal) {
   std::ostringstream out;
   fit(model, x, y, {.epochs = 2, .optimizer = &adam, .metrics = {{"mae", mae}}, .validation_data = std::pair{xv, yv},
                     .verbose = 1, .out = &out, .in_place_progress = false});
-  const std::string v = R"(\d\.\d{4}(e-\d\d)?)";
-  const std::regex expected("Epoch 1/2\n4/4 \\[={30}\\] - \\d+\\.\\ds - loss: " + v + " - mae: " + v +
-                            " - val_loss: " + v + " - val_mae: " + v + "\nEpoch 2/2\n4/4 \\[={30}\\] - \\d+\\.\\ds - loss: " +
-                            v + " - mae: " + v + " - val_loss: " + v + " - val_mae: " + v + "\n");
-  EXPECT_TRUE(std::regex_match(out.str(), expected)) << out.str();
+  std::vector<std::string> numbers;
+  const std::string line = "4/4 [==============================] - #s - loss: # - mae: # - val_loss: # - val_mae: #\n";
+  EXPECT_EQ(mask_numbers(out.str(), numbers), "Epoch 1/2\n" + line + "Epoch 2/2\n" + line);
+  EXPECT_EQ(numbers.size(), 10u);
+  for (const std::string& n : numbers) EXPECT_TRUE(well_formatted(n)) << n;
   EXPECT_EQ(out.str().find('\r'), std::string::npos);
 }
 
@@ -252,8 +293,10 @@ TEST(Progress, Verbose2WritesOneLinePerEpochWithoutABar) {
   Adam adam(model.parameters(), 0.01);
   std::ostringstream out;
   fit(model, x, y, {.epochs = 3, .optimizer = &adam, .verbose = 2, .out = &out, .in_place_progress = true});
-  const std::regex expected("(Epoch [123]/3\n2/2 - \\d+\\.\\ds - loss: \\d\\.\\d{4}(e-\\d\\d)?\n){3}");
-  EXPECT_TRUE(std::regex_match(out.str(), expected)) << out.str();
+  std::vector<std::string> numbers;
+  EXPECT_EQ(mask_numbers(out.str(), numbers),
+            "Epoch 1/3\n2/2 - #s - loss: #\nEpoch 2/3\n2/2 - #s - loss: #\nEpoch 3/3\n2/2 - #s - loss: #\n");
+  for (const std::string& n : numbers) EXPECT_TRUE(well_formatted(n)) << n;
 }
 
 TEST(Progress, Verbose0IsSilent) {
@@ -267,18 +310,31 @@ TEST(Progress, Verbose0IsSilent) {
 
 TEST(Progress, InPlaceBarIsRedrawnWithCarriageReturns) {
   auto [y, x] = linear_data(4 * 8, 1);
+  auto [yv, xv] = linear_data(8, 2);
   Affine model(3, 2, 1);
   model.delay_ms = 110;  // slower than the redraw interval (0.1 s), so every step redraws
   Adam adam(model.parameters());
   std::ostringstream out;
-  fit(model, x, y, {.epochs = 1, .batch_size = 8, .optimizer = &adam, .verbose = 1, .out = &out,
-                    .in_place_progress = true});
+  fit(model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &adam, .validation_data = std::pair{xv, yv},
+                    .verbose = 1, .out = &out, .in_place_progress = true});
   const std::string s = out.str();
-  EXPECT_EQ(s.rfind("Epoch 1/1\n", 0), 0u) << s;
+  EXPECT_EQ(s.rfind("Epoch 1/2\n", 0), 0u) << s;
   EXPECT_THAT(s, HasSubstr("\r2/4 [==============>...............] - ETA: "));
   EXPECT_THAT(s, HasSubstr("\r3/4 [=====================>........] - ETA: "));
-  EXPECT_TRUE(std::regex_search(s, std::regex("\r4/4 \\[={30}\\] - \\d+\\.\\ds - loss: [0-9.e-]+ *\n$"))) << s;
-  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 2);
+  std::vector<std::string> numbers;
+  EXPECT_THAT(mask_numbers(s, numbers),
+              HasSubstr("\r4/4 [==============================] - #s - loss: # - val_loss: #\nEpoch 2/2\n"));
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 4);
+  // During the epoch only the running training values are shown.
+  std::size_t at = 0;
+  int redraws = 0;
+  while ((at = s.find(" - ETA: ", at)) != std::string::npos) {
+    const std::size_t end = s.find('\r', at);
+    EXPECT_EQ(s.substr(at, end - at).find("val_loss"), std::string::npos) << s.substr(at, end - at);
+    ++at;
+    ++redraws;
+  }
+  EXPECT_GE(redraws, 4);
 }
 
 // ---- callbacks ------------------------------------------------------------------------------------
