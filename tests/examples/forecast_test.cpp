@@ -1,0 +1,115 @@
+// The forecasting walkthrough as a user runs it: its command line, its files, and (outside the
+// sanitizer build) the notebook's results for seed 42 with the targets of the walkthrough issue.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int status = -1;
+  std::string out;
+};
+
+Outcome run(const std::string& args) {
+  Outcome r;
+  std::string cmd = std::string(TAPEGRAD_FORECAST_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// model -> {key -> value} from the --json lines.
+std::map<std::string, std::map<std::string, double>> parse_json_lines(const std::string& out) {
+  std::map<std::string, std::map<std::string, double>> rows;
+  std::istringstream in(out);
+  const std::regex model_re("\"model\": \"([a-z0-9_]+)\""), num_re("\"([a-z_]+)\": (-?[0-9.eE+-]+)");
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, model_re)) continue;
+    auto& row = rows[m[1]];
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), num_re); it != std::sregex_iterator(); ++it)
+      row[(*it)[1]] = std::stod((*it)[2]);
+  }
+  return rows;
+}
+
+TEST(Forecast, BadCommandLinesGetUsageAndNonZeroExit) {
+  for (const char* args : {"--bogus", "--epochs", "--epochs x", "--epochs 0", "--models nope", "--models ,",
+                           "--seed -3"}) {
+    Outcome r = run(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_THAT(r.out, HasSubstr("usage: forecast")) << args;
+  }
+  Outcome help = run("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_THAT(help.out, HasSubstr("--models"));
+}
+
+TEST(Forecast, QuickRunWritesJsonAndWellFormedPlots) {
+  const auto dir = std::filesystem::temp_directory_path() / "tapegrad_forecast_plots";
+  std::filesystem::remove_all(dir);
+  Outcome r = run("--quick --json --models naive,linear,deep_rnn,iterative_10,deep_rnn_10,seq2seq --plots " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rows = parse_json_lines(r.out);
+  ASSERT_EQ(rows.size(), 6u) << r.out;
+  EXPECT_EQ(rows["linear"]["params"], 51);
+  EXPECT_EQ(rows["deep_rnn"]["params"], 1281);
+  EXPECT_TRUE(rows["seq2seq"].count("last_time_step_mse"));
+  for (const char* f : {"learning_curve_linear.svg", "learning_curve_seq2seq.svg", "forecast_one_step.svg",
+                        "forecast_ten_steps.svg"}) {
+    std::ifstream in(dir / f);
+    ASSERT_TRUE(in) << f;
+    std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(svg.rfind("<svg", 0), 0u) << f;
+    EXPECT_THAT(svg, HasSubstr("</svg>")) << f;
+    EXPECT_EQ(svg.find("nan"), std::string::npos) << f;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Forecast, UnwritablePlotDirectoryIsAnError) {
+  Outcome r = run("--quick --models naive --plots /proc/forbidden");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("--plots"));
+}
+
+// The whole walkthrough, 20 epochs, seed 42: the targets of the walkthrough issue.
+TEST(Forecast, NotebookResultsForSeed42) {
+#ifdef TAPEGRAD_SANITIZED
+  GTEST_SKIP() << "20 epochs of ten models take too long under the sanitizers";
+#endif
+  Outcome r = run("--json --quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rows = parse_json_lines(r.out);
+  ASSERT_EQ(rows.size(), 10u) << r.out;
+  EXPECT_NEAR(rows["naive"]["val_mse"], 0.0202, 0.00005);
+  EXPECT_LE(rows["linear"]["val_mse"], 0.0055);
+  EXPECT_LE(rows["simple_rnn"]["val_mse"], 0.013);
+  EXPECT_LE(rows["deep_rnn"]["val_mse"], 0.0035);
+  EXPECT_LE(rows["deep_rnn_simple_out"]["val_mse"], 0.004);
+  EXPECT_LE(rows["iterative_10"]["val_mse"], 0.035);
+  EXPECT_NEAR(rows["naive_10"]["val_mse"], 0.257, 0.001);
+  EXPECT_LE(rows["linear_10"]["val_mse"], 0.022);
+  EXPECT_LE(rows["deep_rnn_10"]["val_mse"], 0.011);
+  EXPECT_LE(rows["seq2seq"]["last_time_step_mse"], 0.010);
+  EXPECT_EQ(rows["simple_rnn"]["params"], 3);
+  EXPECT_EQ(rows["linear"]["params"], 51);
+}
+
+}  // namespace
