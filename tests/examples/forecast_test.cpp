@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 
@@ -34,17 +33,30 @@ Outcome run(const std::string& args) {
   return r;
 }
 
-// model -> {key -> value} from the --json lines.
+// model -> {key -> value} from the --json lines (flat objects of strings and numbers).
 std::map<std::string, std::map<std::string, double>> parse_json_lines(const std::string& out) {
   std::map<std::string, std::map<std::string, double>> rows;
   std::istringstream in(out);
-  const std::regex model_re("\"model\": \"([a-z0-9_]+)\""), num_re("\"([a-z_]+)\": (-?[0-9.eE+-]+)");
   for (std::string line; std::getline(in, line);) {
-    std::smatch m;
-    if (!std::regex_search(line, m, model_re)) continue;
-    auto& row = rows[m[1]];
-    for (auto it = std::sregex_iterator(line.begin(), line.end(), num_re); it != std::sregex_iterator(); ++it)
-      row[(*it)[1]] = std::stod((*it)[2]);
+    if (line.empty() || line.front() != '{') continue;
+    std::string model;
+    std::map<std::string, double> row;
+    std::size_t p = 0;
+    while ((p = line.find('"', p)) != std::string::npos) {
+      const std::size_t key_end = line.find('"', p + 1);
+      const std::string key = line.substr(p + 1, key_end - p - 1);
+      std::size_t v = line.find_first_not_of(": ", key_end + 1);
+      if (line[v] == '"') {
+        const std::size_t value_end = line.find('"', v + 1);
+        if (key == "model") model = line.substr(v + 1, value_end - v - 1);
+        p = value_end + 1;
+      } else {
+        std::size_t used = 0;
+        row[key] = std::stod(line.substr(v), &used);
+        p = v + used;
+      }
+    }
+    if (!model.empty()) rows[model] = row;
   }
   return rows;
 }
