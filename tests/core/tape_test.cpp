@@ -2,6 +2,8 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "optim/alloc_counter.h"
+
 namespace tg {
 namespace {
 
@@ -45,6 +47,82 @@ TEST(Tape, BackwardTwiceIsAClearError) {
   Tensor y = tanh(w);
   y.backward();
   EXPECT_THROW(y.backward(), GraphError);
+}
+
+}  // namespace
+}  // namespace tg
+
+namespace tg {
+namespace {
+
+TEST(Tape, BackwardOfAConstantIsAClearError) {
+  Tensor c = ones({2});
+  try {
+    c.backward(ones({2}));
+    FAIL() << "no error";
+  } catch (const GraphError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not require grad"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Tape, NonScalarBackwardNeedsASeed) {
+  Tensor w = ones({3}).requires_grad_();
+  Tensor y = tanh(w);
+  try {
+    y.backward();
+    FAIL() << "no error";
+  } catch (const GraphError& e) {
+    EXPECT_NE(std::string(e.what()).find("[3]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(y.backward(ones({2})), ShapeError);  // a seed of the wrong shape
+  y.backward(ones({3}));                            // the graph survived both errors
+  EXPECT_NEAR(w.grad().at({0}), 1 - std::tanh(1.0) * std::tanh(1.0), 1e-6);
+}
+
+TEST(Tape, RetainGraphAllowsASecondBackwardAndGradientsAccumulate) {
+  Tensor w = scalar(0.5, DType::f64).requires_grad_();
+  Tensor y = w * w;
+  y.backward(true);
+  y.backward();
+  EXPECT_DOUBLE_EQ(w.grad().item(), 2.0);  // 2 * (2 w)
+  w.zero_grad();
+  EXPECT_DOUBLE_EQ(w.grad().item(), 0.0);
+}
+
+TEST(Tape, NoGradGuardRecordsNothing) {
+  Tensor w = ones({2}).requires_grad_();
+  {
+    NoGradGuard guard;
+    Tensor y = tanh(w) * 2.0;
+    EXPECT_EQ(tape().num_nodes(), 0u);
+    EXPECT_FALSE(y.requires_grad());
+  }
+  Tensor z = tanh(w);
+  EXPECT_TRUE(z.requires_grad());
+}
+
+TEST(Tape, PoolReusesBuffersOnceWarm) {
+  if (!testing::pooling_enabled()) GTEST_SKIP() << "the sanitizer build bypasses the pool";
+  Tensor w = ones({64}).requires_grad_();
+  for (int i = 0; i < 3; ++i) sum(tanh(w) * w).backward();
+  const std::uint64_t before = pool_stats().system_allocs;
+  for (int i = 0; i < 10; ++i) sum(tanh(w) * w).backward();
+  EXPECT_EQ(pool_stats().system_allocs, before);
+}
+
+TEST(Tensor, PrintsShapeDtypeAndTruncates) {
+  std::string s = arange(0, 100).str();
+  EXPECT_NE(s.find("..."), std::string::npos);
+  EXPECT_NE(s.find("shape=[100]"), std::string::npos);
+  EXPECT_NE(s.find("dtype=float32"), std::string::npos);
+  EXPECT_EQ(tensor({1, 2, 3, 4}, {2, 2}).str(), "tensor([[1, 2],\n        [3, 4]], shape=[2,2], dtype=float32)");
+}
+
+TEST(Generator, MatchesNumpyLegacySeed42) {
+  Generator g(42);
+  EXPECT_NEAR(g.uniform(), 0.3745401188, 1e-10);
+  EXPECT_NEAR(g.uniform(), 0.9507143064, 1e-10);
+  EXPECT_NEAR(g.uniform(), 0.7319939418, 1e-10);
 }
 
 }  // namespace
