@@ -28,8 +28,9 @@ void expect_warm_steps_allocate_nothing(Model& model, const Tensor& x, const Ten
     news = counter.count();
   }
   EXPECT_EQ(news, 0u) << "operator new calls in 5 warm steps";
-  if (testing::pooling_enabled())  // the sanitizer build bypasses the pool on purpose
+  if (testing::pooling_enabled()) {  // the sanitizer build bypasses the pool on purpose
     EXPECT_EQ(pool_stats().system_allocs, system_before) << "buffers not served by the pool";
+  }
 }
 
 TEST(NoAllocation, DeepRNNTrainingStep) {
