@@ -12,6 +12,9 @@ namespace {
 
 template <class Model>
 void expect_warm_steps_allocate_nothing(Model& model, const Tensor& x, const Tensor& y) {
+  // The sanitizer build turns the pools off on purpose (every buffer and TensorImpl from the
+  // system, so that AddressSanitizer sees each use after free): nothing to count there.
+  if (!testing::pooling_enabled()) GTEST_SKIP() << "pools are off in the sanitizer build";
   Adam opt(model.parameters(), 0.001);
   auto step = [&] {
     opt.zero_grad();
@@ -28,9 +31,7 @@ void expect_warm_steps_allocate_nothing(Model& model, const Tensor& x, const Ten
     news = counter.count();
   }
   EXPECT_EQ(news, 0u) << "operator new calls in 5 warm steps";
-  if (testing::pooling_enabled()) {  // the sanitizer build bypasses the pool on purpose
-    EXPECT_EQ(pool_stats().system_allocs, system_before) << "buffers not served by the pool";
-  }
+  EXPECT_EQ(pool_stats().system_allocs, system_before) << "buffers not served by the pool";
 }
 
 TEST(NoAllocation, DeepRNNTrainingStep) {
