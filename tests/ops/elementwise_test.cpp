@@ -2,21 +2,15 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "ops/op_test_util.h"
+
 namespace tg {
 namespace {
 
-#define EXPECT_GRADCHECK(f, ...)                       \
-  do {                                                 \
-    GradcheckResult r_ = gradcheck(f, {__VA_ARGS__});  \
-    EXPECT_TRUE(r_.ok) << r_.message;                  \
-  } while (0)
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor rnd(const Shape& s, std::uint32_t seed, double lo = -1.0, double hi = 1.0, DType d = DType::f64) {
-  Generator g(seed);
-  return uniform(s, lo, hi, d, &g);
-}
+using testing::rnd;
 
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
   ASSERT_EQ(t.shape(), shape);

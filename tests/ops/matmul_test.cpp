@@ -2,19 +2,13 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "ops/op_test_util.h"
+
 namespace tg {
 namespace {
 
-#define EXPECT_GRADCHECK(f, ...)                       \
-  do {                                                 \
-    GradcheckResult r_ = gradcheck(f, {__VA_ARGS__});  \
-    EXPECT_TRUE(r_.ok) << r_.message;                  \
-  } while (0)
 
-Tensor rnd(const Shape& s, std::uint32_t seed, DType d = DType::f64) {
-  Generator g(seed);
-  return uniform(s, -1.0, 1.0, d, &g);
-}
+using testing::rnd;
 
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
   ASSERT_EQ(t.shape(), shape);

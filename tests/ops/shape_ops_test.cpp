@@ -2,21 +2,15 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "ops/op_test_util.h"
+
 namespace tg {
 namespace {
 
-#define EXPECT_GRADCHECK(f, ...)                       \
-  do {                                                 \
-    GradcheckResult r_ = gradcheck(f, {__VA_ARGS__});  \
-    EXPECT_TRUE(r_.ok) << r_.message;                  \
-  } while (0)
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor rnd(const Shape& s, std::uint32_t seed) {
-  Generator g(seed);
-  return uniform(s, -1.0, 1.0, DType::f64, &g);
-}
+using testing::rnd;
 
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want) {
   ASSERT_EQ(t.shape(), shape);

@@ -5,24 +5,18 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "ops/op_test_util.h"
+
 namespace tg {
 namespace {
 
 constexpr double kE = std::numbers::e;
 constexpr double kLn2 = std::numbers::ln2;
 
-#define EXPECT_GRADCHECK(f, ...)                       \
-  do {                                                 \
-    GradcheckResult r_ = gradcheck(f, {__VA_ARGS__});  \
-    EXPECT_TRUE(r_.ok) << r_.message;                  \
-  } while (0)
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor rnd(const Shape& s, std::uint32_t seed, double lo, double hi) {
-  Generator g(seed);
-  return uniform(s, lo, hi, DType::f64, &g);
-}
+using testing::rnd;
 
 // Values in ±[0.1, 1]: away from the kinks of abs and relu at 0.
 Tensor away_from_zero(const Shape& s, std::uint32_t seed) {
