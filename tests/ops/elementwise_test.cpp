@@ -12,12 +12,7 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 using testing::rnd;
 
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
-  ASSERT_EQ(t.shape(), shape);
-  std::vector<double> got = t.to_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using testing::expect_values;
 
 // The shape pairs every binary op is checked on: equal shapes, numpy broadcasting both ways,
 // scalars and size-1 dimensions.

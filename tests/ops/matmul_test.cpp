@@ -7,15 +7,9 @@
 namespace tg {
 namespace {
 
-
 using testing::rnd;
 
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
-  ASSERT_EQ(t.shape(), shape);
-  std::vector<double> got = t.to_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using testing::expect_values;
 
 // The product by the textbook triple loop, batch by batch ([M,K] x [K,N] per batch).
 std::vector<double> naive_matmul(const Tensor& a, const Tensor& b) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <tapegrad/tapegrad.h>
 
 /// EXPECT_GRADCHECK(f, inputs...): tg::gradcheck(f, {inputs...}) passes, or its message is shown.
@@ -21,5 +23,13 @@ inline Tensor rnd(const Shape& s, std::uint32_t seed, double lo = -1.0, double h
   return uniform(s, lo, hi, d, &g);
 }
 inline Tensor rnd(const Shape& s, std::uint32_t seed, DType d) { return rnd(s, seed, -1.0, 1.0, d); }
+
+/// `t` has `shape` and, element by element, the values `want` to within `tol`.
+inline void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
+  ASSERT_EQ(t.shape(), shape);
+  std::vector<double> got = t.to_vector();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
 
 }  // namespace tg::testing

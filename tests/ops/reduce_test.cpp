@@ -10,15 +10,9 @@
 namespace tg {
 namespace {
 
-
 using testing::rnd;
 
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
-  ASSERT_EQ(t.shape(), shape);
-  std::vector<double> got = t.to_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using testing::expect_values;
 
 // [[1, 2, 3], [4, 5, 6]]
 Tensor two_by_three(DType d = DType::f64) { return tensor({1, 2, 3, 4, 5, 6}, {2, 3}, d); }

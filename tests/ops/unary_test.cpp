@@ -26,12 +26,7 @@ Tensor away_from_zero(const Shape& s, std::uint32_t seed) {
   return t;
 }
 
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double tol = 1e-12) {
-  ASSERT_EQ(t.shape(), shape);
-  std::vector<double> got = t.to_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using testing::expect_values;
 
 const Shape kShapes[] = {Shape{}, Shape{1}, Shape{5}, Shape{2, 3}, Shape{2, 1, 3}};
 
