@@ -12,6 +12,7 @@
 #include <tapegrad/tapegrad.h>
 
 #include "nn/serialize.h"
+#include "nn/error_of.h"
 
 namespace tg {
 namespace {
@@ -57,17 +58,7 @@ std::uint64_t le(const std::vector<unsigned char>& b, std::size_t at, int bytes)
   return v;
 }
 
-template <class E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using testing::error_of;
 
 TEST(Serialize, RoundTripRestoresEveryParameterExactly) {
   for (DType dtype : {DType::f32, DType::f64}) {

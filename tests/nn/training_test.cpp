@@ -17,6 +17,7 @@
 #include "nn/losses.h"
 #include "nn/serialize.h"
 #include "nn/training.h"
+#include "nn/error_of.h"
 #include "optim/adam.h"
 #include "optim/alloc_counter.h"
 #include "optim/sgd.h"
@@ -60,17 +61,7 @@ std::pair<Tensor, Tensor> linear_data(std::int64_t n, std::uint32_t seed, DType 
   return {linear(x, a, c), x};
 }
 
-template <class E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using testing::error_of;
 
 // Progress text with every number that has a decimal point replaced by '#' and the padding
 // before line ends removed; the numbers go to `numbers`. (std::regex trips GCC 12's
