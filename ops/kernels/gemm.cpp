@@ -507,13 +507,34 @@ template <class T>
   }
 }
 
+// Width of the packed panels of columns [jc, jc + nc) of opB: full panels of nr and the last
+// one padded to whole vectors.
+template <class T>
+constexpr Index packed_width(Index nc, Index nr) {
+  constexpr Index L = Simd<T>::kLanes;
+  return nc / nr * nr + round_up(nc % nr, L);
+}
+
+// With B packed ahead of time (gemm_packed_b), where the KC x NC block (jc, pc) starts: blocks in
+// loop order, every column block but the last exactly nc_max wide.
+template <class T>
+constexpr Index prepacked_offset(Index jc, Index pc, Index n, Index k, Index nr, Index nc_max) {
+  return jc * k + pc * packed_width<T>(std::min(nc_max, n - jc), nr);
+}
+
 template <class T>
 void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
-               const T* b, Index ldb, T beta, T* c, Index ldc) {
+               const T* b, Index ldb, T beta, T* c, Index ldc, const T* prepacked = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
     return;
+  }
+  if (prepacked && n == 1) {  // packed as the plain vector opB[:, 0]
+    b = prepacked;
+    tb = false;
+    ldb = 1;
+    prepacked = nullptr;
   }
   if (n == 1 && m > 1) {
     // A matrix times a vector. opB[:, 0] is b[p * ldb], or b[p] when transposed.
@@ -543,10 +564,10 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
 
   // Packing B pays once its panels are reused by enough row blocks; transposed B is always packed
   // so that the kernel reads rows of op(B).
-  const bool packed_b = tb || m > mr;
+  const bool packed_b = prepacked || tb || m > mr;
   const bool packed_a = m > mr && k > 16 && n > 4 * nr;
 
-  T* bbuf = packed_b ? b_buffer<T>().get(static_cast<std::size_t>(
+  T* bbuf = packed_b && !prepacked ? b_buffer<T>().get(static_cast<std::size_t>(
                            std::min(k, kc_max) * round_up(std::min(n, nc_max), nr)))
                      : nullptr;
   T* abuf = packed_a ? a_buffer<T>().get(static_cast<std::size_t>(
@@ -558,7 +579,9 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
     for (Index pc = 0; pc < k; pc += kc_max) {
       const Index kc = std::min(kc_max, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
-      if (packed_b)
+      if (prepacked)
+        bbuf = const_cast<T*>(prepacked) + prepacked_offset<T>(jc, pc, n, k, nr, nc_max);
+      else if (packed_b)
         pack_b(tb, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, nr, bbuf);
       for (Index ic = 0; ic < m; ic += mc_max) {
         const Index mc = std::min(mc_max, m - ic);
@@ -591,7 +614,65 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   }
 }
 
+template <class T>
+Index packed_b_size_impl(Index m, Index n, Index k) {
+  if (m <= 0 || n <= 0 || k <= 0) return 0;
+  if (n == 1) return k;
+  constexpr Index L = Simd<T>::kLanes;
+  const Tile tile = choose_tile<T>(m, n);
+  const Index nr = tile.nv * L, nc_max = Blocking<T>::nc / nr * nr;
+  Index size = 0;
+  for (Index jc = 0; jc < n; jc += nc_max) size += k * packed_width<T>(std::min(nc_max, n - jc), nr);
+  return size;
+}
+
+template <class T>
+void pack_b_for_impl(bool tb, Index m, Index n, Index k, const T* b, Index ldb, T* dst) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  if (n == 1) {
+    for (Index p = 0; p < k; ++p) dst[p] = tb ? b[p] : b[p * ldb];
+    return;
+  }
+  constexpr Index L = Simd<T>::kLanes;
+  const Tile tile = choose_tile<T>(m, n);
+  const Index nr = tile.nv * L;
+  const Index kc_max = Blocking<T>::kc, nc_max = Blocking<T>::nc / nr * nr;
+  for (Index jc = 0; jc < n; jc += nc_max) {
+    const Index nc = std::min(nc_max, n - jc);
+    for (Index pc = 0; pc < k; pc += kc_max)
+      pack_b(tb, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, std::min(kc_max, k - pc), nc, nr,
+             dst + prepacked_offset<T>(jc, pc, n, k, nr, nc_max));
+  }
+}
+
 }  // namespace
+
+template <class T>
+std::int64_t packed_b_size(std::int64_t m, std::int64_t n, std::int64_t k) {
+  return packed_b_size_impl<T>(m, n, k);
+}
+template std::int64_t packed_b_size<float>(std::int64_t, std::int64_t, std::int64_t);
+template std::int64_t packed_b_size<double>(std::int64_t, std::int64_t, std::int64_t);
+
+template <class T>
+void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
+                T* packed) {
+  pack_b_for_impl(trans_b, m, n, k, b, ldb, packed);
+}
+template void pack_b_for<float>(bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
+                                float*);
+template void pack_b_for<double>(bool, std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t,
+                                 double*);
+
+template <class T>
+void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc) {
+  gemm_impl<T>(trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, packed_b);
+}
+template void gemm_packed_b<float>(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                                   std::int64_t, const float*, float, float*, std::int64_t);
+template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
+                                    std::int64_t, const double*, double, double*, std::int64_t);
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,

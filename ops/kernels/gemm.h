@@ -26,4 +26,26 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
           std::int64_t ldc);
 
+/// op(B) packed ahead of time, for many products with the same B and different A (an RNN's
+/// recurrent kernel, multiplied at every time step of a sequence): the packing is paid once
+/// instead of at every call. The layout depends on M (the tile shape is chosen from M and N), so
+/// the packed buffer serves products whose op(A) has exactly `m` rows.
+///
+///     std::vector<float> p(packed_b_size<float>(m, n, k));
+///     pack_b_for(false, m, n, k, u, n, p.data());
+///     gemm_packed_b(false, m, n, k, 1.0f, h, k, p.data(), 1.0f, c, n);  // c += h u
+///
+/// Elements of the buffer pack_b_for writes for op(B) [K,N] and products with M rows.
+template <class T>
+std::int64_t packed_b_size(std::int64_t m, std::int64_t n, std::int64_t k);
+/// Packs op(B) (B stored [K,N], or [N,K] when trans_b) into `packed` (packed_b_size elements).
+template <class T>
+void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
+                T* packed);
+/// C = alpha * op(A) * B + beta * C with B packed by pack_b_for for the same m, n, k; otherwise
+/// exactly `gemm`.
+template <class T>
+void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc);
+
 }  // namespace tg::kernels

@@ -18,13 +18,14 @@ struct Case {
   std::int64_t m, n, k;
   double alpha, beta;
   std::int64_t pad;  // added to every leading dimension
+  bool prepacked = false;  // B packed ahead of time (pack_b_for + gemm_packed_b)
 };
 
 std::string describe(const Case& c) {
   return "trans_a=" + std::to_string(c.trans_a) + " trans_b=" + std::to_string(c.trans_b) +
          " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
          " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
-         " pad=" + std::to_string(c.pad);
+         " pad=" + std::to_string(c.pad) + " prepacked=" + std::to_string(c.prepacked);
 }
 
 // Runs one gemm against a reference accumulated in double. C starts as NaN when beta = 0, and
@@ -64,8 +65,15 @@ void check(const Case& c, std::mt19937& rng) {
     }
   }
 
-  gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
-       static_cast<T>(c.beta), cmat.data(), ldc);
+  if (c.prepacked) {
+    std::vector<T> packed(static_cast<std::size_t>(packed_b_size<T>(c.m, c.n, c.k)));
+    pack_b_for(c.trans_b, c.m, c.n, c.k, b.data(), ldb, packed.data());
+    gemm_packed_b(c.trans_a, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, packed.data(),
+                  static_cast<T>(c.beta), cmat.data(), ldc);
+  } else {
+    gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
+         static_cast<T>(c.beta), cmat.data(), ldc);
+  }
 
   const double eps = std::numeric_limits<T>::epsilon();
   int failures = 0;
@@ -105,7 +113,7 @@ const std::vector<Shape>& shapes() {
 }
 
 template <class T>
-void check_all_shapes(std::uint32_t seed) {
+void check_all_shapes(std::uint32_t seed, bool prepacked = false) {
   std::mt19937 rng(seed);
   const double alphas[] = {1.0, 0.0, -0.75};
   const double betas[] = {0.0, 1.0, 0.5};
@@ -115,12 +123,17 @@ void check_all_shapes(std::uint32_t seed) {
         for (double alpha : alphas)
           for (double beta : betas)
             for (std::int64_t pad : {0, 3})
-              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad}, rng);
+              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad, prepacked}, rng);
 }
 
 TEST(Gemm, FloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(1); }
 
 TEST(Gemm, DoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(2); }
+
+// B packed once ahead of time (an RNN's recurrent kernel) gives the same products.
+TEST(Gemm, PrepackedFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(3, true); }
+
+TEST(Gemm, PrepackedDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(4, true); }
 
 TEST(Gemm, FloatLarge) {
   std::mt19937 rng(3);
