@@ -65,7 +65,7 @@ Tensor SimpleRNNCell::prepare(const Tensor& x) { return linear(x, kernel, bias);
 
 States SimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& states) {
   const Tensor& h = states.at(0);
-  if (activation_ == activations::tanh) return {rnn_tanh_step(xw, t, h, recurrent_kernel)};
+  if (activation_ == activations::tanh) return {scan_.step(xw, t, h, recurrent_kernel)};
   Tensor z = select(xw, 1, t);
   if (h.defined()) z = z + matmul(h, recurrent_kernel);
   return {activation_(z)};

@@ -12,6 +12,7 @@
 
 #include "nn/activation.h"
 #include "nn/module.h"
+#include "ops/rnn.h"
 
 namespace tg {
 
@@ -66,7 +67,8 @@ class RecurrentCell : public Module {
 };
 
 /// h_t = activation(x_t W + h_{t-1} U + b), Keras' SimpleRNNCell: W glorot_uniform [F, units],
-/// U orthogonal [units, units], one bias zeros [units]. With tanh each step is one fused node.
+/// U orthogonal [units, units], one bias zeros [units]. With tanh each step is one fused node,
+/// and the steps of a sequence share one packing of U and one dU product (ops/rnn.h, RnnTanhScan).
 class SimpleRNNCell : public RecurrentCell {
  public:
   explicit SimpleRNNCell(std::int64_t units, Activation activation = activations::tanh);
@@ -82,6 +84,7 @@ class SimpleRNNCell : public RecurrentCell {
  private:
   std::int64_t units_;
   Activation activation_;
+  RnnTanhScan scan_;
 };
 
 struct RNNOptions {
