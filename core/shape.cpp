@@ -15,12 +15,6 @@ Shape::Shape(std::span<const std::int64_t> dims) {
   }
 }
 
-std::int64_t Shape::numel() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-  return n;
-}
-
 void Shape::push_back(std::int64_t d) {
   if (rank_ == kMaxRank)
     throw ShapeError(fmt::format("Shape: rank {} is more than the {} supported", rank_ + 1, kMaxRank));

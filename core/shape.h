@@ -26,7 +26,11 @@ class Shape {
   std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(wrap(i))]; }
   std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(wrap(i))]; }
   /// Number of elements: the product of the sizes (1 for a scalar).
-  std::int64_t numel() const;
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+    return n;
+  }
   /// The sizes as a span.
   std::span<const std::int64_t> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
   const std::int64_t* begin() const { return dims_.data(); }

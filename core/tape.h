@@ -48,6 +48,7 @@ inline constexpr std::size_t kAttrBytes = 64;
 inline constexpr std::uint32_t kLeafNode = 0xffffffffu;
 
 struct Node {
+  Node() {}  // leaves the attribute bytes uninitialised: recording writes what it needs
   BackwardFn fn;
   const char* name;
   std::uint32_t io_begin;  // inputs' then outputs' slot ids in Tape::io_

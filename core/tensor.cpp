@@ -217,8 +217,14 @@ void Tensor::fill_(double value) {
   dispatch(dtype(), [&]<class T>() { std::fill_n(data<T>(), numel(), static_cast<T>(value)); });
 }
 
+const std::string& Tensor::name() const {
+  static const std::string kNone;
+  const TensorImpl& i = checked();
+  return i.name ? *i.name : kNone;
+}
+
 Tensor& Tensor::set_name(std::string name) {
-  checked().name = std::move(name);
+  checked().name = std::make_unique<std::string>(std::move(name));
   return *this;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ struct TensorImpl {
   Shape shape;
   Storage* storage = nullptr;
   TensorImpl* grad = nullptr;
-  std::string name;
+  std::unique_ptr<std::string> name;  // rarely set: a pointer keeps creation cheap
 
   static TensorImpl* create(const Shape& shape, DType dtype, Storage* storage);
   void retain() { ++refs; }
@@ -150,7 +151,7 @@ class Tensor {
   Tensor view(const Shape& shape) const;
 
   /// Optional name, shown in graph exports (modules name their parameters).
-  const std::string& name() const { return checked().name; }
+  const std::string& name() const;
   Tensor& set_name(std::string name);
 
   /// "tensor([[1, 2], [3, 4]], shape=[2,2], dtype=float32)", truncated when large.
