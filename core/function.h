@@ -31,6 +31,7 @@
 
 namespace tg {
 
+/// The gradients a custom backward returns, and the outputs of a multi-output forward.
 using tensor_list = std::vector<Tensor>;
 
 /// What a custom function's forward leaves for its backward.
@@ -41,6 +42,7 @@ class FunctionCtx {
     saved_.clear();
     for (const Tensor& t : tensors) saved_.push_back(t.defined() ? t.detach() : Tensor());
   }
+  /// The tensors given to save_for_backward, in order.
   const tensor_list& saved_tensors() const { return saved_; }
   /// Whether the i-th Tensor argument needs a gradient.
   bool needs_input_grad(int i) const { return needs_grad_.at(static_cast<std::size_t>(i)); }
@@ -71,6 +73,8 @@ constexpr const char* function_name() {
 template <class F>
 struct Function {
   template <class... Args>
+  /// Runs `F::forward(ctx, args...)` without recording and records one node whose backward is
+  /// `F::backward`. Returns forward's Tensor or tensor_list.
   static auto apply(Args&&... args) {
     auto ctx = std::make_shared<FunctionCtx>();
     tensor_list inputs;

@@ -12,6 +12,8 @@
 
 namespace tg {
 
+/// Step and tolerances of gradcheck: an element passes when |analytic - numeric| <=
+/// atol + rtol * |numeric|.
 struct GradcheckOptions {
   double eps = 1e-6;   ///< finite-difference step
   double atol = 1e-7;  ///< absolute tolerance
@@ -19,10 +21,14 @@ struct GradcheckOptions {
   std::uint32_t seed = 1234;  ///< for the random projection of non-scalar outputs
 };
 
+/// The verdict of gradcheck; converts to bool.
 struct GradcheckResult {
+  /// Whether every gradient element matched.
   bool ok = true;
+  /// The largest |analytic - numeric| seen.
   double max_abs_error = 0.0;
   std::string message;  ///< names the first mismatching input and element
+  /// `ok`.
   explicit operator bool() const { return ok; }
 };
 

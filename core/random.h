@@ -11,6 +11,7 @@ namespace tg {
 /// The source of every random choice in tapegrad (initialisers, shuffling, dropout, data).
 class Generator {
  public:
+  /// A generator started from `seed` (5489 is the MT19937 default).
   explicit Generator(std::uint32_t seed = 5489u) { this->seed(seed); }
 
   /// Restarts the sequence (numpy's `np.random.seed(seed)`).

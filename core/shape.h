@@ -12,18 +12,24 @@
 
 namespace tg {
 
+/// The largest rank a Shape holds (its dimensions are stored inline).
 inline constexpr int kMaxRank = 6;
 
 /// The dimensions of a tensor, row-major. `Shape{32, 50, 1}`; `Shape{}` is a scalar.
 class Shape {
  public:
+  /// A scalar: rank 0.
   Shape() = default;
+  /// `Shape{32, 50, 1}`; ShapeError past kMaxRank.
   Shape(std::initializer_list<std::int64_t> dims);
+  /// The sizes in `dims`; ShapeError past kMaxRank.
   explicit Shape(std::span<const std::int64_t> dims);
 
+  /// Number of dimensions.
   int rank() const { return rank_; }
   /// Size of dimension i; negative i counts from the end. Throws ValueError when out of range.
   std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(wrap(i))]; }
+  /// Size of dimension i, to change it.
   std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(wrap(i))]; }
   /// Number of elements: the product of the sizes (1 for a scalar).
   std::int64_t numel() const {
@@ -33,8 +39,11 @@ class Shape {
   }
   /// The sizes as a span.
   std::span<const std::int64_t> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
+  /// Iteration over the sizes.
+  /// @{
   const std::int64_t* begin() const { return dims_.data(); }
   const std::int64_t* end() const { return dims_.data() + rank_; }
+  /// @}
 
   /// Appends a dimension (throws ShapeError past kMaxRank).
   void push_back(std::int64_t d);
@@ -43,8 +52,11 @@ class Shape {
   /// error when it is out of range.
   int axis(int a, const char* op) const;
 
+  /// Same rank and sizes.
+  /// @{
   bool operator==(const Shape& o) const;
   bool operator!=(const Shape& o) const { return !(*this == o); }
+  /// @}
 
   /// "[32,50,1]".
   std::string str() const;
@@ -57,9 +69,12 @@ class Shape {
 
 }  // namespace tg
 
+// `fmt::format("{}", x)` for a Shape (the same text as str()); hidden from Doxygen.
+/// \cond
 template <>
 struct fmt::formatter<tg::Shape> : fmt::formatter<std::string> {
   auto format(const tg::Shape& s, format_context& ctx) const {
     return fmt::formatter<std::string>::format(s.str(), ctx);
   }
 };
+/// \endcond

@@ -15,14 +15,19 @@ class Storage {
   /// A new buffer of at least `bytes` bytes, 64-byte aligned, contents uninitialised.
   static Storage* allocate(std::size_t bytes);
 
+  /// The first byte of the buffer.
   void* data() { return reinterpret_cast<std::byte*>(this) + kHeader; }
+  /// Usable size of the buffer.
   std::size_t bytes() const { return bytes_; }
 
+  /// Reference count, and adding and dropping a reference (the last release frees the buffer).
+  /// @{
   std::uint32_t refs() const { return refs_; }
   void retain() { ++refs_; }
   void release() {
     if (--refs_ == 0) free(this);
   }
+  /// @}
 
   /// Bytes before the data: the header is one cache line so the data stay aligned.
   static constexpr std::size_t kHeader = 64;

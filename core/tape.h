@@ -72,7 +72,9 @@ class Tape;
 class NodeRef {
  public:
   NodeRef() = default;
+  /// Node `node` of `tape`.
   NodeRef(Tape* tape, std::uint32_t node) : tape_(tape), node_(node) {}
+  /// Whether a node was recorded.
   explicit operator bool() const { return tape_ != nullptr; }
 
   /// Keeps `t`'s elements for the backward rule (as a detached alias: no copy).
@@ -82,6 +84,8 @@ class NodeRef {
   /// BackwardContext::object (custom functions keep their context this way).
   std::uint32_t keep(std::shared_ptr<void> object);
   template <class A>
+  /// Copies `a` (trivially copyable, at most 64 bytes) into the node; BackwardContext::attrs
+  /// reads it back.
   NodeRef& attrs(const A& a) {
     static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= detail::kAttrBytes,
                   "node attributes must be trivially copyable and at most 64 bytes");
@@ -105,9 +109,13 @@ NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
 /// What a backward rule sees of its node.
 class BackwardContext {
  public:
+  /// The op's name, as given to record.
   const char* op() const { return node_.name; }
+  /// Number of inputs and outputs of the node.
+  /// @{
   int num_inputs() const { return node_.n_in; }
   int num_outputs() const { return node_.n_out; }
+  /// @}
 
   /// Gradient of output i (undefined when no gradient reached it).
   const Tensor& grad_output(int i = 0) const;
@@ -115,14 +123,22 @@ class BackwardContext {
   Tensor take_grad_output(int i = 0);
   /// Whether input i needs a gradient; rules skip the work for those that do not.
   bool needs_grad(int i) const;
+  /// Shape and dtype of input i, as recorded.
+  /// @{
   const Shape& input_shape(int i) const;
   DType input_dtype(int i) const;
+  /// @}
+  /// The i-th tensor kept with NodeRef::save.
   const Tensor& saved(int i) const;
+  /// Shape and dtype of output i, as recorded.
+  /// @{
   const Shape& output_shape(int i) const;
   DType output_dtype(int i) const;
+  /// @}
   /// An object kept with NodeRef::keep.
   void* object(std::uint32_t index) const;
   template <class A>
+  /// The attributes stored with NodeRef::attrs, as an `A`.
   const A& attrs() const {
     return *reinterpret_cast<const A*>(node_.attrs.data());
   }
@@ -145,6 +161,7 @@ class BackwardContext {
 /// graph is retained) and whenever no tensor that could reach it is alive any more.
 class Tape {
  public:
+  /// This thread's tape.
   static Tape& current();
 
   /// Nodes recorded since the last reset.
@@ -159,17 +176,20 @@ class Tape {
   /// Optional check after every backward rule and forward op: the first non-finite value
   /// names the op that made it (slow; off by default).
   void set_anomaly_detection(bool on) { anomaly_ = on; }
+  /// Whether anomaly detection is on.
   bool anomaly_detection() const { return anomaly_; }
 
   /// Current recording epoch (bumped by every reset).
   std::uint64_t epoch() const { return epoch_; }
 
-  // For Tensor::backward, Tensor::retain_grad and record().
+  /// For Tensor::backward, Tensor::retain_grad and record(); not for users.
+  /// @{
   void retain_grad(const Tensor& t);
   void backward(const Tensor& root, const Tensor* seed, bool retain_graph);
   NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor* const> inputs,
                  std::span<Tensor* const> outputs);
   void forget(detail::TensorImpl* impl);
+  /// @}
   /// Whether `impl` holds a slot of the current recording.
   bool tracked(const detail::TensorImpl* impl) const {
     return impl->slot != detail::kNoSlot && impl->epoch == epoch_;

@@ -51,17 +51,22 @@ struct TensorImpl {
 /// An N-d array that can take part in automatic differentiation.
 class Tensor {
  public:
+  /// An undefined handle (defined() is false).
   Tensor() = default;
+  /// Handles share the tensor: copying one copies no elements.
   Tensor(const Tensor& o) : impl_(o.impl_) {
     if (impl_) impl_->retain();
   }
+  /// Takes over the handle; `o` becomes undefined.
   Tensor(Tensor&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+  /// Makes this handle share `o`'s tensor.
   Tensor& operator=(const Tensor& o) {
     if (o.impl_) o.impl_->retain();
     reset();
     impl_ = o.impl_;
     return *this;
   }
+  /// Takes over `o`'s handle.
   Tensor& operator=(Tensor&& o) noexcept {
     if (this != &o) {
       reset();
@@ -77,13 +82,18 @@ class Tensor {
 
   /// False for a default-constructed handle.
   bool defined() const { return impl_ != nullptr; }
+  /// defined().
   explicit operator bool() const { return defined(); }
 
+  /// The dimensions.
   const Shape& shape() const { return checked().shape; }
+  /// Number of dimensions.
   int rank() const { return shape().rank(); }
   /// Size of one dimension; negative axes count from the end.
   std::int64_t size(int axis) const { return shape()[axis]; }
+  /// Number of elements.
   std::int64_t numel() const { return shape().numel(); }
+  /// Element type.
   DType dtype() const { return checked().dtype; }
 
   /// Typed pointer to the elements; throws DTypeError when T is not the tensor's dtype.
@@ -93,12 +103,16 @@ class Tensor {
     return static_cast<T*>(raw_data());
   }
   template <Element T>
+  /// Typed pointer to the elements, read-only.
   const T* data() const {
     check_dtype(dtype_of<T>);
     return static_cast<const T*>(raw_data());
   }
+  /// Untyped pointer to the elements.
+  /// @{
   void* raw_data() { return checked().storage->data(); }
   const void* raw_data() const { return checked().storage->data(); }
+  /// @}
 
   /// The single element of a one-element tensor, as double.
   double item() const;
@@ -152,6 +166,7 @@ class Tensor {
 
   /// Optional name, shown in graph exports (modules name their parameters).
   const std::string& name() const;
+  /// Sets the name; returns *this.
   Tensor& set_name(std::string name);
 
   /// "tensor([[1, 2], [3, 4]], shape=[2,2], dtype=float32)", truncated when large.
@@ -191,19 +206,26 @@ class Tensor {
   detail::TensorImpl* impl_ = nullptr;
 };
 
+/// Writes t.str().
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // ---- creation ---------------------------------------------------------------------------------
 
 /// Uninitialised.
 Tensor empty(const Shape& shape, DType dtype = DType::f32);
+/// Filled with 0.
 Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+/// Filled with 1.
 Tensor ones(const Shape& shape, DType dtype = DType::f32);
+/// Filled with `value`.
 Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+/// Zeros of t's shape and dtype.
 Tensor zeros_like(const Tensor& t);
+/// Ones of t's shape and dtype.
 Tensor ones_like(const Tensor& t);
 /// A tensor holding `values` (row-major) with `shape`; numel must match.
 Tensor from_vector(std::span<const double> values, const Shape& shape, DType dtype = DType::f32);
+/// The same from floats.
 Tensor from_vector(std::span<const float> values, const Shape& shape, DType dtype = DType::f32);
 /// `tensor({1, 2, 3, 4}, {2, 2})`.
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::f32);
@@ -225,9 +247,12 @@ Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType:
 
 }  // namespace tg
 
+// `fmt::format("{}", x)` for a Tensor (the same text as str()); hidden from Doxygen.
+/// \cond
 template <>
 struct fmt::formatter<tg::Tensor> : fmt::formatter<std::string> {
   auto format(const tg::Tensor& t, format_context& ctx) const {
     return fmt::formatter<std::string>::format(t.str(), ctx);
   }
 };
+/// \endcond

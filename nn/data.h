@@ -43,9 +43,18 @@ struct ForecastSizes {
 /// Inputs and targets split into training, validation and test sets (rows in that order).
 /// The inputs are [N, steps, 1]; the targets' shape depends on the task.
 struct ForecastData {
+  /// Training inputs and targets.
+  /// @{
   Tensor x_train, y_train;
+  /// @}
+  /// Validation inputs and targets.
+  /// @{
   Tensor x_valid, y_valid;
+  /// @}
+  /// Test inputs and targets.
+  /// @{
   Tensor x_test, y_test;
+  /// @}
 };
 
 /// Forecast the next value: generate_time_series(total, steps + 1); x = series[:, :steps],

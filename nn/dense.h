@@ -8,16 +8,22 @@
 
 namespace tg {
 
+/// Keras' Dense(units, activation): activation(x kernel + bias) on the last axis.
 class Dense : public Module {
  public:
+  /// Built at the first input (or by Sequential's Input), when the input features are known.
   explicit Dense(std::int64_t units, Activation activation = activations::linear);
   /// Builds at once for `input_features` inputs.
   Dense(std::int64_t input_features, std::int64_t units, Activation activation = activations::linear);
 
   Tensor forward(const Tensor& x) override;
 
+  /// Output features.
   std::int64_t units() const { return units_; }
+  /// [in, units] and [units]; undefined until built.
+  /// @{
   Tensor kernel, bias;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;

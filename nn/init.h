@@ -17,10 +17,13 @@ Tensor glorot_uniform(std::int64_t fan_in, std::int64_t fan_out, DType dtype = D
 /// the Q of the QR decomposition of a standard normal matrix, signs fixed by diag(R) (Keras).
 Tensor orthogonal(std::int64_t rows, std::int64_t cols, double gain = 1.0, DType dtype = DType::f32,
                   Generator* gen = nullptr);
+/// Uniform in [low, high) (Keras' RandomUniform defaults).
 Tensor uniform(const Shape& shape, double low = -0.05, double high = 0.05, DType dtype = DType::f32,
                Generator* gen = nullptr);
+/// Normal with `mean` and `stddev` (Keras' RandomNormal defaults).
 Tensor normal(const Shape& shape, double mean = 0.0, double stddev = 0.05, DType dtype = DType::f32,
               Generator* gen = nullptr);
+/// Zeros (biases).
 Tensor zeros(const Shape& shape, DType dtype = DType::f32);
 
 }  // namespace tg::init

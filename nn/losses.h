@@ -29,7 +29,9 @@ Tensor mae(const Tensor& y_true, const Tensor& y_pred);
 /// A named metric. fit reports it as `name` (and `val_<name>` on the validation data), evaluate
 /// under `name`.
 struct Metric {
+  /// Key in the logs and the History.
   std::string name;
+  /// fn(y_true, y_pred) -> a scalar.
   LossFn fn;
 };
 

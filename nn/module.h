@@ -31,8 +31,10 @@ using Dims = std::vector<std::int64_t>;
 /// "(None, 50, 1)".
 std::string dims_str(const Dims& dims);
 
+/// The base of layers and models: named parameters, named children, forward.
 class Module {
  public:
+  /// `type_name` shows in summaries ("Dense", "MyModel").
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
   virtual ~Module() = default;
   Module(const Module&) = delete;
@@ -50,6 +52,7 @@ class Module {
   /// once (again only with compatible dims); layers whose parameters do not depend on the input
   /// are built from their constructor.
   Dims build(const Dims& input);
+  /// Whether build has run.
   bool built() const { return built_; }
   /// Output dims found by build (empty before).
   const Dims& output_dims() const { return output_dims_; }
@@ -58,6 +61,7 @@ class Module {
   const std::string& type_name() const { return type_name_; }
   /// Instance name in summaries and parameter paths ("simple_rnn_1"); set by the parent.
   const std::string& name() const { return name_; }
+  /// Sets the instance name.
   void set_name(std::string name) { name_ = std::move(name); }
 
   /// Parameters of this module and its children, depth first, in registration order.
@@ -75,7 +79,9 @@ class Module {
   void zero_grad();
   /// Training mode (dropout active) or evaluation mode, for this module and its children.
   void train(bool on = true);
+  /// train(false).
   void eval() { train(false); }
+  /// Whether in training mode.
   bool training() const { return training_; }
 
   /// Converts every parameter to `dtype` in place (float64 for gradient checks).
@@ -110,6 +116,7 @@ class Module {
   bool training_ = true;
 };
 
+/// A shared module, as containers hold them.
 using ModulePtr = std::shared_ptr<Module>;
 
 /// A layer given by value or by shared_ptr, as a shared_ptr (containers take either).

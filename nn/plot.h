@@ -34,8 +34,11 @@ struct Series {
 
 /// Everything about the figure that is not data.
 struct PlotOptions {
+  /// Above the plot; none when empty.
   std::string title;
+  /// Under the x axis; none when empty.
   std::string xlabel;
+  /// Beside the y axis; none when empty.
   std::string ylabel;
   int width = 800;     ///< pixels, at least 200
   int height = 450;    ///< pixels, at least 150

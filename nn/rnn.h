@@ -20,24 +20,37 @@ namespace tg {
 /// most kMaxStates), so a time step allocates nothing for it: `return {h};`, `return {h, c};`.
 class States {
  public:
+  /// The most states a cell may carry.
   static constexpr std::size_t kMaxStates = 4;
   States() = default;
   /// `n` undefined states (zeros for the first step).
   explicit States(std::size_t n) { resize(n); }
+  /// `{h}`, `{h, c}`.
   States(std::initializer_list<Tensor> states) {
     for (const Tensor& s : states) push_back(s);
   }
+  /// Number of states.
   std::size_t size() const { return size_; }
+  /// Whether there are none.
   bool empty() const { return size_ == 0; }
+  /// State i, unchecked.
+  /// @{
   Tensor& operator[](std::size_t i) { return items_[i]; }
   const Tensor& operator[](std::size_t i) const { return items_[i]; }
+  /// @}
+  /// State i; ValueError when i >= size().
   const Tensor& at(std::size_t i) const;
+  /// Appends a state; ValueError past kMaxStates.
   void push_back(Tensor t);
+  /// `n` states, the new ones undefined; ValueError past kMaxStates.
   void resize(std::size_t n);
+  /// Iteration over the states.
+  /// @{
   Tensor* begin() { return items_.data(); }
   Tensor* end() { return items_.data() + size_; }
   const Tensor* begin() const { return items_.data(); }
   const Tensor* end() const { return items_.data() + size_; }
+  /// @}
 
  private:
   std::array<Tensor, kMaxStates> items_;
@@ -47,6 +60,7 @@ class States {
 /// One time step of a recurrent layer. Subclass it to write a new cell.
 class RecurrentCell : public Module {
  public:
+  /// `RecurrentCell("MyCell")`: the type name, as for any Module.
   using Module::Module;
   /// Sizes of the state tensors ([B, size] each): SimpleRNN {units}, LSTM {units, units}.
   virtual std::vector<std::int64_t> state_sizes() const = 0;
@@ -71,12 +85,16 @@ class RecurrentCell : public Module {
 /// and the steps of a sequence share one packing of U and one dU product (ops/rnn.h, RnnTanhScan).
 class SimpleRNNCell : public RecurrentCell {
  public:
+  /// A cell of `units` features; its parameters are made when built.
   explicit SimpleRNNCell(std::int64_t units, Activation activation = activations::tanh);
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
 
+  /// W [F, units], U [units, units], b [units]; undefined until built.
+  /// @{
   Tensor kernel, recurrent_kernel, bias;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;
@@ -87,6 +105,7 @@ class SimpleRNNCell : public RecurrentCell {
   RnnTanhScan scan_;
 };
 
+/// How RNN returns its outputs.
 struct RNNOptions {
   /// Output every step's state ([B, T, units]) instead of the last one ([B, units]).
   bool return_sequences = false;
@@ -98,12 +117,15 @@ struct RNNOptions {
 /// Unrolls a cell over the time axis of x [B, T, F].
 class RNN : public Module {
  public:
+  /// Unrolls `cell`; builds it at the first input.
   explicit RNN(std::shared_ptr<RecurrentCell> cell, RNNOptions options = {});
   Tensor forward(const Tensor& x) override;
   /// Runs the scan from given initial states; returns the outputs and the final states.
   std::pair<Tensor, States> forward_with_states(const Tensor& x, const States& initial);
 
+  /// The cell it unrolls.
   RecurrentCell& cell() { return *cell_; }
+  /// The options it was made with.
   const RNNOptions& options() const { return options_; }
   /// The outputs h_t of the last forward (kept only with keep_step_outputs); after backward
   /// their grad() holds dLoss/dh_t.
@@ -111,6 +133,7 @@ class RNN : public Module {
 
  protected:
   Dims on_build(const Dims& input) override;
+  /// For subclasses that show their own type name (SimpleRNN).
   RNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions options);
 
  private:
@@ -124,6 +147,7 @@ class RNN : public Module {
 /// Keras' SimpleRNN(units, activation = tanh, return_sequences = false).
 class SimpleRNN : public RNN {
  public:
+  /// An RNN of a SimpleRNNCell(units, activation).
   explicit SimpleRNN(std::int64_t units, RNNOptions options = {}, Activation activation = activations::tanh);
 };
 

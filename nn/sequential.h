@@ -21,20 +21,26 @@ inline constexpr std::int64_t None = -1;
 
 /// The shape of one sample, without the batch dimension (Keras' input_shape).
 struct Input {
+  /// `Input{None, 1}`: any number of steps, one feature.
   Input(std::initializer_list<std::int64_t> dims) : dims(dims) {}
+  /// The sizes, None (-1) where unknown.
   Dims dims;
 };
 
+/// Layers applied in order; forward feeds each output to the next layer.
 class Sequential : public Module {
  public:
+  /// An empty model; add layers with add.
   Sequential() : Module("Sequential") {}
   template <class... L>
+  /// The layers in order, built at once for `input` (batch dimension added).
   explicit Sequential(Input input, L&&... layers) : Sequential() {
     (add(std::forward<L>(layers)), ...);
     Dims d{-1};
     d.insert(d.end(), input.dims.begin(), input.dims.end());
     build(d);
   }
+  /// The layers in order, built at the first input.
   template <class L0, class... L>
     requires(!std::is_same_v<std::decay_t<L0>, Input>)
   explicit Sequential(L0&& first, L&&... layers) : Sequential() {
@@ -51,7 +57,9 @@ class Sequential : public Module {
 
   Tensor forward(const Tensor& x) override;
 
+  /// Number of layers.
   std::size_t size() const { return children().size(); }
+  /// Layer i; std::out_of_range when i >= size().
   Module& operator[](std::size_t i) const { return *children().at(i).second; }
 
  protected:

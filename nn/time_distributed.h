@@ -7,13 +7,16 @@
 
 namespace tg {
 
+/// Keras' TimeDistributed(layer): `layer` on every time step of x [B, T, ...].
 class TimeDistributed : public Module {
  public:
   template <class L>
+  /// Wraps `layer` (by value or shared_ptr).
   explicit TimeDistributed(L&& layer) : Module("TimeDistributed") {
     layer_ = register_module("layer", to_module_ptr(std::forward<L>(layer)));
   }
   Tensor forward(const Tensor& x) override;
+  /// The wrapped layer.
   Module& layer() { return *layer_; }
 
  protected:

@@ -12,7 +12,7 @@
 ///                              .callbacks = {&stop}});
 ///     double last = h["val_loss"].back();
 ///
-/// Progress (verbose 1) is Keras' bar, redrawn in place with '\r' when the output is a terminal
+/// Progress (verbose 1) is Keras' bar, redrawn in place (carriage return) when the output is a terminal
 /// and written once per epoch otherwise:
 ///
 ///     Epoch 3/20
@@ -49,6 +49,7 @@ struct History {
 
   /// Number of epochs run (fewer than asked when a callback stopped training).
   int epochs() const { return static_cast<int>(epoch_seconds.size()); }
+  /// Whether `name` was logged.
   bool contains(const std::string& name) const { return values.count(name) != 0; }
   /// The values of `name`; ValueError listing the available names when there are none.
   const std::vector<double>& operator[](const std::string& name) const;
@@ -91,6 +92,7 @@ enum class MonitorMode { min, max };
 /// at the first epoch end if `monitor` is not among the logs.
 class EarlyStopping : public Callback {
  public:
+  /// Stops when `monitor` has not improved for `patience` epochs.
   explicit EarlyStopping(std::string monitor = "val_loss", int patience = 0, bool restore_best_weights = false,
                          double min_delta = 0.0, MonitorMode mode = MonitorMode::min);
 
@@ -101,6 +103,7 @@ class EarlyStopping : public Callback {
   int stopped_epoch() const { return stopped_epoch_; }
   /// The 0-based epoch of the best value seen (-1 before any), and that value.
   int best_epoch() const { return best_epoch_; }
+  /// The best value of `monitor` seen.
   double best() const { return best_; }
 
  private:
@@ -118,6 +121,7 @@ class EarlyStopping : public Callback {
 /// improved with save_best_only. "{epoch}" in the path is replaced by the 1-based epoch number.
 class ModelCheckpoint : public Callback {
  public:
+  /// Saves to `path` after each epoch (only on improvements with save_best_only).
   explicit ModelCheckpoint(std::string path, std::string monitor = "val_loss", bool save_best_only = false,
                            MonitorMode mode = MonitorMode::min);
 
@@ -138,6 +142,7 @@ class ModelCheckpoint : public Callback {
 
 /// How fit trains. Only `optimizer` is required.
 struct FitOptions {
+  /// Passes over the training data.
   int epochs = 1;
   /// Samples per step; the last batch of an epoch keeps the remainder (7000 samples in batches
   /// of 32 make 219 steps). A batch size larger than the data makes one batch.
@@ -160,7 +165,7 @@ struct FitOptions {
   Generator* generator = nullptr;
   /// Where progress goes; null means std::cout.
   std::ostream* out = nullptr;
-  /// Redraw the bar in place with '\r' during the epoch. Unset: when `out` is std::cout and
+  /// Redraw the bar in place (carriage return) during the epoch. Unset: when `out` is std::cout and
   /// standard output is a terminal.
   std::optional<bool> in_place_progress = {};
 };

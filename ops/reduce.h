@@ -20,6 +20,7 @@ Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim = fals
 Tensor mean(const Tensor& x);
 /// Mean over `axes`, with the same rules as sum.
 Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+/// The same for a braced list of axes.
 Tensor mean(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false);
 /// Maximum of all elements; the gradient goes to the first maximal element. A NaN counts as
 /// maximal (it propagates). ValueError on an empty tensor.

@@ -15,6 +15,7 @@ namespace tg {
 Tensor reshape(const Tensor& x, const std::vector<std::int64_t>& shape);
 /// The same for a braced list, `reshape(x, {B, -1})`, without building a vector.
 Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> shape);
+/// The same for a span of sizes.
 Tensor reshape(const Tensor& x, std::span<const std::int64_t> shape);
 /// Keeps dimension 0 (the batch) and folds the rest: [B, d1, d2, ...] -> [B, d1*d2*...]
 /// ([B] -> [B,1]). Shares the elements like reshape; ShapeError on a scalar.
@@ -23,8 +24,11 @@ Tensor flatten(const Tensor& x);
 Tensor transpose(const Tensor& x, int axis0 = -2, int axis1 = -1);
 /// Reorders the axes: output axis i is input axis dims[i].
 Tensor permute(const Tensor& x, const std::vector<int>& dims);
+/// The same for a braced list or a span of axes.
+/// @{
 Tensor permute(const Tensor& x, std::initializer_list<int> dims);
 Tensor permute(const Tensor& x, std::span<const int> dims);
+/// @}
 /// Elements [start, start + length) along `axis`; a negative start counts from the end.
 /// ValueError when the range does not lie within the axis.
 Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t length);

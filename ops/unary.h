@@ -7,6 +7,8 @@
 
 namespace tg {
 
+/// x^2, sqrt(x), e^x, ln(x), |x|, tanh(x), 1 / (1 + e^-x), max(x, 0), elementwise.
+/// @{
 Tensor square(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor exp(const Tensor& x);
@@ -15,6 +17,7 @@ Tensor abs(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
+/// @}
 /// x^p elementwise, p a constant.
 Tensor pow(const Tensor& x, double p);
 /// min(max(x, lo), hi); the gradient is 1 strictly inside (lo, hi) and 0 outside.

@@ -26,16 +26,20 @@ namespace tg {
 /// Where Adam adds epsilon (see optim/adam.h).
 enum class EpsilonMode { keras, pytorch };
 
+/// Adam (Kingma & Ba), as Keras' and PyTorch's (see the file comment).
 class Adam : public Optimizer {
  public:
   /// ValueError unless lr > 0, beta1 and beta2 in [0, 1) and epsilon >= 0 (all finite).
   Adam(std::vector<Tensor> params, double lr = 0.001, double beta1 = 0.9, double beta2 = 0.999,
        double epsilon = 1e-7, EpsilonMode mode = EpsilonMode::keras);
 
+  /// The hyperparameters.
+  /// @{
   double beta1() const { return beta1_; }
   double beta2() const { return beta2_; }
   double epsilon() const { return epsilon_; }
   EpsilonMode epsilon_mode() const { return mode_; }
+  /// @}
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;

@@ -23,6 +23,7 @@
 
 namespace tg {
 
+/// The base of SGD, Adam and RMSprop: a parameter list and an update rule.
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -35,6 +36,7 @@ class Optimizer {
   /// Sets the gradient of every parameter to zero, keeping the buffers.
   void zero_grad();
 
+  /// The current learning rate.
   double learning_rate() const { return lr_; }
   /// Changes the learning rate from the next step on; ValueError unless lr > 0 and finite.
   void set_learning_rate(double lr);

@@ -13,13 +13,17 @@
 
 namespace tg {
 
+/// RMSprop, as Keras' (see the file comment).
 class RMSprop : public Optimizer {
  public:
   /// ValueError unless lr > 0, rho in [0, 1) and epsilon >= 0 (all finite).
   RMSprop(std::vector<Tensor> params, double lr = 0.001, double rho = 0.9, double epsilon = 1e-7);
 
+  /// The hyperparameters.
+  /// @{
   double rho() const { return rho_; }
   double epsilon() const { return epsilon_; }
+  /// @}
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;

@@ -14,14 +14,18 @@
 
 namespace tg {
 
+/// Stochastic gradient descent with optional (Nesterov) momentum.
 class SGD : public Optimizer {
  public:
   /// ValueError unless lr > 0, momentum >= 0 (finite; PyTorch does not bound it above) and
   /// nesterov comes with momentum > 0.
   SGD(std::vector<Tensor> params, double lr, double momentum = 0.0, bool nesterov = false);
 
+  /// The hyperparameters.
+  /// @{
   double momentum() const { return momentum_; }
   bool nesterov() const { return nesterov_; }
+  /// @}
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;

@@ -1,4 +1,3 @@
-// The README's twenty-line example, compiled with the project so that it cannot rot.
 #include <tapegrad/tapegrad.h>
 
 int main() {
