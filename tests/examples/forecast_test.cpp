@@ -95,6 +95,17 @@ TEST(Forecast, QuickRunWritesJsonAndWellFormedPlots) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Forecast, QuickRunOfTheConvolutionalModels) {
+  Outcome r = run("--quick --json --models wavenet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rows = parse_json_lines(r.out);
+  ASSERT_EQ(rows.size(), 1u) << r.out;
+  // 8 causal layers (1 -> 20, then 20 -> 20, kernel 2) and the 1x1 head (20 -> 10)
+  EXPECT_EQ(rows["wavenet"]["params"], (2 * 1 * 20 + 20) + 7 * (2 * 20 * 20 + 20) + (20 * 10 + 10));
+  EXPECT_TRUE(rows["wavenet"].count("last_time_step_mse"));
+  EXPECT_LT(rows["wavenet"]["last_time_step_mse"], 0.25);  // better than repeating the last value
+}
+
 TEST(Forecast, UnwritablePlotDirectoryIsAnError) {
   Outcome r = run("--quick --models naive --plots /proc/forbidden");
   EXPECT_NE(r.status, 0);
@@ -104,12 +115,12 @@ TEST(Forecast, UnwritablePlotDirectoryIsAnError) {
 // The whole walkthrough, 20 epochs, seed 42: the targets of the walkthrough issue.
 TEST(Forecast, NotebookResultsForSeed42) {
 #ifdef TAPEGRAD_SANITIZED
-  GTEST_SKIP() << "20 epochs of ten models take too long under the sanitizers";
+  GTEST_SKIP() << "20 epochs of every model take too long under the sanitizers";
 #endif
   Outcome r = run("--json --quiet");
   ASSERT_EQ(r.status, 0) << r.out;
   auto rows = parse_json_lines(r.out);
-  ASSERT_EQ(rows.size(), 10u) << r.out;
+  ASSERT_EQ(rows.size(), 11u) << r.out;
   EXPECT_NEAR(rows["naive"]["val_mse"], 0.0202, 0.00005);
   EXPECT_LE(rows["linear"]["val_mse"], 0.0055);
   EXPECT_LE(rows["simple_rnn"]["val_mse"], 0.013);
@@ -120,6 +131,7 @@ TEST(Forecast, NotebookResultsForSeed42) {
   EXPECT_LE(rows["linear_10"]["val_mse"], 0.022);
   EXPECT_LE(rows["deep_rnn_10"]["val_mse"], 0.011);
   EXPECT_LE(rows["seq2seq"]["last_time_step_mse"], 0.010);
+  EXPECT_LE(rows["wavenet"]["last_time_step_mse"], 0.0072 * 1.25);  // notebook 0.0072, within 25%
   EXPECT_EQ(rows["simple_rnn"]["params"], 3);
   EXPECT_EQ(rows["linear"]["params"], 51);
 }
