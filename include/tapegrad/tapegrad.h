@@ -18,6 +18,7 @@
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
 #include "ops/rnn.h"
+#include "ops/gated.h"
 #include "nn/data.h"
 #include "nn/activation.h"
 #include "nn/dense.h"
