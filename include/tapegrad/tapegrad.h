@@ -25,6 +25,8 @@
 #include "nn/init.h"
 #include "nn/module.h"
 #include "nn/rnn.h"
+#include "nn/lstm.h"
+#include "nn/gru.h"
 #include "nn/sequential.h"
 #include "nn/time_distributed.h"
 #include "nn/losses.h"
