@@ -29,7 +29,7 @@ using namespace tg;
 
 const std::vector<std::string> kModels = {"naive",   "linear",   "simple_rnn", "deep_rnn",    "deep_rnn_simple_out",
                                           "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq",
-                                          "lstm",    "gru",      "wavenet"};
+                                          "lstm",    "gru",      "wavenet",  "conv_gru"};
 
 struct Options {
   int epochs = 20;
@@ -46,7 +46,7 @@ Trains the models of the ch. 15 time-series walkthrough and prints their validat
   --models a,b,...  models to run, in the given order (default: all)
                     naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,
                     iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru,
-                    wavenet
+                    wavenet, conv_gru
   --json            one JSON object per model instead of the table
   --plots DIR       write learning curves and forecasts as SVG files into DIR
   --summary         print each model's summary before training it
@@ -123,7 +123,7 @@ const std::map<std::string, double> kNotebook = {
     {"naive", 0.020211},      {"linear", 0.004168},    {"simple_rnn", 0.010882}, {"deep_rnn", 0.002624},
     {"deep_rnn_simple_out", 0.002911}, {"iterative_10", 0.027511}, {"naive_10", 0.25697},
     {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096},
-    {"lstm", 0.0086},         {"gru", 0.0103},         {"wavenet", 0.0072}};
+    {"lstm", 0.0086},         {"gru", 0.0103},         {"wavenet", 0.0072},      {"conv_gru", 0.0080}};
 
 // MSE of two tensors of equal shape, as a number.
 double mse_value(const Tensor& y_true, const Tensor& y_pred) {
@@ -142,6 +142,14 @@ Tensor last_time_step_mse(const Tensor& y_true, const Tensor& y_pred) {
   return mse(select(y_true, 1, -1), select(y_pred, 1, -1));
 }
 
+// y[:, first::2] of a [N, T, F] tensor: the targets of the steps a stride-2 convolution outputs.
+Tensor every_second_step(const Tensor& y, std::int64_t first) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> steps;
+  for (std::int64_t t = first; t < y.size(1); t += 2) steps.push_back(select(y, 1, t));
+  return stack(steps, 1);
+}
+
 // ---- the walkthrough --------------------------------------------------------------------------
 
 class Walkthrough {
@@ -153,6 +161,11 @@ class Walkthrough {
     one_ = one_step_data(one, sizes);
     ten_ = ten_step_data(ten, sizes);
     seq_ = seq2seq_data(s2s, sizes);
+    // Conv1D(kernel 4, stride 2, valid) turns 50 steps into 24, the ones ending at 3, 5, ..., 49.
+    conv_ = seq_;
+    conv_.y_train = every_second_step(seq_.y_train, 3);
+    conv_.y_valid = every_second_step(seq_.y_valid, 3);
+    conv_.y_test = every_second_step(seq_.y_test, 3);
   }
 
   Result run(const std::string& name) {
@@ -199,6 +212,11 @@ class Walkthrough {
                 seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
     } else if (name == "wavenet") {
       r = train(name, wavenet(), seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "conv_gru") {
+      r = train(name,
+                Sequential(Input{None, 1}, Conv1D(20, 4, {.strides = 2}), GRU(20, {.return_sequences = true}),
+                           GRU(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
+                conv_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
     }
     r.model = name;
     r.notebook = kNotebook.at(name);
@@ -315,7 +333,7 @@ class Walkthrough {
   }
 
   const Options& o_;
-  ForecastData one_, ten_, seq_;
+  ForecastData one_, ten_, seq_, conv_;
   std::map<std::string, std::shared_ptr<Module>> models_;
   bool ran_iterative_ = false;
 };
