@@ -28,7 +28,8 @@ using namespace tg;
 // ---- command line -----------------------------------------------------------------------------
 
 const std::vector<std::string> kModels = {"naive",   "linear",   "simple_rnn", "deep_rnn",    "deep_rnn_simple_out",
-                                          "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq"};
+                                          "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq",
+                                          "lstm",    "gru",      "wavenet",  "conv_gru"};
 
 struct Options {
   int epochs = 20;
@@ -44,7 +45,8 @@ Trains the models of the ch. 15 time-series walkthrough and prints their validat
   --seed S          data and weights seed (default 42: the notebook's data)
   --models a,b,...  models to run, in the given order (default: all)
                     naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,
-                    iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq
+                    iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru,
+                    wavenet, conv_gru
   --json            one JSON object per model instead of the table
   --plots DIR       write learning curves and forecasts as SVG files into DIR
   --summary         print each model's summary before training it
@@ -112,7 +114,7 @@ struct Result {
   double val_mse = 0;
   std::optional<double> last_step_mse;
   double train_s = 0;
-  double notebook = 0;  // the notebook's printed value (last-step MSE for seq2seq)
+  double notebook = 0;  // the notebook's printed value (last-step MSE for seq2seq, lstm and gru)
   History history;
 };
 
@@ -120,7 +122,8 @@ struct Result {
 const std::map<std::string, double> kNotebook = {
     {"naive", 0.020211},      {"linear", 0.004168},    {"simple_rnn", 0.010882}, {"deep_rnn", 0.002624},
     {"deep_rnn_simple_out", 0.002911}, {"iterative_10", 0.027511}, {"naive_10", 0.25697},
-    {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096}};
+    {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096},
+    {"lstm", 0.0086},         {"gru", 0.0103},         {"wavenet", 0.0072},      {"conv_gru", 0.0080}};
 
 // MSE of two tensors of equal shape, as a number.
 double mse_value(const Tensor& y_true, const Tensor& y_pred) {
@@ -139,6 +142,14 @@ Tensor last_time_step_mse(const Tensor& y_true, const Tensor& y_pred) {
   return mse(select(y_true, 1, -1), select(y_pred, 1, -1));
 }
 
+// y[:, first::2] of a [N, T, F] tensor: the targets of the steps a stride-2 convolution outputs.
+Tensor every_second_step(const Tensor& y, std::int64_t first) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> steps;
+  for (std::int64_t t = first; t < y.size(1); t += 2) steps.push_back(select(y, 1, t));
+  return stack(steps, 1);
+}
+
 // ---- the walkthrough --------------------------------------------------------------------------
 
 class Walkthrough {
@@ -150,6 +161,11 @@ class Walkthrough {
     one_ = one_step_data(one, sizes);
     ten_ = ten_step_data(ten, sizes);
     seq_ = seq2seq_data(s2s, sizes);
+    // Conv1D(kernel 4, stride 2, valid) turns 50 steps into 24, the ones ending at 3, 5, ..., 49.
+    conv_ = seq_;
+    conv_.y_train = every_second_step(seq_.y_train, 3);
+    conv_.y_valid = every_second_step(seq_.y_valid, 3);
+    conv_.y_test = every_second_step(seq_.y_test, 3);
   }
 
   Result run(const std::string& name) {
@@ -184,6 +200,23 @@ class Walkthrough {
                 Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}),
                            SimpleRNN(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
                 seq_, 0.01, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "lstm") {  // the notebook's seq2seq models with gated cells, Adam's default rate
+      r = train(name,
+                Sequential(Input{None, 1}, LSTM(20, {.return_sequences = true}), LSTM(20, {.return_sequences = true}),
+                           TimeDistributed(Dense(10))),
+                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "gru") {
+      r = train(name,
+                Sequential(Input{None, 1}, GRU(20, {.return_sequences = true}), GRU(20, {.return_sequences = true}),
+                           TimeDistributed(Dense(10))),
+                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "wavenet") {
+      r = train(name, wavenet(), seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "conv_gru") {
+      r = train(name,
+                Sequential(Input{None, 1}, Conv1D(20, 4, {.strides = 2}), GRU(20, {.return_sequences = true}),
+                           GRU(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
+                conv_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
     }
     r.model = name;
     r.notebook = kNotebook.at(name);
@@ -232,6 +265,18 @@ class Walkthrough {
  private:
   Sequential deep_rnn(std::int64_t outputs) {
     return Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}), SimpleRNN(20), Dense(outputs));
+  }
+
+  // The notebook's simplified WaveNet: causal convolutions whose dilation doubles (1, 2, 4, 8,
+  // twice), so the last step sees 31 past values, and a 1x1 convolution to the 10 forecasts.
+  Sequential wavenet() {
+    Sequential m;
+    for (int rep = 0; rep < 2; ++rep)
+      for (std::int64_t rate : {1, 2, 4, 8})
+        m.add(Conv1D(20, 2, {.padding = Padding::causal, .dilation_rate = rate, .activation = activations::relu}));
+    m.add(Conv1D(10, 1));
+    m.build({None, None, 1});
+    return m;
   }
 
   Result train(const std::string& name, Sequential model, const ForecastData& d, double lr,
@@ -288,7 +333,7 @@ class Walkthrough {
   }
 
   const Options& o_;
-  ForecastData one_, ten_, seq_;
+  ForecastData one_, ten_, seq_, conv_;
   std::map<std::string, std::shared_ptr<Module>> models_;
   bool ran_iterative_ = false;
 };

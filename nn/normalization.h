@@ -1,0 +1,30 @@
+#pragma once
+/// \file
+/// LayerNormalization over the last axis, as Keras' LayerNormalization(axis=-1): epsilon 1e-3,
+/// gamma ones [D], beta zeros [D]. One fused op (ops/norm.h) per call.
+
+#include "nn/module.h"
+
+namespace tg {
+
+class LayerNormalization : public Module {
+ public:
+  /// ValueError for a negative epsilon.
+  explicit LayerNormalization(double epsilon = 1e-3);
+  /// Builds at once for `features` (the size of the last axis).
+  LayerNormalization(std::int64_t features, double epsilon);
+
+  /// x [..., D] -> the same shape; ShapeError when D is not the size built for.
+  Tensor forward(const Tensor& x) override;
+
+  double epsilon() const { return epsilon_; }
+  Tensor gamma, beta;
+
+ protected:
+  Dims on_build(const Dims& input) override;
+
+ private:
+  double epsilon_;
+};
+
+}  // namespace tg
