@@ -170,8 +170,8 @@ double max_difference(const Grads& a, const Grads& b) {
   return d;
 }
 
-struct TbpttFixture : ::testing::Test {
-  TbpttFixture()
+struct TruncatedBptt : ::testing::Test {
+  TruncatedBptt()
       : m((manual_seed(12), Input{None, 1}), SimpleRNN(3, {.return_sequences = true}), TimeDistributed(Dense(1))) {
     m.to(DType::f64);
     Generator g(13);
@@ -187,7 +187,7 @@ struct TbpttFixture : ::testing::Test {
   Tensor x, y;
 };
 
-TEST_F(TbpttFixture, ChunkCoveringTheSequenceIsFullBptt) {
+TEST_F(TruncatedBptt, ChunkCoveringTheSequenceIsFullBptt) {
   Grads full = full_bptt();
   for (std::int64_t k : {8, 100}) {
     std::vector<double> losses = train_truncated_bptt(m, x, y, {.k = k});
@@ -198,7 +198,7 @@ TEST_F(TbpttFixture, ChunkCoveringTheSequenceIsFullBptt) {
 
 // With k = 3 the chunks are [0,3), [3,6), [6,8); each starts from the previous chunk's final
 // states, detached. Done here by hand with forward_with_states on the non-stateful layer.
-TEST_F(TbpttFixture, ShorterChunksEqualHandChunksWithDetachedStates) {
+TEST_F(TruncatedBptt, ShorterChunksEqualHandChunksWithDetachedStates) {
   Grads full = full_bptt();
   std::vector<double> losses = train_truncated_bptt(m, x, y, {.k = 3});
   Grads truncated = grads_of(m);
@@ -223,7 +223,7 @@ TEST_F(TbpttFixture, ShorterChunksEqualHandChunksWithDetachedStates) {
   EXPECT_GT(max_difference(truncated, full), 1e-4);  // truncation changes the gradient
 }
 
-TEST_F(TbpttFixture, OneOptimizerStepPerChunkAndClearErrors) {
+TEST_F(TruncatedBptt, OneOptimizerStepPerChunkAndClearErrors) {
   SGD sgd(m.parameters(), 0.1);
   std::vector<double> before = m.parameters()[1].to_vector();
   std::vector<double> losses = train_truncated_bptt(m, x, y, {.k = 3, .optimizer = &sgd});
