@@ -27,6 +27,8 @@ WORKLOADS = {  # hidden, steps, batch, sequences
     "deep_rnn": (20, 50, 32, 7000),
     "seq2seq": (20, 50, 32, 7000),
     "large_rnn": (256, 100, 64, 2048),
+    "lstm": (20, 50, 32, 7000),  # deep_rnn with LSTM layers: LSTM(20, seq) + LSTM(20) + Dense(1)
+    "gru": (20, 50, 32, 7000),  # the same with GRU layers
 }
 
 
@@ -58,8 +60,9 @@ def pytorch_worker(args):
                 self.rnn2 = None
                 self.out = None
             else:
-                self.rnn1 = torch.nn.RNN(1, hidden, batch_first=True)
-                self.rnn2 = torch.nn.RNN(hidden, hidden, batch_first=True)
+                cell = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(args.workload, torch.nn.RNN)
+                self.rnn1 = cell(1, hidden, batch_first=True)
+                self.rnn2 = cell(hidden, hidden, batch_first=True)
                 self.out = torch.nn.Linear(hidden, 10 if seq else 1)
 
         def forward(self, x):

@@ -38,7 +38,9 @@ Workload defaults(const std::string& name) {
   if (name == "simple_rnn") return {1, 50, 32, 7000};
   if (name == "deep_rnn" || name == "seq2seq") return {20, 50, 32, 7000};
   if (name == "large_rnn") return {256, 100, 64, 2048};
-  throw tg::ValueError(fmt::format("unknown workload '{}' (simple_rnn, deep_rnn, seq2seq, large_rnn)", name));
+  if (name == "lstm" || name == "gru") return {20, 50, 32, 7000};
+  throw tg::ValueError(
+      fmt::format("unknown workload '{}' (simple_rnn, deep_rnn, seq2seq, large_rnn, lstm, gru)", name));
 }
 
 std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) {
@@ -47,6 +49,10 @@ std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) 
   if (name == "seq2seq")
     return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}),
                                         SimpleRNN(h, {.return_sequences = true}), TimeDistributed(Dense(10)));
+  if (name == "lstm")  // the deep RNN with LSTM layers
+    return std::make_shared<Sequential>(Input{None, 1}, LSTM(h, {.return_sequences = true}), LSTM(h), Dense(1));
+  if (name == "gru")
+    return std::make_shared<Sequential>(Input{None, 1}, GRU(h, {.return_sequences = true}), GRU(h), Dense(1));
   return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}), SimpleRNN(h),
                                       Dense(1));
 }
@@ -119,8 +125,9 @@ int run(const Config& cfg) {
 }
 
 const char* kUsage =
-    "usage: tapegrad_train_bench [--workload simple_rnn|deep_rnn|seq2seq|large_rnn] [--hidden H] [--steps T]\n"
-    "                            [--batch B] [--sequences N] [--epochs E] [--warmup-batches W] [--threads K]\n";
+    "usage: tapegrad_train_bench [--workload simple_rnn|deep_rnn|seq2seq|large_rnn|lstm|gru] [--hidden H]\n"
+    "                            [--steps T] [--batch B] [--sequences N] [--epochs E] [--warmup-batches W]\n"
+    "                            [--threads K]\n";
 
 }  // namespace
 

@@ -28,7 +28,8 @@ using namespace tg;
 // ---- command line -----------------------------------------------------------------------------
 
 const std::vector<std::string> kModels = {"naive",   "linear",   "simple_rnn", "deep_rnn",    "deep_rnn_simple_out",
-                                          "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq"};
+                                          "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq",
+                                          "lstm",    "gru"};
 
 struct Options {
   int epochs = 20;
@@ -44,7 +45,7 @@ Trains the models of the ch. 15 time-series walkthrough and prints their validat
   --seed S          data and weights seed (default 42: the notebook's data)
   --models a,b,...  models to run, in the given order (default: all)
                     naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,
-                    iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq
+                    iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru
   --json            one JSON object per model instead of the table
   --plots DIR       write learning curves and forecasts as SVG files into DIR
   --summary         print each model's summary before training it
@@ -112,7 +113,7 @@ struct Result {
   double val_mse = 0;
   std::optional<double> last_step_mse;
   double train_s = 0;
-  double notebook = 0;  // the notebook's printed value (last-step MSE for seq2seq)
+  double notebook = 0;  // the notebook's printed value (last-step MSE for seq2seq, lstm and gru)
   History history;
 };
 
@@ -120,7 +121,8 @@ struct Result {
 const std::map<std::string, double> kNotebook = {
     {"naive", 0.020211},      {"linear", 0.004168},    {"simple_rnn", 0.010882}, {"deep_rnn", 0.002624},
     {"deep_rnn_simple_out", 0.002911}, {"iterative_10", 0.027511}, {"naive_10", 0.25697},
-    {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096}};
+    {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096},
+    {"lstm", 0.0086},         {"gru", 0.0103}};
 
 // MSE of two tensors of equal shape, as a number.
 double mse_value(const Tensor& y_true, const Tensor& y_pred) {
@@ -184,6 +186,16 @@ class Walkthrough {
                 Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}),
                            SimpleRNN(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
                 seq_, 0.01, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "lstm") {  // the notebook's seq2seq models with gated cells, Adam's default rate
+      r = train(name,
+                Sequential(Input{None, 1}, LSTM(20, {.return_sequences = true}), LSTM(20, {.return_sequences = true}),
+                           TimeDistributed(Dense(10))),
+                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+    } else if (name == "gru") {
+      r = train(name,
+                Sequential(Input{None, 1}, GRU(20, {.return_sequences = true}), GRU(20, {.return_sequences = true}),
+                           TimeDistributed(Dense(10))),
+                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
     }
     r.model = name;
     r.notebook = kNotebook.at(name);

@@ -76,13 +76,18 @@ TEST(Forecast, BadCommandLinesGetUsageAndNonZeroExit) {
 TEST(Forecast, QuickRunWritesJsonAndWellFormedPlots) {
   const auto dir = std::filesystem::temp_directory_path() / "tapegrad_forecast_plots";
   std::filesystem::remove_all(dir);
-  Outcome r = run("--quick --json --models naive,linear,deep_rnn,iterative_10,deep_rnn_10,seq2seq --plots " + dir.string());
+  Outcome r = run("--quick --json --models naive,linear,deep_rnn,iterative_10,deep_rnn_10,seq2seq,lstm,gru --plots " +
+                  dir.string());
   ASSERT_EQ(r.status, 0) << r.out;
   auto rows = parse_json_lines(r.out);
-  ASSERT_EQ(rows.size(), 6u) << r.out;
+  ASSERT_EQ(rows.size(), 8u) << r.out;
   EXPECT_EQ(rows["linear"]["params"], 51);
   EXPECT_EQ(rows["deep_rnn"]["params"], 1281);
   EXPECT_TRUE(rows["seq2seq"].count("last_time_step_mse"));
+  EXPECT_EQ(rows["lstm"]["params"], 1760 + 3280 + 210);  // Keras' summary of the notebook's model
+  EXPECT_EQ(rows["gru"]["params"], 1380 + 2520 + 210);
+  EXPECT_TRUE(rows["lstm"].count("last_time_step_mse"));
+  EXPECT_TRUE(rows["gru"].count("last_time_step_mse"));
   for (const char* f : {"learning_curve_linear.svg", "learning_curve_seq2seq.svg", "forecast_one_step.svg",
                         "forecast_ten_steps.svg"}) {
     std::ifstream in(dir / f);
@@ -104,12 +109,12 @@ TEST(Forecast, UnwritablePlotDirectoryIsAnError) {
 // The whole walkthrough, 20 epochs, seed 42: the targets of the walkthrough issue.
 TEST(Forecast, NotebookResultsForSeed42) {
 #ifdef TAPEGRAD_SANITIZED
-  GTEST_SKIP() << "20 epochs of ten models take too long under the sanitizers";
+  GTEST_SKIP() << "20 epochs of twelve models take too long under the sanitizers";
 #endif
   Outcome r = run("--json --quiet");
   ASSERT_EQ(r.status, 0) << r.out;
   auto rows = parse_json_lines(r.out);
-  ASSERT_EQ(rows.size(), 10u) << r.out;
+  ASSERT_EQ(rows.size(), 12u) << r.out;
   EXPECT_NEAR(rows["naive"]["val_mse"], 0.0202, 0.00005);
   EXPECT_LE(rows["linear"]["val_mse"], 0.0055);
   EXPECT_LE(rows["simple_rnn"]["val_mse"], 0.013);
@@ -120,6 +125,8 @@ TEST(Forecast, NotebookResultsForSeed42) {
   EXPECT_LE(rows["linear_10"]["val_mse"], 0.022);
   EXPECT_LE(rows["deep_rnn_10"]["val_mse"], 0.011);
   EXPECT_LE(rows["seq2seq"]["last_time_step_mse"], 0.010);
+  EXPECT_LE(rows["lstm"]["last_time_step_mse"], 0.0086 * 1.25);  // the notebook: 0.0086
+  EXPECT_LE(rows["gru"]["last_time_step_mse"], 0.0103 * 1.25);   // the notebook: 0.0103
   EXPECT_EQ(rows["simple_rnn"]["params"], 3);
   EXPECT_EQ(rows["linear"]["params"], 51);
 }
