@@ -78,6 +78,13 @@ inline Profile simple_rnn_profile(const Settings& s) {
   return profile("SimpleRNN", model, dynamic_cast<tg::RNN&>(model[0]), s);
 }
 
+/// LSTM(units) -> Dense(1), trained and measured the same way.
+inline Profile lstm_profile(const Settings& s) {
+  tg::manual_seed(s.seed);
+  tg::Sequential model(tg::Input{tg::None, 1}, tg::LSTM(s.units), tg::Dense(1));
+  return profile("LSTM", model, dynamic_cast<tg::RNN&>(model[0]), s);
+}
+
 /// ||dLoss/dh_t|| relative to the last step's, every `every` steps and at the last one.
 inline std::string table(const std::vector<Profile>& profiles, std::int64_t every) {
   std::string out = fmt::format("{:>5}", "t");
