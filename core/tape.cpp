@@ -88,7 +88,12 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   node.n_out = static_cast<std::uint16_t>(outputs.size());
   node.saved_begin = static_cast<std::uint32_t>(saved_.size());
   node.n_saved = 0;
-  for (const Tensor* in : inputs) io_.push_back(slot_of(*in));
+  for (const Tensor* in : inputs) {
+    std::uint32_t s = slot_of(*in);
+    if (s == detail::kNoSlot && trace_inputs_ && in->defined())
+      inputs_.emplace_back(static_cast<std::uint32_t>(io_.size()), *in);
+    io_.push_back(s);
+  }
   for (Tensor* out : outputs) {
     detail::TensorImpl* impl = out->impl();
     auto id = static_cast<std::uint32_t>(slots_.size());
@@ -165,6 +170,7 @@ void Tape::clear() {
   saved_.clear();
   slots_.clear();
   objects_.clear();
+  inputs_.clear();
 }
 
 void Tape::retain_grad(const Tensor& t) {
@@ -335,25 +341,75 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
 
 // ---- inspection -------------------------------------------------------------------------------
 
+namespace {
+// A DOT string literal's contents: quotes and backslashes escaped, newlines as \n.
+std::string dot_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
 std::string Tape::to_dot() const {
-  std::string out = "digraph tape {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n";
-  std::unordered_map<std::uint32_t, std::string> leaf_names;
+  std::string out =
+      "digraph tape {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
+      "  edge [fontname=\"Helvetica\", fontsize=8];\n";
   for (std::uint32_t s = 0; s < slots_.size(); ++s) {
     const detail::Slot& slot = slots_[s];
     if (slot.node != detail::kLeafNode) continue;
-    std::string label = slot.owner.defined() && !slot.owner.name().empty() ? slot.owner.name() : fmt::format("leaf{}", s);
-    out += fmt::format("  s{} [shape=ellipse, style=filled, fillcolor=\"#fde6b0\", label=\"{}\\n{}\"];\n", s, label, slot.shape);
+    std::string name = slot.owner.defined() && !slot.owner.name().empty() ? slot.owner.name() : fmt::format("param{}", s);
+    out += fmt::format(
+        "  s{} [class=\"parameter\", shape=ellipse, style=filled, fillcolor=\"#fde6b0\", label=\"{}\\n{}\"];\n", s,
+        dot_escape(name), slot.shape);
   }
+  // Traced inputs, one graph node per tensor however many ops read it.
+  std::unordered_map<std::uint32_t, std::uint32_t> input_of_io;  // io_ position -> input id
+  std::unordered_map<const detail::TensorImpl*, std::uint32_t> input_ids;
+  std::vector<Shape> input_shapes;
+  for (const auto& [io, t] : inputs_) {
+    auto [it, fresh] = input_ids.emplace(t.impl(), static_cast<std::uint32_t>(input_ids.size()));
+    input_of_io[io] = it->second;
+    if (!fresh) continue;
+    input_shapes.push_back(t.shape());
+    std::string name = t.name().empty() ? "input" : t.name();
+    out += fmt::format(
+        "  i{} [class=\"input\", shape=house, style=filled, fillcolor=\"#e4e4e4\", label=\"{}\\n{}\"];\n",
+        it->second, dot_escape(name), t.shape());
+  }
+  std::vector<bool> read(slots_.size(), false);
   for (std::uint32_t n = 0; n < nodes_.size(); ++n) {
     const detail::Node& node = nodes_[n];
-    out += fmt::format("  n{} [shape=box, style=filled, fillcolor=\"#dbe8f7\", label=\"{}\"];\n", n, node.name);
+    out += fmt::format("  n{} [class=\"op\", shape=box, style=filled, fillcolor=\"#dbe8f7\", label=\"{}\"];\n", n,
+                       dot_escape(node.name));
     for (std::uint32_t i = 0; i < node.n_in; ++i) {
-      std::uint32_t s = io_[node.io_begin + i];
-      if (s == detail::kNoSlot) continue;
+      const std::uint32_t io = node.io_begin + i;
+      std::uint32_t s = io_[io];
+      if (s == detail::kNoSlot) {
+        auto it = input_of_io.find(io);
+        if (it != input_of_io.end())
+          out += fmt::format("  i{} -> n{} [label=\"{}\"];\n", it->second, n, input_shapes[it->second]);
+        continue;
+      }
+      read[s] = true;
       const detail::Slot& slot = slots_[s];
       std::string from = slot.node == detail::kLeafNode ? fmt::format("s{}", s) : fmt::format("n{}", slot.node);
       out += fmt::format("  {} -> n{} [label=\"{}\"];\n", from, n, slot.shape);
     }
+  }
+  for (std::uint32_t s = 0; s < slots_.size(); ++s) {
+    const detail::Slot& slot = slots_[s];
+    if (slot.node == detail::kLeafNode || read[s]) continue;
+    out += fmt::format(
+        "  o{} [class=\"output\", shape=doubleoctagon, style=filled, fillcolor=\"#cdebc5\", label=\"output\"];\n"
+        "  n{} -> o{} [label=\"{}\"];\n",
+        s, slot.node, s, slot.shape);
   }
   out += "}\n";
   return out;

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -170,8 +171,21 @@ class Tape {
   std::size_t num_slots() const { return slots_.size(); }
   /// Forgets the recording; tensors computed so far become constants.
   void clear();
-  /// Graphviz DOT of the recording: ops as boxes, parameters as ellipses, shapes on edges.
+  /// Graphviz DOT of the recording, for looking at a graph (an RNN unrolled over time):
+  /// - ops are boxes named by op (`rnn_tanh_step`, `linear`), one per recorded node;
+  /// - parameters, the leaves that require a gradient, are gold ellipses (`class="parameter"`)
+  ///   labelled with their name (Tensor::set_name; modules name theirs) and shape;
+  /// - inputs, the tensors ops read without a gradient, are grey houses (`class="input"`)
+  ///   labelled with their name or "input" and their shape, but only those read while
+  ///   set_trace_inputs(true) was on (the tape does not keep them otherwise);
+  /// - outputs, the op results no recorded op reads, are green double octagons
+  ///   (`class="output"`);
+  /// - every edge carries the shape of the tensor that flows along it.
   std::string to_dot() const;
+  /// Keeps the inputs that need no gradient (the data) in the recording for to_dot. Off by
+  /// default: it holds those tensors until the recording is freed.
+  void set_trace_inputs(bool on) { trace_inputs_ = on; }
+  bool trace_inputs() const { return trace_inputs_; }
 
   /// Optional check after every backward rule and forward op: the first non-finite value
   /// names the op that made it (slow; off by default).
@@ -205,10 +219,12 @@ class Tape {
   std::vector<Tensor> saved_;
   std::vector<detail::Slot> slots_;
   std::vector<std::shared_ptr<void>> objects_;
+  std::vector<std::pair<std::uint32_t, Tensor>> inputs_;  // (position in io_, tensor) when traced
   std::uint64_t epoch_ = 1;
   std::int64_t live_ = 0;  // non-leaf tensors alive outside the tape that hold a slot
   bool in_backward_ = false;
   bool anomaly_ = false;
+  bool trace_inputs_ = false;
 };
 
 /// This thread's tape.

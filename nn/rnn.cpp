@@ -1,5 +1,7 @@
 #include "nn/rnn.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "core/tape.h"
@@ -103,8 +105,14 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   if (!initial.empty() && initial.size() != n_states)
     throw ValueError(fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
 
+  const bool carry = initial.empty() && options_.stateful && !carried_.empty();
+  if (carry && carried_[0].size(0) != x.size(0))
+    throw ShapeError(fmt::format("{}: stateful layer carries states for a batch of {}, got input {}; call "
+                                 "reset_states() to change the batch size",
+                                 type_name(), carried_[0].size(0), x.shape()));
+
   Tensor prepared = cell_->prepare(x);
-  States states = initial.empty() ? States(n_states) : initial;
+  States states = !initial.empty() ? initial : carry ? carried_ : States(n_states);
   const bool keep = options_.return_sequences || options_.keep_step_outputs;
   outputs_.clear();
   for (std::int64_t t = 0; t < steps; ++t) {
@@ -121,7 +129,39 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   }
   Tensor out = options_.return_sequences ? stack(outputs_, 1) : states[0];
   outputs_.clear();
+  if (options_.stateful) {
+    carried_ = States(n_states);
+    for (std::size_t i = 0; i < n_states; ++i) carried_[i] = states[i].detach();
+  }
   return {out, states};
+}
+
+std::vector<double> RNN::step_gradient_norms() const {
+  if (step_outputs_.empty())
+    throw GraphError(fmt::format("{}: step_gradient_norms needs keep_step_outputs on during the forward "
+                                 "(RNNOptions or set_keep_step_outputs) and a backward after it",
+                                 type_name()));
+  std::vector<double> norms;
+  norms.reserve(step_outputs_.size());
+  bool any = false;
+  for (const Tensor& h : step_outputs_) {
+    Tensor g = h.grad();
+    double sq = 0.0;
+    if (g.defined()) {
+      any = true;
+      for (double v : g.to_vector()) sq += v * v;
+    }
+    norms.push_back(std::sqrt(sq));
+  }
+  if (!any)
+    throw GraphError(fmt::format("{}: no gradient reached the {} step outputs: run backward after the forward",
+                                 type_name(), step_outputs_.size()));
+  return norms;
+}
+
+void RNN::set_stateful(bool on) {
+  options_.stateful = on;
+  if (!on) reset_states();
 }
 
 SimpleRNN::SimpleRNN(std::int64_t units, RNNOptions options, Activation activation)

@@ -112,6 +112,11 @@ struct RNNOptions {
   /// Keep every step's output tensor with its gradient after backward (`step_outputs()`), to
   /// look at dLoss/dh_t over time.
   bool keep_step_outputs = false;
+  /// Carry the final states of each call into the next call as its initial states (Keras'
+  /// stateful), detached from the tape: the values go on, the graph does not, so a long
+  /// sequence fed in chunks is trained by truncated BPTT (nn/bptt.h). The batch size must stay
+  /// the same from call to call; reset_states() starts again from zeros.
+  bool stateful = false;
 };
 
 /// Unrolls a cell over the time axis of x [B, T, F].
@@ -130,6 +135,20 @@ class RNN : public Module {
   /// The outputs h_t of the last forward (kept only with keep_step_outputs); after backward
   /// their grad() holds dLoss/dh_t.
   const std::vector<Tensor>& step_outputs() const { return step_outputs_; }
+  /// Turns keep_step_outputs on or off from the next forward (for a layer inside a model).
+  void set_keep_step_outputs(bool on) { options_.keep_step_outputs = on; }
+  /// ||dLoss/dh_t|| for every step t of the last forward, over the whole batch (the Frobenius
+  /// norm of the [B, units] gradient): one value per step, 0 for a step no gradient reached.
+  /// Needs keep_step_outputs and a backward since that forward; GraphError without them.
+  std::vector<double> step_gradient_norms() const;
+
+  /// Turns stateful on or off (see RNNOptions::stateful); turning it off forgets the states.
+  void set_stateful(bool on);
+  /// Forgets the carried states: the next call starts from zeros.
+  void reset_states() { carried_ = States(); }
+  /// The states carried into the next call (empty before the first stateful call or after
+  /// reset_states), detached from the tape.
+  const States& carried_states() const { return carried_; }
 
  protected:
   Dims on_build(const Dims& input) override;
@@ -140,6 +159,7 @@ class RNN : public Module {
   std::shared_ptr<RecurrentCell> cell_;
   RNNOptions options_;
   std::vector<Tensor> step_outputs_;
+  States carried_;               // final states of the last call, when stateful
   std::size_t n_states_ = 0;     // the cell's state count, known once built
   std::vector<Tensor> outputs_;  // reused across calls: no allocation per forward once warm
 };
