@@ -7,7 +7,10 @@
 //    output is read from those last 10 steps (trained with tg::fit).
 //
 // Both print their exact-match accuracy (every one of the 10 characters right) on held-out dates
-// and their training time:
+// and their training time. Measured (seed 42, loaded 2-core machine): the full run takes both to
+// 1.000 on 1000 held-out dates (encoder-decoder 425 s, plain 282 s of training); the encoder-
+// decoder is ahead on small budgets (--quick: 0.834 against 0.764 of the characters right) and
+// without the learning-rate decay (30 epochs: exact match 0.947 against 0.856).
 //
 //     translate            the full run
 //     translate --quick    a few seconds, small data (the test's mode)
