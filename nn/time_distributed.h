@@ -17,6 +17,8 @@ class TimeDistributed : public Module {
   }
   Tensor forward(const Tensor& x) override;
   /// The wrapped layer.
+  /// The layer sees every step on its own: a mask passes through unchanged.
+  bool supports_masking() const override { return true; }
   Module& layer() { return *layer_; }
 
  protected:
