@@ -15,6 +15,8 @@ class Dense : public Module {
   Dense(std::int64_t input_features, std::int64_t units, Activation activation = activations::linear);
 
   Tensor forward(const Tensor& x) override;
+  /// Each step is computed on its own: a mask passes through unchanged.
+  bool supports_masking() const override { return true; }
 
   std::int64_t units() const { return units_; }
   Tensor kernel, bias;

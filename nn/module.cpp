@@ -25,6 +25,28 @@ Tensor Module::operator()(const Tensor& x) {
   return forward(x);
 }
 
+Tensor Module::operator()(const Tensor& x, const Tensor& mask) {
+  if (!mask.defined()) return (*this)(x);
+  if (!built_) {
+    Dims d(x.shape().begin(), x.shape().end());
+    if (!d.empty()) d[0] = -1;
+    build(d);
+  }
+  return forward_masked(x, mask);
+}
+
+Tensor Module::forward_masked(const Tensor& x, const Tensor& mask) {
+  if (!supports_masking())
+    throw ValueError(fmt::format("{} ({}): does not support masking, but input {} comes with a mask {} (from an "
+                                 "Embedding with mask_zero or a Masking layer before it)",
+                                 name_.empty() ? type_name_ : name_, type_name_, x.shape(), mask.shape()));
+  return forward(x);
+}
+
+Tensor Module::compute_mask(const Tensor&, const Tensor& mask) const {
+  return supports_masking() ? mask : Tensor();
+}
+
 Dims Module::build(const Dims& input) {
   if (built_) return output_dims_;
   output_dims_ = on_build(input);

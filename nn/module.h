@@ -46,6 +46,32 @@ class Module {
   /// Builds the module for x's shape if needed, then runs forward.
   Tensor operator()(const Tensor& x);
 
+  // ---- Masking ---------------------------------------------------------------------------------
+  // A batch of sequences of different lengths is padded to one length T; its mask, a [B, T]
+  // tensor of 1 (a real step) and 0 (padding), travels beside the data, as in Keras. A layer that
+  // makes a mask (Embedding with mask_zero, Masking) returns it from compute_mask. Sequential
+  // then calls the next layer with operator()(x, mask), which runs forward_masked, and asks that
+  // layer for the mask of its own output (compute_mask), and so on: Dense and TimeDistributed
+  // pass it on unchanged (each step is computed on its own), a recurrent layer keeps its state
+  // across masked steps and passes the mask on only with return_sequences, and a layer that
+  // cannot honour a mask (Flatten, RepeatVector) refuses it with a ValueError rather than mix
+  // padding into real steps. Without a mask none of this costs anything: operator()(x, {}) is
+  // operator()(x), and compute_mask of an undefined mask is undefined, so a model without a
+  // mask-making layer records exactly the nodes it recorded before.
+
+  /// Whether forward_masked accepts a mask (false by default, as Keras' supports_masking).
+  virtual bool supports_masking() const { return false; }
+  /// forward for x [B, T, ...] whose time steps are marked by `mask` [B, T] (defined). Default:
+  /// forward(x) when supports_masking (a layer that treats every step alone), else a ValueError
+  /// naming the layer.
+  virtual Tensor forward_masked(const Tensor& x, const Tensor& mask);
+  /// The mask of this layer's output for input x with mask `mask` (undefined: none). Default:
+  /// `mask` when supports_masking, else undefined. Unrecorded.
+  virtual Tensor compute_mask(const Tensor& x, const Tensor& mask) const;
+  /// Builds if needed, then forward(x) when `mask` is undefined and forward_masked(x, mask)
+  /// when it is defined.
+  Tensor operator()(const Tensor& x, const Tensor& mask);
+
   /// Creates the parameters that depend on the input size and returns the output dims. Called
   /// once (again only with compatible dims); layers whose parameters do not depend on the input
   /// are built from their constructor.

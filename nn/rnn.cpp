@@ -1,10 +1,13 @@
 #include "nn/rnn.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/tape.h"
 #include "nn/init.h"
 #include "ops/elementwise.h"
+#include "ops/mask.h"
 #include "ops/matmul.h"
 #include "ops/rnn.h"
 #include "ops/shape_ops.h"
@@ -41,6 +44,11 @@ Tensor RecurrentCell::forward(const Tensor& x) {
   return step(prepare(seq), 0, States(state_sizes().size())).at(0);
 }
 
+std::shared_ptr<RecurrentCell> RecurrentCell::clone() const {
+  throw ValueError(fmt::format("{}: this cell cannot be cloned (override RecurrentCell::clone); give "
+                               "Bidirectional its backward layer explicitly", type_name()));
+}
+
 Tensor RecurrentCell::zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype) {
   return state.defined() ? state : zeros({batch, size}, dtype);
 }
@@ -71,6 +79,10 @@ States SimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& state
   return {activation_(z)};
 }
 
+std::shared_ptr<RecurrentCell> SimpleRNNCell::clone() const {
+  return std::make_shared<SimpleRNNCell>(units_, activation_);
+}
+
 // ---- RNN --------------------------------------------------------------------------------------
 
 RNN::RNN(std::shared_ptr<RecurrentCell> cell, RNNOptions options) : RNN("RNN", std::move(cell), options) {}
@@ -93,7 +105,14 @@ Dims RNN::on_build(const Dims& input) {
 
 Tensor RNN::forward(const Tensor& x) { return forward_with_states(x, {}).first; }
 
-std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States& initial) {
+Tensor RNN::forward_masked(const Tensor& x, const Tensor& mask) { return forward_with_states(x, {}, mask).first; }
+
+Tensor RNN::compute_mask(const Tensor&, const Tensor& mask) const {
+  return options_.return_sequences ? mask : Tensor();
+}
+
+std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States& initial, const Tensor& mask,
+                                                   bool reverse) {
   if (x.rank() != 3)
     throw ShapeError(fmt::format("{}: input {}, expected [batch, time, features]", type_name(), x.shape()));
   if (!built()) build({-1, -1, x.size(2)});
@@ -102,18 +121,24 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   const std::size_t n_states = n_states_;
   if (!initial.empty() && initial.size() != n_states)
     throw ValueError(fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
+  if (mask.defined()) check_sequence_mask(mask, x, type_name().c_str());
 
   Tensor prepared = cell_->prepare(x);
   States states = initial.empty() ? States(n_states) : initial;
   const bool keep = options_.return_sequences || options_.keep_step_outputs;
   outputs_.clear();
-  for (std::int64_t t = 0; t < steps; ++t) {
-    states = cell_->step(prepared, t, states);
-    if (states.size() != n_states)
-      throw ValueError(fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), states.size(),
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t t = reverse ? steps - 1 - i : i;
+    States next = cell_->step(prepared, t, states);
+    if (next.size() != n_states)
+      throw ValueError(fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), next.size(),
                                    n_states));
+    if (mask.defined())  // masked rows keep their previous states
+      for (std::size_t s = 0; s < n_states; ++s) next[s] = masked_update(mask, t, next[s], states[s]);
+    states = std::move(next);
     if (keep) outputs_.push_back(states[0]);
   }
+  if (reverse) std::reverse(outputs_.begin(), outputs_.end());
   step_outputs_.clear();
   if (options_.keep_step_outputs) {
     for (Tensor& h : outputs_) h.retain_grad();

@@ -60,6 +60,10 @@ class RecurrentCell : public Module {
 
   /// One step on x [B, F] from zero states (a cell used on its own): returns the output.
   Tensor forward(const Tensor& x) override;
+  /// A new, unbuilt cell with this one's configuration (not its weights): Bidirectional makes
+  /// its backward direction from it. Default: ValueError naming the cell (give Bidirectional
+  /// both layers instead).
+  virtual std::shared_ptr<RecurrentCell> clone() const;
 
  protected:
   /// `state`, or zeros [batch, size] when it is undefined.
@@ -75,6 +79,7 @@ class SimpleRNNCell : public RecurrentCell {
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  std::shared_ptr<RecurrentCell> clone() const override;
 
   Tensor kernel, recurrent_kernel, bias;
 
@@ -96,12 +101,29 @@ struct RNNOptions {
 };
 
 /// Unrolls a cell over the time axis of x [B, T, F].
+///
+/// Masks (nn/module.h): at a step where mask[b, t] is 0, row b keeps its previous states (one
+/// `masked_update` node per state and step, recorded only when there is a mask) and outputs
+/// them again with return_sequences, as Keras. So a padded step changes neither the final
+/// states nor any gradient: a padded batch gives, row by row, the numbers of the unpadded
+/// sequences run one by one. The steps are still computed for every row (one GEMM for the
+/// batch); only their results are dropped.
 class RNN : public Module {
  public:
   explicit RNN(std::shared_ptr<RecurrentCell> cell, RNNOptions options = {});
   Tensor forward(const Tensor& x) override;
-  /// Runs the scan from given initial states; returns the outputs and the final states.
-  std::pair<Tensor, States> forward_with_states(const Tensor& x, const States& initial);
+  bool supports_masking() const override { return true; }
+  /// forward with a mask [B, T] of x's steps (ShapeError for another shape).
+  Tensor forward_masked(const Tensor& x, const Tensor& mask) override;
+  /// With return_sequences the input's mask (the outputs keep x's steps); otherwise none.
+  Tensor compute_mask(const Tensor& x, const Tensor& mask) const override;
+  /// Runs the scan from given initial states; returns the outputs and the final states. A
+  /// defined `mask` [B, T] skips the masked steps row by row (see above). With `reverse` the
+  /// steps run from the last to the first (the backward half of a Bidirectional): the final
+  /// states are those after step 0, and the outputs of return_sequences stay in time order
+  /// (output t is the state after the step that read x_t).
+  std::pair<Tensor, States> forward_with_states(const Tensor& x, const States& initial, const Tensor& mask = {},
+                                                bool reverse = false);
 
   RecurrentCell& cell() { return *cell_; }
   const RNNOptions& options() const { return options_; }

@@ -1,6 +1,7 @@
 #include "nn/sequential.h"
 
 #include <cctype>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -41,8 +42,12 @@ Dims Sequential::on_build(const Dims& input) {
 
 Tensor Sequential::forward(const Tensor& x) {
   if (children().empty()) throw ValueError("Sequential: the model has no layers");
-  Tensor h = x;
-  for (const auto& [name, layer] : children()) h = (*layer)(h);
+  Tensor h = x, mask;  // the mask stays undefined unless a layer makes one (nn/module.h, Masking)
+  for (const auto& [name, layer] : children()) {
+    Tensor out = (*layer)(h, mask);
+    mask = layer->compute_mask(h, mask);
+    h = std::move(out);
+  }
   return h;
 }
 

@@ -49,6 +49,9 @@ class Sequential : public Module {
     return *this;
   }
 
+  /// Runs the layers in order; a mask made by one layer (Embedding with mask_zero, Masking) is
+  /// handed to the next ones as nn/module.h describes. A Sequential nested in another takes no
+  /// mask in and gives none out.
   Tensor forward(const Tensor& x) override;
 
   std::size_t size() const { return children().size(); }
