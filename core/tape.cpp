@@ -321,6 +321,18 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
       if (!reached) continue;
       BackwardContext ctx(*this, node);
       node.fn(ctx);
+      // Rules that add into grad_input() in place bypass accumulate's check: look at the result.
+      if (anomaly_) {
+        for (std::uint32_t i = 0; i < node.n_in; ++i) {
+          const std::uint32_t s = io_[node.io_begin + i];
+          if (s == detail::kNoSlot) continue;
+          const detail::Slot& in = slots_[s];
+          const Tensor g = in.node == detail::kLeafNode ? in.owner.grad() : in.grad;
+          if (g.defined() && !all_finite(g))
+            throw ValueError(fmt::format("anomaly: {} backward produced a non-finite gradient for input {} of shape {}",
+                                         node.name, i, in.shape));
+        }
+      }
       for (std::uint32_t o = 0; o < node.n_out; ++o) {
         detail::Slot& out = slots_[io_[node.io_begin + node.n_in + o]];
         if (out.owner.defined() && out.grad.defined()) {  // retain_grad on a non-leaf

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <vector>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -72,7 +74,7 @@ struct Record {
 // Bounds-checked reading of the file's bytes; every failure names the file and the offset.
 class Reader {
  public:
-  Reader(const std::vector<unsigned char>& bytes, std::size_t end, const std::string& path)
+  Reader(std::span<const unsigned char> bytes, std::size_t end, const std::string& path)
       : bytes_(bytes), end_(end), path_(path) {}
 
   const unsigned char* take(std::size_t n, const char* what) {
@@ -88,7 +90,7 @@ class Reader {
   std::size_t pos() const { return pos_; }
 
  private:
-  const std::vector<unsigned char>& bytes_;
+  std::span<const unsigned char> bytes_;
   std::size_t end_;
   std::size_t pos_ = 0;
   const std::string& path_;
@@ -102,12 +104,13 @@ std::vector<unsigned char> read_file(const std::string& path) {
   std::size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
   const bool failed = std::ferror(f) != 0;
+  const int err = errno;
   std::fclose(f);
-  if (failed) throw IOError(fmt::format("load_weights: error reading '{}'", path));
+  if (failed) throw IOError(fmt::format("load_weights: error reading '{}': {}", path, std::strerror(err)));
   return bytes;
 }
 
-std::vector<Record> parse(const std::vector<unsigned char>& bytes, const std::string& path) {
+std::vector<Record> parse(std::span<const unsigned char> bytes, const std::string& path) {
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw IOError(fmt::format("load_weights: '{}' is not a tapegrad weights file ({} bytes, expected the magic "
                               "\"TGW1\" at its start)",
@@ -169,9 +172,18 @@ std::vector<Record> parse(const std::vector<unsigned char>& bytes, const std::st
   return records;
 }
 
+// The directory holding `path` ("." for a bare file name).
+std::string parent_directory(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
 }  // namespace
 
 void save_weights(const Module& model, const std::string& path) {
+  if (path.empty()) throw IOError("save_weights: the path is empty");
   std::vector<unsigned char> out(kMagic, kMagic + sizeof kMagic);
   put_uint(out, kVersion, 4);
   const auto params = model.named_parameters();
@@ -203,10 +215,24 @@ void save_weights(const Module& model, const std::string& path) {
     std::remove(tmp.c_str());
     throw IOError(fmt::format("save_weights: cannot rename '{}' to '{}': {}", tmp, path, std::strerror(rename_err)));
   }
+  // The rename is durable only once the directory entry is on disk too.
+  const std::string dir = parent_directory(path);
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+    const int dir_err = errno;
+    if (dir_fd >= 0) ::close(dir_fd);
+    throw IOError(fmt::format("save_weights: wrote '{}' but cannot flush its directory '{}' to disk: {}", path, dir,
+                              std::strerror(dir_err)));
+  }
+  ::close(dir_fd);
 }
 
 void load_weights(Module& model, const std::string& path) {
   const std::vector<unsigned char> bytes = read_file(path);
+  load_weights_from_bytes(model, bytes, path);
+}
+
+void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& path) {
   const std::vector<Record> records = parse(bytes, path);
   auto params = model.named_parameters();
   if (records.size() != params.size()) {

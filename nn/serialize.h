@@ -18,11 +18,13 @@
 ///             n*s    elements, row-major (n = product of dims, s = 4 or 8)
 ///     end-8   8      u64 FNV-1a 64 checksum of every byte before it
 ///
-/// save_weights writes `path + ".tmp"`, flushes it to disk and renames it over `path`, so a reader
-/// sees either the old file or the complete new one. load_weights reads and checks the whole
+/// save_weights writes `path + ".tmp"`, flushes it to disk (fsync), renames it over `path` and
+/// flushes the directory, so a reader (or a process after a crash or power loss) sees either the
+/// old file or the complete new one, never a part. load_weights reads and checks the whole
 /// file (magic, version, structure, checksum) and compares it with the model (parameter count,
 /// names, shapes, dtypes) before changing any parameter: a failed load leaves the model as it was.
 
+#include <span>
 #include <string>
 
 #include "nn/module.h"
@@ -39,5 +41,9 @@ void save_weights(const Module& model, const std::string& path);
 /// names or shapes differ from the model's (naming the first difference); DTypeError when a
 /// parameter's dtype differs. Nothing is changed when it throws.
 void load_weights(Module& model, const std::string& path);
+
+/// load_weights from the bytes of a weights file held in memory; `source` names them in the
+/// messages. Same checks and errors; nothing is changed when it throws.
+void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& source);
 
 }  // namespace tg

@@ -31,7 +31,14 @@ Tensor TimeDistributed::forward(const Tensor& x) {
   std::array<std::int64_t, kMaxRank> dims{b * t};  // [B*T, ...]: no heap on the hot path
   std::size_t n = 1;
   for (int i = 2; i < x.rank(); ++i) dims[n++] = x.size(i);
-  Tensor y = (*layer_)(reshape(x, std::span<const std::int64_t>(dims.data(), n)));
+  Tensor y;
+  try {
+    y = (*layer_)(reshape(x, std::span<const std::int64_t>(dims.data(), n)));
+  } catch (const ShapeError& e) {  // the layer saw [B*T, ...]: say what the user passed
+    throw ShapeError(fmt::format("TimeDistributed: input {} (time folded into the batch): {}", x.shape(), e.what()));
+  } catch (const DTypeError& e) {
+    throw DTypeError(fmt::format("TimeDistributed: input {}: {}", x.shape(), e.what()));
+  }
   if (y.rank() + 1 > kMaxRank)
     throw ShapeError(fmt::format("TimeDistributed: the layer's output {} would need rank {} once unfolded", y.shape(),
                                  y.rank() + 1));

@@ -159,6 +159,55 @@ void check_dataset(const char* fn, const char* xname, const Tensor& x, const cha
                                  x.shape(), yname, y.shape(), x.size(0), y.size(0)));
 }
 
+// fit and evaluate refuse a NaN or an infinity in their data, naming the first one: training on
+// it would only turn the loss into NaN several batches later.
+void check_finite(const char* fn, const char* name, const Tensor& t) {
+  double value = 0.0;
+  const std::int64_t bad = dispatch(t.dtype(), [&]<class T>() -> std::int64_t {
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) {
+        value = static_cast<double>(p[i]);
+        return i;
+      }
+    return -1;
+  });
+  if (bad < 0) return;
+  Shape index = t.shape();
+  for (std::int64_t rest = bad, d = t.rank() - 1; d >= 0; --d) {
+    const std::int64_t size = t.size(static_cast<int>(d));
+    index[static_cast<int>(d)] = rest % size;
+    rest /= size;
+  }
+  throw ValueError(fmt::format("{}: {} holds a non-finite value ({}) at sample {}, index {} of {}; clean or mask "
+                               "the data before training",
+                               fn, name, value, index[0], index, t.shape()));
+}
+
+// A finite loss can still have a NaN or infinite gradient (sqrt or log at 0, an overflow in
+// backward); one step with it would spoil every weight, so fit stops before the step.
+void check_gradients(const Module& model, const Optimizer& opt, int epoch, int epochs, std::int64_t step,
+                     std::int64_t steps) {
+  for (const Tensor& p : opt.parameters()) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const bool finite = dispatch(g.dtype(), [&]<class T>() {
+      const T* v = g.data<T>();
+      for (std::int64_t i = 0, n = g.numel(); i < n; ++i)
+        if (!std::isfinite(v[i])) return false;
+      return true;
+    });
+    if (finite) continue;
+    std::string name = "a parameter of shape " + p.shape().str();
+    for (const auto& [path, q] : model.named_parameters())
+      if (q.is_same(p)) name = "'" + path + "'";
+    throw ValueError(fmt::format("fit: the gradient of {} is not finite at epoch {}/{}, batch {}/{}; training "
+                                 "stopped with the weights from before this batch (tape().set_anomaly_detection(true) "
+                                 "names the op that made it)",
+                                 name, epoch + 1, epochs, step + 1, steps));
+  }
+}
+
 void check_batch_size(const char* fn, std::int64_t batch_size) {
   if (batch_size < 1) throw ValueError(fmt::format("{}: batch_size must be >= 1, got {}", fn, batch_size));
 }
@@ -351,6 +400,12 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
   if (validate)
     check_dataset("fit", "validation x", options.validation_data->first, "validation y",
                   options.validation_data->second);
+  check_finite("fit", "x", x);
+  check_finite("fit", "y", y);
+  if (validate) {
+    check_finite("fit", "validation x", options.validation_data->first);
+    check_finite("fit", "validation y", options.validation_data->second);
+  }
   for (std::size_t i = 0; i < options.callbacks.size(); ++i)
     if (!options.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));
   {
@@ -424,6 +479,7 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
                                      "weights from before this batch",
                                      loss_value, epoch + 1, options.epochs, s + 1, steps));
       loss.backward();
+      check_gradients(model, opt, epoch, options.epochs, s, steps);
       opt.step();
       sums[0] += loss_value * static_cast<double>(count);
       if (n_metrics) {
@@ -460,6 +516,8 @@ Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& los
               std::int64_t batch_size) {
   check_batch_size("evaluate", batch_size);
   check_dataset("evaluate", "x", x, "y", y);
+  check_finite("evaluate", "x", x);
+  check_finite("evaluate", "y", y);
   check_metrics("evaluate", metrics);
   if (!loss) throw ValueError("evaluate: the loss is empty");
   Batcher xs(x, batch_size), ys(y, batch_size);

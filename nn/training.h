@@ -177,18 +177,23 @@ struct FitOptions {
 ///
 /// Throws ValueError for a missing optimizer (or one that holds none of the model's parameters),
 /// epochs < 0, batch_size < 1, verbose not in 0..2, an empty dataset or bad metric names;
-/// ShapeError when x and y (or the validation pair) differ in their number of samples. A loss
-/// that is NaN or infinite stops training with a ValueError naming the epoch and the batch;
-/// the weights stay those from before that batch.
+/// ShapeError when x and y (or the validation pair) differ in their number of samples; ValueError
+/// naming the tensor, the sample and the index of the first NaN or infinity in x, y or the
+/// validation pair, before any step. A loss that is NaN or infinite, or a parameter's gradient
+/// that is, stops training with a ValueError naming the epoch and the batch (and the parameter);
+/// the weights stay those from before that batch. tape().set_anomaly_detection(true) then names
+/// the op whose forward or backward made the first non-finite value.
 History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options);
 
 /// The loss ("loss") and each metric (by name) over x and y, as means over all samples, computed
-/// in batches in evaluation mode without recording. Same argument checks as fit.
+/// in batches in evaluation mode without recording. Same argument checks as fit (NaN or infinite
+/// data included).
 Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& loss = mse,
               const std::vector<Metric>& metrics = {}, std::int64_t batch_size = 32);
 
 /// The model's outputs for x [N, ...], computed in batches in evaluation mode without recording:
-/// a tensor [N, ...] equal to model(x). ValueError for an empty x or batch_size < 1; ShapeError
+/// a tensor [N, ...] equal to model(x); non-finite inputs are let through (they give non-finite
+/// outputs). ValueError for an empty x or batch_size < 1; ShapeError
 /// if the model changes the batch size or its output shape from batch to batch.
 Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size = 32);
 

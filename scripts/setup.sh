@@ -17,3 +17,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Optional: clang and libFuzzer for scripts/fuzz.sh (which skips, saying so, when they are missing).
+fuzz_packages=(clang libclang-rt-14-dev)
+fuzz_missing=()
+for p in "${fuzz_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || fuzz_missing+=("$p")
+done
+if [ ${#fuzz_missing[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
+  echo "setup: installing ${fuzz_missing[*]} (for fuzzing)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${fuzz_missing[@]}" >/dev/null; } ||
+    echo "setup: could not install ${fuzz_missing[*]}: scripts/fuzz.sh will skip" >&2
+fi

@@ -1,4 +1,6 @@
 // Trains the user-defined LeakyForecaster on the walkthrough's one-step task.
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "leaky_cell.h"
@@ -6,6 +8,10 @@
 int main(int argc, char** argv) {
   using namespace tg;
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  if (argc > 2 || (argc == 2 && !quick)) {
+    std::fprintf(stderr, "custom_model: unexpected argument '%s'\nusage: custom_model [--quick]\n", argv[quick ? 2 : 1]);
+    return 2;
+  }
   manual_seed(42);
   Generator rng(42);
   ForecastSizes sizes;

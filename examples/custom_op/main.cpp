@@ -1,10 +1,16 @@
 // Uses the custom softplus op in a model, checks its gradient, and trains a step.
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "softplus.h"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace tg;
+  if (argc > 1) {
+    std::fprintf(stderr, "custom_op: unexpected argument '%s'\nusage: custom_op (no arguments)\n", argv[1]);
+    return 2;
+  }
   // 1. The gradient checker, as for built-in ops (float64, central differences).
   Generator g(1);
   GradcheckResult check = gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); },

@@ -87,7 +87,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--seed") o.seed = static_cast<std::uint32_t>(parse_int(a, value(), 0, 4294967295L));
     else if (a == "--models") {
       o.models.clear();
-      std::stringstream ss(value());
+      const std::string list = value();
+      if (!list.empty() && list.back() == ',') throw UsageError("unknown model ''");  // getline drops it
+      std::stringstream ss(list);
       for (std::string m; std::getline(ss, m, ',');) {
         if (std::find(kModels.begin(), kModels.end(), m) == kModels.end())
           throw UsageError(fmt::format("unknown model '{}'", m));

@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/), small files committed with
+the project. Run: /usr/bin/python3 scripts/make_fuzz_corpus.py
+
+load_weights: the first byte is the fuzz target's mode (bit 0: fix the checksum up); the rest is a
+weights file (format TGW1, nn/serialize.h) for the target's model, SimpleRNN(2, seq) + SimpleRNN(2)
++ Dense(1) on 1 feature, and variants of it. op_inputs: random byte strings, one per op."""
+import os
+import random
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus")
+MODEL = [("0.cell.kernel", [1, 2]), ("0.cell.recurrent_kernel", [2, 2]), ("0.cell.bias", [2]),
+         ("1.cell.kernel", [2, 2]), ("1.cell.recurrent_kernel", [2, 2]), ("1.cell.bias", [2]),
+         ("2.kernel", [2, 1]), ("2.bias", [1])]
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
+def weights_file(params, dtype=0, rng=None):
+    out = bytearray(b"TGW1") + struct.pack("<II", 1, len(params))
+    for name, shape in params:
+        raw = name.encode()
+        out += struct.pack("<I", len(raw)) + raw + struct.pack("<BB", dtype, len(shape))
+        for d in shape:
+            out += struct.pack("<q", d)
+        n = 1
+        for d in shape:
+            n *= d
+        fmt = "<f" if dtype == 0 else "<d"
+        for _ in range(n):
+            out += struct.pack(fmt, rng.uniform(-1, 1))
+    out += struct.pack("<Q", fnv1a64(out))
+    return bytes(out)
+
+
+def write(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    rng = random.Random(42)
+    good = weights_file(MODEL, rng=rng)
+    write("load_weights", "valid", b"\x00" + good)
+    write("load_weights", "valid_fix_checksum", b"\x01" + good)
+    write("load_weights", "float64", b"\x00" + weights_file(MODEL, dtype=1, rng=rng))
+    write("load_weights", "other_shapes", b"\x00" + weights_file([(n, [3] * len(s)) for n, s in MODEL], rng=rng))
+    write("load_weights", "fewer_parameters", b"\x01" + weights_file(MODEL[:3], rng=rng))
+    write("load_weights", "truncated", b"\x00" + good[: len(good) // 2])
+    write("load_weights", "magic_only", b"\x00TGW1")
+    for op in range(22):
+        data = bytes([op]) + bytes(rng.randrange(256) for _ in range(48))
+        write("op_inputs", "op_%02d" % op, data)
+
+
+if __name__ == "__main__":
+    main()
