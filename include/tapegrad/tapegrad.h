@@ -19,6 +19,7 @@
 #include "ops/unary.h"
 #include "ops/rnn.h"
 #include "nn/data.h"
+#include "nn/dist.h"
 #include "nn/activation.h"
 #include "nn/dense.h"
 #include "nn/init.h"
