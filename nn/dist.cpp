@@ -63,6 +63,10 @@ bool available() {
 #endif
 }
 
+bool launched() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
+}
+
 bool initialized() {
 #ifdef TAPEGRAD_HAVE_MPI
   int init = 0, fin = 0;
@@ -107,6 +111,7 @@ void Session::start(int* argc, char*** argv) {
   int init = 0;
   MPI_Initialized(&init);
   if (!init) {
+    if (!launched()) return;
     if (MPI_Init(argc, argv) != MPI_SUCCESS) throw DistError("dist: MPI_Init failed");
     owns_ = true;
   }

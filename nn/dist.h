@@ -36,6 +36,10 @@ class DistError : public Error {
 /// True when tapegrad was built with MPI (TAPEGRAD_MPI).
 bool available();
 
+/// True when an MPI launcher started this process (mpirun, mpiexec or srun: its environment
+/// holds OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_RANK).
+bool launched();
+
 /// True between the construction and the destruction of a Session (or when the program
 /// initialised MPI itself); always false without MPI.
 bool initialized();
@@ -45,9 +49,11 @@ int rank();
 /// The number of processes in MPI_COMM_WORLD (1 without MPI or before a Session).
 int world_size();
 
-/// Initialises MPI for the life of the object (MPI_Init ... MPI_Finalize) and sets
-/// MPI_ERRORS_RETURN on MPI_COMM_WORLD, so failed calls throw DistError instead of aborting.
-/// If MPI is already initialised, it neither initialises nor finalises it. When the Session is
+/// Initialises MPI for the life of the object (MPI_Init ... MPI_Finalize) when the program was
+/// started by an MPI launcher (see launched()), and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD, so
+/// failed calls throw DistError instead of aborting. Started without a launcher, the program
+/// stays one plain process and MPI is not touched (no singleton start-up, no MPI state). If MPI
+/// is already initialised, it neither initialises nor finalises it. When the Session is
 /// destroyed by an exception unwinding the stack, it calls MPI_Abort instead of MPI_Finalize:
 /// the other ranks may be waiting in a collective, and finalising would hang them. One Session
 /// per program; a no-op without MPI.

@@ -377,8 +377,9 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
                                    options.optimizer->name(), model.parameters().size()));
   }
 
-  if (options.distributed && dist::available() && !dist::initialized())
-    throw ValueError("fit: distributed training needs MPI: create a tg::dist::Session first");
+  if (options.distributed && dist::available() && dist::launched() && !dist::initialized())
+    throw ValueError("fit: distributed training under an MPI launcher needs MPI initialised: create a "
+                     "tg::dist::Session first");
   // Data-parallel over MPI when more than one rank takes part (see FitOptions::distributed).
   const int world = options.distributed ? dist::world_size() : 1, rank = options.distributed ? dist::rank() : 0;
   const bool sharded = world > 1;

@@ -173,6 +173,7 @@ struct FitOptions {
   /// Losses and metrics are sample-weighted over all ranks; the validation set is split across
   /// the ranks and reduced. Parameters are broadcast from rank 0 at the start; only rank 0
   /// prints progress and ModelCheckpoint writes only there. With one process it changes nothing.
+  /// ValueError when the program was started by mpirun but MPI is not initialised.
   bool distributed = false;
 };
 
