@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <limits>
 #include <numeric>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "core/tape.h"
+#include "nn/dist.h"
+#include "ops/shape_ops.h"
 #include "nn/serialize.h"
 
 namespace tg {
@@ -136,7 +139,7 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   const std::string key = "{epoch}";
   for (auto at = path.find(key); at != std::string::npos; at = path.find(key, at))
     path.replace(at, key.size(), std::to_string(epoch + 1));
-  save_weights(model(), path);
+  if (dist::rank() == 0) save_weights(model(), path);  // under MPI, rank 0 writes for all
   saved_epochs_.push_back(epoch);
 }
 
@@ -226,9 +229,15 @@ class Batcher {
   std::int64_t rows(std::int64_t step) const { return std::min(batch_, n_ - step * batch_); }
 
   /// Batch `step`, made of rows order[step * batch .. ] (or consecutive rows when order is null).
-  const Tensor& load(std::int64_t step, const std::int64_t* order) {
-    const std::int64_t start = step * batch_, count = rows(step);
-    Tensor& out = count == batch_ ? full_ : last_;
+  const Tensor& load(std::int64_t step, const std::int64_t* order) { return load_rows(step * batch_, rows(step), order); }
+
+  /// Rows order[start, start + count) with count <= batch, into a buffer kept for that count.
+  const Tensor& load_rows(std::int64_t start, std::int64_t count, const std::int64_t* order) {
+    Tensor* buffer = count == batch_ ? &full_ : (last_.defined() && last_.size(0) == count ? &last_ : nullptr);
+    for (Tensor& t : other_)
+      if (!buffer && t.size(0) == count) buffer = &t;
+    if (!buffer) buffer = &other_.emplace_back(Tensor::empty(with_rows(count), data_.dtype()));
+    Tensor& out = *buffer;
     const auto* src = static_cast<const unsigned char*>(data_.raw_data());
     auto* dst = static_cast<unsigned char*>(out.raw_data());
     if (!order) {
@@ -251,6 +260,7 @@ class Batcher {
   std::int64_t n_, batch_;
   std::size_t row_bytes_;
   Tensor full_, last_;
+  std::deque<Tensor> other_;  // other batch sizes (the shares of a distributed fit)
 };
 
 double scalar_value(const Tensor& t, const char* fn, const std::string& what) {
@@ -422,6 +432,14 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
                                    options.optimizer->name(), model.parameters().size()));
   }
 
+  if (options.distributed && dist::available() && dist::launched() && !dist::initialized())
+    throw ValueError("fit: distributed training under an MPI launcher needs MPI initialised: create a "
+                     "tg::dist::Session first");
+  // Data-parallel over MPI when more than one rank takes part (see FitOptions::distributed).
+  const int world = options.distributed ? dist::world_size() : 1, rank = options.distributed ? dist::rank() : 0;
+  const bool sharded = world > 1;
+  if (rank != 0) options.verbose = 0;
+
   Optimizer& opt = *options.optimizer;
   Generator& gen = options.generator ? *options.generator : default_generator();
   std::ostream& out = options.out ? *options.out : std::cout;
@@ -439,11 +457,29 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
 
   Batcher xs(x, options.batch_size), ys(y, options.batch_size);
   std::optional<Batcher> vxs, vys;
+  std::int64_t val_rows = 0;  // this rank's validation samples
   if (validate) {
-    vxs.emplace(options.validation_data->first, options.batch_size);
-    vys.emplace(options.validation_data->second, options.batch_size);
+    Tensor vx = options.validation_data->first, vy = options.validation_data->second;
+    val_rows = vx.size(0);
+    if (sharded) {  // rank r evaluates rows [n * r / W, n * (r + 1) / W)
+      const std::int64_t lo = vx.size(0) * rank / world, hi = vx.size(0) * (rank + 1) / world;
+      NoGradGuard no_grad;
+      val_rows = hi - lo;
+      if (val_rows > 0) vx = slice(vx, 0, lo, val_rows), vy = slice(vy, 0, lo, val_rows);
+    }
+    if (val_rows > 0) {
+      vxs.emplace(vx, options.batch_size);
+      vys.emplace(vy, options.batch_size);
+    }
   }
-  const std::int64_t n = x.size(0), steps = xs.steps();
+  const std::int64_t global_batch = options.batch_size * world;
+  const std::int64_t n = x.size(0), steps = sharded ? (n + global_batch - 1) / global_batch : xs.steps();
+  std::optional<dist::GradientReducer> reducer;
+  std::vector<double> step_sums(1 + n_metrics);  // this step's loss and metrics times rows
+  if (sharded) {
+    dist::broadcast(model.parameters());
+    reducer.emplace(model.parameters());
+  }
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t{0});
 
@@ -466,7 +502,38 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
         std::swap(order[static_cast<std::size_t>(i)], order[gen.below(static_cast<std::uint64_t>(i + 1))]);
     std::fill(sums.begin(), sums.end(), 0.0);
     std::int64_t seen = 0;
-    for (std::int64_t s = 0; s < steps; ++s) {
+    for (std::int64_t s = 0; s < steps && sharded; ++s) {
+      // This rank's share [lo, hi) of the global batch [start, start + count) of the order.
+      const std::int64_t start = s * global_batch, count = std::min(global_batch, n - start);
+      const std::int64_t lo = start + count * rank / world, hi = start + count * (rank + 1) / world;
+      model.zero_grad();
+      std::fill(step_sums.begin(), step_sums.end(), 0.0);
+      if (hi > lo) {
+        const Tensor& xb = xs.load_rows(lo, hi - lo, order.data());
+        const Tensor& yb = ys.load_rows(lo, hi - lo, order.data());
+        Tensor pred = model(xb);
+        Tensor loss = options.loss(yb, pred);
+        step_sums[0] = scalar_value(loss, "fit", "the loss") * static_cast<double>(hi - lo);
+        loss.backward();
+        NoGradGuard no_grad;
+        for (std::size_t k = 0; k < n_metrics; ++k)
+          step_sums[1 + k] = scalar_value(options.metrics[k].fn(yb, pred), "fit",
+                                          "metric '" + options.metrics[k].name + "'") * static_cast<double>(hi - lo);
+      }
+      // Weights rows/count make the sum the gradient of the mean loss over the global batch.
+      reducer->all_reduce(static_cast<double>(hi - lo) / static_cast<double>(count), step_sums);
+      const double loss_value = step_sums[0] / static_cast<double>(count);
+      if (!std::isfinite(loss_value))
+        throw ValueError(fmt::format("fit: the loss is {} at epoch {}/{}, batch {}/{}; training stopped with the "
+                                     "weights from before this batch",
+                                     loss_value, epoch + 1, options.epochs, s + 1, steps));
+      opt.step();
+      for (std::size_t k = 0; k <= n_metrics; ++k) sums[k] += step_sums[k];
+      seen += count;
+      for (std::size_t k = 0; k <= n_metrics; ++k) values[k] = sums[k] / static_cast<double>(seen);
+      progress.update(s + 1, seconds_since(t0), values);
+    }
+    for (std::int64_t s = 0; s < steps && !sharded; ++s) {
       const Tensor& xb = xs.load(s, order.data());
       const Tensor& yb = ys.load(s, order.data());
       const std::int64_t count = xs.rows(s);
@@ -493,7 +560,13 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
       progress.update(s + 1, seconds_since(t0), values);
     }
     if (validate) {
-      evaluate_into(model, *vxs, *vys, options.loss, options.metrics, "fit", val);
+      std::fill(val.begin(), val.end(), 0.0);
+      if (val_rows > 0) evaluate_into(model, *vxs, *vys, options.loss, options.metrics, "fit", val);
+      if (sharded) {  // means over each rank's share -> the mean over the whole validation set
+        for (double& v : val) v *= static_cast<double>(val_rows);
+        dist::all_reduce_sum(val);
+        for (double& v : val) v /= static_cast<double>(options.validation_data->first.size(0));
+      }
       std::copy(val.begin(), val.end(), values.begin() + static_cast<std::ptrdiff_t>(1 + n_metrics));
     }
     const double elapsed = seconds_since(t0);
@@ -506,6 +579,11 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
     for (Callback* c : options.callbacks) {
       c->on_epoch_end(epoch, logs);
       stop = stop || CallbackAccess::stop_requested(*c);
+    }
+    if (sharded) {  // every rank stops at the same epoch
+      double any = stop ? 1.0 : 0.0;
+      dist::all_reduce_sum(std::span<double>(&any, 1));
+      stop = any > 0;
     }
   }
   for (Callback* c : options.callbacks) c->on_train_end();

@@ -168,6 +168,18 @@ struct FitOptions {
   /// Redraw the bar in place (carriage return) during the epoch. Unset: when `out` is std::cout and
   /// standard output is a terminal.
   std::optional<bool> in_place_progress = {};
+  /// Data-parallel training over MPI (nn/dist.h, docs/distributed.md): batch_size is then the
+  /// batch of each rank and the global batch is the sum over the ranks. Every epoch all ranks
+  /// shuffle the same way (give them the same generator seed), cut the order into global batches
+  /// of batch_size x world_size samples, and each rank trains on its contiguous share of each
+  /// global batch: rows [count * r / W, count * (r + 1) / W) of a global batch of `count` rows,
+  /// so a last partial batch is split as evenly as possible (a rank may get none). Gradients are
+  /// averaged with weights rows/count, so each step equals one step on the whole global batch.
+  /// Losses and metrics are sample-weighted over all ranks; the validation set is split across
+  /// the ranks and reduced. Parameters are broadcast from rank 0 at the start; only rank 0
+  /// prints progress and ModelCheckpoint writes only there. With one process it changes nothing.
+  /// ValueError when the program was started by mpirun but MPI is not initialised.
+  bool distributed = false;
 };
 
 /// Trains `model` on x [N, ...] and y [N, ...] in mini-batches over dimension 0: each step zeroes

@@ -296,6 +296,9 @@ class Walkthrough {
     fo.validation_data = std::make_pair(d.x_valid, d.y_valid);
     fo.verbose = o_.verbose && !o_.quiet ? 1 : 0;
     fo.generator = &shuffle;
+    // Under mpirun, data-parallel: the ranks share each batch of 32 (docs/distributed.md).
+    fo.distributed = true;
+    if (32 % dist::world_size() == 0) fo.batch_size = 32 / dist::world_size();
     Result r;
     auto t0 = std::chrono::steady_clock::now();
     r.history = fit(*shared, d.x_train, d.y_train, fo);
@@ -370,6 +373,7 @@ void plot_history(const std::string& dir, const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dist::Session mpi(argc, argv);  // a no-op without MPI or mpirun
   Options o;
   try {
     o = parse(argc, argv);
@@ -378,6 +382,10 @@ int main(int argc, char** argv) {
     if (!help) std::fprintf(stderr, "forecast: %s\n", e.what());
     std::fputs(kUsage, help ? stdout : stderr);
     return help ? 0 : 2;
+  }
+  if (dist::rank() != 0) {  // rank 0 prints and plots for all
+    if (!std::freopen("/dev/null", "w", stdout)) return 1;
+    o.plots.clear();
   }
   try {
     if (!o.plots.empty()) {
@@ -405,6 +413,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "forecast: %s\n", e.what());
+    if (dist::world_size() > 1) dist::abort(1);  // the other ranks may be waiting for this one
     return 1;
   }
 }

@@ -26,6 +26,7 @@
 #include "ops/norm.h"
 #include "ops/gated.h"
 #include "nn/data.h"
+#include "nn/dist.h"
 #include "nn/activation.h"
 #include "nn/bptt.h"
 #include "nn/dense.h"
