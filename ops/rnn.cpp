@@ -196,15 +196,16 @@ bool RnnTanhScan::continues(const Tensor& xw, std::int64_t t, const Tensor& h_pr
 
 Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) {
   check(xw, t, h_prev, u);
+  // Another xw begins a new chain (the state holds the last xw's storage, so the same storage
+  // means the same sequence). Within a sequence, a step that does not continue the chain (a
+  // masked or reversed scan, a repeated step, a detached state) is an ordinary step.
   bool first = false;
-  if (!state_ || t == 0 || !continues(xw, t, h_prev, u)) {
-    // A step that cannot join the current chain starts a new one only at a sequence's first
-    // step; elsewhere it is an ordinary step.
-    if (state_ && state_->last != nullptr && t != 0 && state_->xw.defined() &&
-        xw.impl()->storage == state_->xw.impl()->storage)
-      return rnn_tanh_step(xw, t, h_prev, u);
+  if (!state_ || !state_->xw.defined() || xw.impl()->storage != state_->xw.impl()->storage ||
+      xw.shape() != state_->xw.shape()) {
     begin(xw, u);
     first = true;
+  } else if (!continues(xw, t, h_prev, u)) {
+    return rnn_tanh_step(xw, t, h_prev, u);
   }
   detail::RnnScanState& st = *state_;
   st.stepped[static_cast<std::size_t>(t)] = 1;

@@ -32,8 +32,8 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
 ///     Tensor h;                                      // undefined: zeros
 ///     for (std::int64_t t = 0; t < T; ++t) h = scan.step(xw, t, h, u);
 ///
-/// A new sequence begins at t = 0 or with another xw. A step that does not continue the chain
-/// (t taken twice, or an h_prev that is not the previous step's output) runs as rnn_tanh_step.
+/// A new sequence begins with another xw. A step that does not continue the chain (not the step
+/// after the previous one, or an h_prev that is not its output) runs as rnn_tanh_step.
 /// U must not change in place while a sequence is being stepped.
 class RnnTanhScan {
  public:
