@@ -20,7 +20,8 @@ inline float exp_clamped(float y) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (y * kLog2e + kRound) - kRound;
+  const float shifted = y * kLog2e + kRound;  // k in the low bits of the mantissa
+  const float k = shifted - kRound;
   const float r = (y - k * kLn2Hi) - k * kLn2Lo;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -30,7 +31,10 @@ inline float exp_clamped(float y) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const float scale = std::bit_cast<float>((static_cast<std::int32_t>(k) + 127) << 23);
+  // k as an integer from the bits rather than by conversion, which is undefined for NaN input
+  // (NaN still comes out: r and p are NaN).
+  const std::int32_t ki = std::bit_cast<std::int32_t>(shifted) - std::bit_cast<std::int32_t>(kRound);
+  const float scale = std::bit_cast<float>(static_cast<std::uint32_t>(ki + 127) << 23);
   return p * scale;
 }
 
