@@ -410,11 +410,27 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
   if (validate)
     check_dataset("fit", "validation x", options.validation_data->first, "validation y",
                   options.validation_data->second);
-  check_finite("fit", "x", x);
-  check_finite("fit", "y", y);
-  if (validate) {
-    check_finite("fit", "validation x", options.validation_data->first);
-    check_finite("fit", "validation y", options.validation_data->second);
+  {
+    // In a distributed fit every rank must stop when any rank's data are bad: a rank that threw
+    // alone would leave the others waiting in the first all-reduce.
+    std::string bad;
+    try {
+      check_finite("fit", "x", x);
+      check_finite("fit", "y", y);
+      if (validate) {
+        check_finite("fit", "validation x", options.validation_data->first);
+        check_finite("fit", "validation y", options.validation_data->second);
+      }
+    } catch (const ValueError& e) {
+      bad = e.what();
+    }
+    double bad_ranks = bad.empty() ? 0.0 : 1.0;
+    if (options.distributed && dist::world_size() > 1) dist::all_reduce_sum(std::span(&bad_ranks, 1));
+    if (!bad.empty()) throw ValueError(bad);
+    if (bad_ranks > 0)
+      throw ValueError(fmt::format("fit: the data of {} other rank(s) hold a non-finite value (see their message); "
+                                   "no rank trains",
+                                   bad_ranks));
   }
   for (std::size_t i = 0; i < options.callbacks.size(); ++i)
     if (!options.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));
