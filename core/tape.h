@@ -185,6 +185,7 @@ class Tape {
   /// Keeps the inputs that need no gradient (the data) in the recording for to_dot. Off by
   /// default: it holds those tensors until the recording is freed.
   void set_trace_inputs(bool on) { trace_inputs_ = on; }
+  /// Whether inputs are kept for to_dot (set_trace_inputs).
   bool trace_inputs() const { return trace_inputs_; }
 
   /// Optional check after every backward rule and forward op: the first non-finite value

@@ -27,6 +27,8 @@ namespace tg {
 /// How Bidirectional joins its two directions.
 enum class MergeMode { concat, sum };
 
+/// A recurrent layer run forwards and backwards over x [B, T, F], the two outputs joined by
+/// MergeMode (see the file comment).
 class Bidirectional : public Module {
  public:
   /// `layer` (an RNN or a subclass such as SimpleRNN, by value or shared_ptr) is the forward
@@ -45,8 +47,12 @@ class Bidirectional : public Module {
   /// With return_sequences the input's mask; otherwise none.
   Tensor compute_mask(const Tensor& x, const Tensor& mask) const override;
 
+  /// The layer that reads the steps from first to last (registered as "forward_layer").
   RNN& forward_layer() { return *forward_; }
+  /// The layer that reads the steps from last to first, with weights of its own (registered as
+  /// "backward_layer").
   RNN& backward_layer() { return *backward_; }
+  /// How the two directions' outputs are joined.
   MergeMode merge() const { return merge_; }
 
  protected:

@@ -27,13 +27,20 @@ enum class Padding {
 /// "valid", "causal", "same".
 const char* padding_name(Padding p);
 
+/// Conv1D's options, as Keras' Conv1D arguments.
 struct Conv1DOptions {
+  /// Step between the starts of two output windows, in input steps (> 0).
   std::int64_t strides = 1;
+  /// Zero padding of the time axis.
   Padding padding = Padding::valid;
+  /// Spacing between the kernel's taps, in input steps (> 0): a span of
+  /// (kernel_size - 1) * dilation_rate + 1 steps.
   std::int64_t dilation_rate = 1;
+  /// Applied to the convolution's output (bias included); linear by default.
   Activation activation = activations::linear;
 };
 
+/// Keras' Conv1D(filters, kernel_size): x [B, T, F] -> [B, T', filters], built at the first input.
 class Conv1D : public Module {
  public:
   /// ValueError unless filters, kernel_size, strides and dilation_rate are positive.
@@ -45,12 +52,20 @@ class Conv1D : public Module {
 
   /// The explicit padding and output length for `steps` input steps.
   Conv1dOptions conv_options(std::int64_t steps) const;
+  /// T' for `steps` input steps with this layer's padding, strides and dilation (<= 0 when the
+  /// input is too short for the kernel).
   std::int64_t output_steps(std::int64_t steps) const;
 
+  /// Number of output features.
   std::int64_t filters() const { return filters_; }
+  /// Number of taps of the kernel (in time).
   std::int64_t kernel_size() const { return kernel_size_; }
+  /// The options given to the constructor.
   const Conv1DOptions& options() const { return options_; }
+  /// kernel [kernel_size, F, filters], bias [filters]; undefined until built.
+  /// @{
   Tensor kernel, bias;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;

@@ -59,7 +59,10 @@ int world_size();
 /// per program; a no-op without MPI.
 class Session {
  public:
+  /// As Session(argc, argv), but MPI_Init gets no command line (nullptr, nullptr).
   Session();
+  /// Passes main's arguments to MPI_Init, which may remove its own from them. DistError when
+  /// MPI_Init fails.
   Session(int& argc, char**& argv);
   ~Session();
   Session(const Session&) = delete;
@@ -98,6 +101,9 @@ class GradientReducer {
   /// Default bucket size: 4 MiB.
   static constexpr std::size_t kDefaultBucketBytes = std::size_t{4} << 20;
 
+  /// Reduces the gradients of `parameters` (float32 or float64) in buckets of at most
+  /// `bucket_bytes` bytes. ValueError when a parameter is undefined or bucket_bytes is less than
+  /// the size of a double (8).
   explicit GradientReducer(std::vector<Tensor> parameters, std::size_t bucket_bytes = kDefaultBucketBytes);
 
   /// Reduces the gradients (see the class), and sums `stats` across ranks in the same step

@@ -13,6 +13,7 @@
 
 namespace tg {
 
+/// Keras' Dropout(rate): inverted dropout in training mode, the identity in evaluation mode.
 class Dropout : public Module {
  public:
   /// Draws its masks from the default generator (tg::manual_seed). ValueError unless 0 <= rate < 1.
@@ -22,6 +23,7 @@ class Dropout : public Module {
 
   Tensor forward(const Tensor& x) override;
 
+  /// The probability that an element is zeroed, in [0, 1).
   double rate() const { return rate_; }
 
  private:

@@ -12,12 +12,14 @@
 
 namespace tg {
 
+/// Embedding's options.
 struct EmbeddingOptions {
   /// Id 0 marks padding: compute_mask returns ids != 0. Id 0 still has a row (so the vocabulary
   /// must count it), as in Keras.
   bool mask_zero = false;
 };
 
+/// Keras' Embedding(vocabulary, dim): a lookup of ids [B, T] in a learned table [vocabulary, dim].
 class Embedding : public Module {
  public:
   /// A table `embeddings` [vocabulary, dim] drawn uniformly from [-0.05, 0.05] (Keras' default).
@@ -31,9 +33,13 @@ class Embedding : public Module {
   /// otherwise undefined. The incoming mask is ignored: the ids define the sequence.
   Tensor compute_mask(const Tensor& ids, const Tensor& mask) const override;
 
+  /// Number of ids, i.e. rows of the table (ids lie in [0, vocabulary)).
   std::int64_t vocabulary() const { return vocabulary_; }
+  /// Size of each vector, i.e. columns of the table.
   std::int64_t dim() const { return dim_; }
+  /// The options given to the constructor.
   const EmbeddingOptions& options() const { return options_; }
+  /// The table [vocabulary, dim]; row i is the vector of id i. Made by the constructor.
   Tensor embeddings;
 
  protected:

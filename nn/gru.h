@@ -29,13 +29,19 @@ namespace tg {
 /// GEMM); each step is one gru_step node.
 class GRUCell : public RecurrentCell {
  public:
+  /// A cell of `units` features; its parameters are made when built. ValueError for units <= 0.
   explicit GRUCell(std::int64_t units);
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  /// Number of features of the state h (u).
   std::int64_t units() const { return units_; }
 
+  /// kernel [F, 3u], recurrent_kernel [u, 3u], bias [2, 3u] (row 0 input, row 1 recurrent);
+  /// undefined until built.
+  /// @{
   Tensor kernel, recurrent_kernel, bias;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;
@@ -47,6 +53,7 @@ class GRUCell : public RecurrentCell {
 /// Keras' GRU(units, return_sequences = false), reset_after = true.
 class GRU : public RNN {
  public:
+  /// An RNN around a GRUCell(units). ValueError for units <= 0.
   explicit GRU(std::int64_t units, RNNOptions options = {});
 };
 

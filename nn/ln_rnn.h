@@ -14,6 +14,7 @@
 
 namespace tg {
 
+/// One step h_t = activation(LayerNorm(x_t W + b + h_{t-1} U)), state {h}.
 class LNSimpleRNNCell : public RecurrentCell {
  public:
   /// W glorot_uniform [F, units], U orthogonal [units, units], b zeros, LayerNormalization(units)
@@ -25,7 +26,11 @@ class LNSimpleRNNCell : public RecurrentCell {
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
 
+  /// W [F, units], U [units, units], b [units]; undefined until built.
+  /// @{
   Tensor kernel, recurrent_kernel, bias;
+  /// @}
+  /// The LayerNormalization(units) of each step's pre-activation; null until built.
   std::shared_ptr<LayerNormalization> layer_norm;
 
  protected:

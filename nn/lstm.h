@@ -27,13 +27,19 @@ namespace tg {
 /// ([B, T, F] -> [B, T, 4u], one GEMM); each step is one lstm_step node.
 class LSTMCell : public RecurrentCell {
  public:
+  /// A cell of `units` features; its parameters are made when built. ValueError for units <= 0.
   explicit LSTMCell(std::int64_t units);
   std::vector<std::int64_t> state_sizes() const override { return {units_, units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  /// Number of features of each state, h and c (u).
   std::int64_t units() const { return units_; }
 
+  /// kernel [F, 4u], recurrent_kernel [u, 4u], bias [4u] (ones in the forget block); undefined
+  /// until built.
+  /// @{
   Tensor kernel, recurrent_kernel, bias;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;
@@ -46,6 +52,7 @@ class LSTMCell : public RecurrentCell {
 /// forward_with_states returns the final {h, c}.
 class LSTM : public RNN {
  public:
+  /// An RNN around an LSTMCell(units). ValueError for units <= 0.
   explicit LSTM(std::int64_t units, RNNOptions options = {});
 };
 

@@ -11,8 +11,10 @@
 
 namespace tg {
 
+/// Keras' Masking(mask_value): masks the steps of x [B, T, F] whose every feature is mask_value.
 class Masking : public Module {
  public:
+  /// Masks the steps whose every feature equals `mask_value`.
   explicit Masking(double mask_value = 0.0);
 
   /// x [B, T, F] -> x with the masked steps zeroed. ShapeError unless x has rank 3.
@@ -22,6 +24,7 @@ class Masking : public Module {
   /// incoming mask is replaced, as in Keras.
   Tensor compute_mask(const Tensor& x, const Tensor& mask) const override;
 
+  /// The value that marks a padded step.
   double mask_value() const { return mask_value_; }
 
  protected:

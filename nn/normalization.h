@@ -7,6 +7,8 @@
 
 namespace tg {
 
+/// Keras' LayerNormalization(axis=-1): normalises each vector of the last axis to mean 0 and
+/// variance 1, then scales by gamma and shifts by beta.
 class LayerNormalization : public Module {
  public:
   /// ValueError for a negative epsilon.
@@ -17,8 +19,12 @@ class LayerNormalization : public Module {
   /// x [..., D] -> the same shape; ShapeError when D is not the size built for.
   Tensor forward(const Tensor& x) override;
 
+  /// Added to the variance before its square root.
   double epsilon() const { return epsilon_; }
+  /// gamma (ones) and beta (zeros), [D] each; undefined until built.
+  /// @{
   Tensor gamma, beta;
+  /// @}
 
  protected:
   Dims on_build(const Dims& input) override;

@@ -8,12 +8,14 @@
 
 namespace tg {
 
+/// Keras' RepeatVector(n): [B, F] -> [B, n, F].
 class RepeatVector : public Module {
  public:
   /// ValueError unless n > 0.
   explicit RepeatVector(std::int64_t n);
   /// x [B, F] -> [B, n, F]; ShapeError for another rank.
   Tensor forward(const Tensor& x) override;
+  /// Number of time steps of the output.
   std::int64_t n() const { return n_; }
 
  protected:

@@ -16,9 +16,9 @@ class TimeDistributed : public Module {
     layer_ = register_module("layer", to_module_ptr(std::forward<L>(layer)));
   }
   Tensor forward(const Tensor& x) override;
-  /// The wrapped layer.
   /// The layer sees every step on its own: a mask passes through unchanged.
   bool supports_masking() const override { return true; }
+  /// The wrapped layer.
   Module& layer() { return *layer_; }
 
  protected:

@@ -17,9 +17,13 @@ namespace tg {
 
 /// Stride, dilation and explicit zero padding of the time axis (before and after).
 struct Conv1dOptions {
+  /// Step between the starts of two output windows, in input steps (> 0).
   std::int64_t stride = 1;
+  /// Spacing between the kernel's taps, in input steps (> 0).
   std::int64_t dilation = 1;
+  /// Zero steps put before the sequence (>= 0).
   std::int64_t pad_left = 0;
+  /// Zero steps put after the sequence (>= 0).
   std::int64_t pad_right = 0;
 };
 

@@ -20,7 +20,10 @@ namespace tg {
 
 /// The states an LSTM step returns: h (the output) and the cell state c, [B, u] each.
 struct LSTMStepOutput {
+  /// h, the step's output, and c, the cell state, [B, u] each.
+  /// @{
   Tensor h, c;
+  /// @}
 };
 
 /// One LSTM step (Keras' LSTMCell with sigmoid recurrent activation and tanh activation):
