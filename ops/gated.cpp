@@ -77,7 +77,7 @@ void lstm_backward(BackwardContext& ctx) {
   const Tensor& h_prev = ctx.saved(1);
   const Tensor& c_prev = ctx.saved(2);
   const Tensor& u = ctx.saved(3);
-  const auto [t, steps] = ctx.attrs<StepAttrs>();
+  const std::int64_t t = ctx.attrs<StepAttrs>().t, steps = ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
   const std::int64_t b = gates.size(0), units = u.size(0), g4 = 4 * units;
   dispatch(gates.dtype(), [&]<class T>() {
     Tensor dz = Tensor::empty({b, g4}, gates.dtype());
@@ -101,7 +101,7 @@ void gru_backward(BackwardContext& ctx) {
   const Tensor& gates = ctx.saved(0);  // [B, 4u]: z, r, n, hn
   const Tensor& h_prev = ctx.saved(1);
   const Tensor& u = ctx.saved(2);
-  const auto [t, steps] = ctx.attrs<StepAttrs>();
+  const std::int64_t t = ctx.attrs<StepAttrs>().t, steps = ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
   const std::int64_t b = gates.size(0), units = u.size(0), g3 = 3 * units;
   dispatch(gates.dtype(), [&]<class T>() {
     Tensor dx = Tensor::empty({b, g3}, gates.dtype());
