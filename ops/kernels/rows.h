@@ -11,9 +11,15 @@
 
 namespace tg::kernels {
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define TAPEGRAD_NO_MEMCPY_IDIOM [[gnu::optimize("no-tree-loop-distribute-patterns")]]
+#else
+#define TAPEGRAD_NO_MEMCPY_IDIOM  // clang has no such attribute (only the fuzzing build uses clang)
+#endif
+
 /// dst[i * dst_stride + j] = src[i * src_stride + j] for i < rows, j < cols.
 template <class T>
-[[gnu::optimize("no-tree-loop-distribute-patterns")]] inline void copy_rows(const T* src, std::int64_t src_stride,
+TAPEGRAD_NO_MEMCPY_IDIOM inline void copy_rows(const T* src, std::int64_t src_stride,
                                                                          T* dst, std::int64_t dst_stride,
                                                                          std::int64_t rows, std::int64_t cols) {
   for (std::int64_t i = 0; i < rows; ++i) {
@@ -35,3 +41,5 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
 }
 
 }  // namespace tg::kernels
+
+#undef TAPEGRAD_NO_MEMCPY_IDIOM
