@@ -10,26 +10,14 @@
 #include <utility>
 #include <vector>
 
+#include "run_program.h"
+
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
-
-Outcome run(const std::string& binary, const std::string& args) {
-  Outcome r;
-  const std::string cmd = binary + " " + args + " 2>&1 </dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using tg::testing::Outcome;
+using tg::testing::run;
 
 TEST(CommandLine, ForecastNamesWhatIsWrong) {
   const std::vector<std::pair<std::string, std::string>> cases = {

@@ -12,26 +12,15 @@
 #include <sstream>
 #include <string>
 
+#include "run_program.h"
+
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
+using tg::testing::Outcome;
 
-Outcome run(const std::string& args) {
-  Outcome r;
-  std::string cmd = std::string(TAPEGRAD_FORECAST_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+Outcome run(const std::string& args) { return tg::testing::run(TAPEGRAD_FORECAST_BIN, args); }
 
 // model -> {key -> value} from the --json lines (flat objects of strings and numbers).
 std::map<std::string, std::map<std::string, double>> parse_json_lines(const std::string& out) {

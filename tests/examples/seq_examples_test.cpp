@@ -10,28 +10,16 @@
 #include <cstdio>
 #include <string>
 
+#include "run_program.h"
+
 #if defined(TAPEGRAD_GENERATE_BIN) && defined(TAPEGRAD_IMPUTATION_BIN)
 
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
-
-Outcome run(const std::string& bin, const std::string& args) {
-  Outcome r;
-  const std::string cmd = bin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using tg::testing::Outcome;
+using tg::testing::run;
 
 // The number after `label` in `out`, or NaN.
 double number_after(const std::string& out, const std::string& label) {

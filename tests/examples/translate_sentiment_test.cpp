@@ -10,26 +10,14 @@
 #include <sstream>
 #include <string>
 
+#include "run_program.h"
+
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
-
-Outcome run(const char* bin, const std::string& args) {
-  Outcome r;
-  const std::string cmd = std::string(bin) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using tg::testing::Outcome;
+using tg::testing::run;
 
 // "result <name> <key> <value> <key> <value> ..." lines -> name -> key -> value.
 std::map<std::string, std::map<std::string, double>> results(const std::string& out) {
