@@ -12,11 +12,12 @@
 namespace tg::kernels {
 
 namespace detail {
-/// exp(y) for float y, with y clamped to [-87, 88] (the normal range of float). Range reduction
-/// y = k ln2 + r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its Taylor series
-/// to r^7 (truncation error < 2e-9 relative), then scaling by 2^k through the exponent bits.
-inline float exp_clamped(float y) {
-  y = y < -87.0f ? -87.0f : (y > 88.0f ? 88.0f : y);
+/// exp(y) for float y <= 0, with y clamped at -87 (the bottom of float's normal range). Range
+/// reduction y = k ln2 + r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
+/// Taylor series to r^7 (truncation error < 2e-9 relative), then scaling by 2^k through the
+/// exponent bits. One-sided: the callers pass -|x|, and the single clamp is a max.
+inline float exp_nonpositive(float y) {
+  y = y < -87.0f ? -87.0f : y;
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -33,9 +34,8 @@ inline float exp_clamped(float y) {
   p = p * r + 1.0f;
   // k as an integer from the bits rather than by conversion, which is undefined for NaN input
   // (NaN still comes out: r and p are NaN).
-  const std::int32_t ki = std::bit_cast<std::int32_t>(shifted) - std::bit_cast<std::int32_t>(kRound);
-  const float scale = std::bit_cast<float>(static_cast<std::uint32_t>(ki + 127) << 23);
-  return p * scale;
+  const std::int32_t bits = std::bit_cast<std::int32_t>(shifted) + (127 - std::bit_cast<std::int32_t>(kRound));
+  return p * std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 23);
 }
 
 /// tanh for float, from expm1: with m = expm1(-2|x|) (so -1 < m <= 0),
@@ -70,7 +70,7 @@ inline float tanh_f32(float x) {
 /// sigmoid for float: with e = exp(-|x|), 1 / (1 + e) for x >= 0 and e / (1 + e) below, so
 /// neither side overflows or cancels.
 inline float sigmoid_f32(float x) {
-  const float e = exp_clamped(-std::fabs(x));
+  const float e = exp_nonpositive(-std::fabs(x));
   const float s = 1.0f / (1.0f + e);
   return x >= 0.0f ? s : e * s;
 }
