@@ -199,9 +199,11 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   // Another xw begins a new chain (the state holds the last xw's storage, so the same storage
   // means the same sequence). Within a sequence, a step that does not continue the chain (a
   // masked or reversed scan, a repeated step, a detached state) is an ordinary step.
+  // Step 0 from no state, after steps of the same xw, is a new pass over it (the same batch fed
+  // twice); a reversed scan reaches step 0 with a state and stays on its chain's terms.
   bool first = false;
   if (!state_ || !state_->xw.defined() || xw.impl()->storage != state_->xw.impl()->storage ||
-      xw.shape() != state_->xw.shape()) {
+      xw.shape() != state_->xw.shape() || (t == 0 && !h_prev.defined() && state_->last_t >= 0)) {
     begin(xw, u);
     first = true;
   } else if (!continues(xw, t, h_prev, u)) {

@@ -166,6 +166,34 @@ TEST(RnnTanhScan, ReusedAcrossSequencesAndWithoutRecording) {
   }
 }
 
+// The same xw stepped through twice (the same batch fed again, or two passes in one graph): each
+// pass from step 0 starts a chain of its own.
+TEST(RnnTanhScan, TheSameInputsTwice) {
+  Tensor xw0 = rnd({3, 5, 4}, 40), u0 = rnd({4, 4}, 41);
+  Grads plain = run(false, xw0, u0, Tensor());
+  Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
+  RnnTanhScan sc;
+  auto pass = [&] {
+    Tensor h, loss;
+    for (std::int64_t t = 0; t < 5; ++t) {
+      h = sc.step(xw, t, h, u);
+      Tensor term = sum(h * static_cast<double>(t + 1) + square(h));
+      loss = loss.defined() ? loss + term : term;
+    }
+    return loss;
+  };
+  for (int round = 0; round < 2; ++round) {  // one pass per backward
+    pass().backward();
+    expect_close(xw.grad(), plain.dxw, 1e-12, "dxw");
+    expect_close(u.grad(), plain.du, 1e-12, "du");
+    xw.zero_grad();
+    u.zero_grad();
+  }
+  (pass() + pass()).backward();  // two passes in one graph
+  expect_close(xw.grad(), plain.dxw * 2.0, 1e-12, "dxw of two passes");
+  expect_close(u.grad(), plain.du * 2.0, 1e-12, "du of two passes");
+}
+
 TEST(RnnTanhScan, ChecksItsInputs) {
   RnnTanhScan sc;
   EXPECT_THROW(sc.step(rnd({2, 3, 4}, 1), 3, Tensor(), rnd({4, 4}, 2)), ValueError);
