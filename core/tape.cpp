@@ -194,6 +194,12 @@ Tensor BackwardContext::take_grad_output(int i) {
   return std::move(out.grad);
 }
 
+Tensor BackwardContext::writable_grad_output(int i) {
+  Tensor g = take_grad_output(i);
+  if (g.defined() && !exclusively_held(g)) g = g.clone();
+  return g;
+}
+
 bool BackwardContext::needs_grad(int i) const { return in_slot(i) != detail::kNoSlot; }
 
 const Shape& BackwardContext::input_shape(int i) const {

@@ -122,6 +122,10 @@ class BackwardContext {
   const Tensor& grad_output(int i = 0) const;
   /// Moves the gradient of output i out of the tape (for rules that pass it straight through).
   Tensor take_grad_output(int i = 0);
+  /// The gradient of output i as a buffer the rule may overwrite and pass to accumulate: moved
+  /// out of the tape when nothing else holds its elements, a copy otherwise. Elementwise rules
+  /// of one input transform it in place, so their backward allocates nothing. Once per output.
+  Tensor writable_grad_output(int i = 0);
   /// Whether input i needs a gradient; rules skip the work for those that do not.
   bool needs_grad(int i) const;
   /// Shape and dtype of input i, as recorded.

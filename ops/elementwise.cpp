@@ -40,6 +40,17 @@ Tensor unary_map(const Tensor& a, F f) {
 struct Scalar {
   double value;
 };
+
+// s * dy, computed in dy's own buffer when the tape holds it alone (no allocation).
+Tensor scaled_grad_output(BackwardContext& ctx, double s) {
+  Tensor g = ctx.writable_grad_output();
+  dispatch(g.dtype(), [&]<class T>() {
+    T* v = g.data<T>();
+    const T f = static_cast<T>(s);
+    for (std::int64_t i = 0, n = g.numel(); i < n; ++i) v[i] *= f;
+  });
+  return g;
+}
 }  // namespace
 
 // ---- tensor op tensor -------------------------------------------------------------------------
@@ -90,7 +101,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor neg(const Tensor& a) {
   Tensor out = unary_map(a, [](auto x) { return -x; });
-  record("neg", [](BackwardContext& ctx) { ctx.accumulate(0, neg(ctx.grad_output())); }, {&a}, out);
+  record("neg", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
   return out;
 }
 
@@ -106,14 +117,14 @@ Tensor sub(const Tensor& a, double s) { return add(a, -s); }
 
 Tensor rsub(double s, const Tensor& a) {
   Tensor out = unary_map(a, [s](auto x) { return static_cast<decltype(x)>(s) - x; });
-  record("rsub_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, neg(ctx.grad_output())); }, {&a}, out);
+  record("rsub_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
   Tensor out = unary_map(a, [s](auto x) { return x * static_cast<decltype(x)>(s); });
   if (NodeRef node = record("mul_scalar", [](BackwardContext& ctx) {
-        ctx.accumulate(0, mul(ctx.grad_output(), ctx.attrs<Scalar>().value));
+        ctx.accumulate(0, scaled_grad_output(ctx, ctx.attrs<Scalar>().value));
       }, {&a}, out))
     node.attrs(Scalar{s});
   return out;

@@ -41,9 +41,9 @@ void step_backward(BackwardContext& ctx) {
   const std::int64_t b = h.size(0), units = h.size(1);
   const std::int64_t steps = ctx.input_shape(0)[1];
   dispatch(h.dtype(), [&]<class T>() {
-    // dz = dh (1 - h^2), the gradient at the pre-activation.
-    Tensor dz = zeros(h.shape(), h.dtype());
-    kernels::tanh_backward(h.data<T>(), ctx.grad_output().data<T>(), dz.data<T>(), h.numel());
+    // dz = dh (1 - h^2), the gradient at the pre-activation, in dh's buffer.
+    Tensor dz = ctx.writable_grad_output();
+    kernels::tanh_grad_inplace(h.data<T>(), dz.data<T>(), h.numel());
     const T* dzp = dz.data<T>();
     if (ctx.needs_grad(0)) {  // d xw[:, t, :] += dz
       T* dxw = ctx.grad_input(0).data<T>() + t * units;

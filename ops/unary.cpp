@@ -23,17 +23,26 @@ Tensor map(const Tensor& x, F f) {
   return y;
 }
 
-// dx += dy * d(x) elementwise, with d computed from the saved tensor s (input or output).
+// dx += dy * d(s) elementwise, with d computed from the saved tensor s (input or output). dy is
+// scaled in place and handed over: the rule allocates nothing when dy is the tape's alone.
 template <class F>
 void accumulate_map(BackwardContext& ctx, const Tensor& s, F d) {
-  const Tensor& dy = ctx.grad_output();
-  Tensor& dx = ctx.grad_input(0);
+  Tensor g = ctx.writable_grad_output();
   dispatch(s.dtype(), [&]<class T>() {
     const T* sv = s.data<T>();
-    const T* g = dy.data<T>();
-    T* out = dx.data<T>();
-    for (std::int64_t i = 0, n = s.numel(); i < n; ++i) out[i] += g[i] * static_cast<T>(d(sv[i]));
+    T* gv = g.data<T>();
+    for (std::int64_t i = 0, n = s.numel(); i < n; ++i) gv[i] *= static_cast<T>(d(sv[i]));
   });
+  ctx.accumulate(0, std::move(g));
+}
+
+// The same for a kernel that scales dy in place from the saved output.
+template <class K>
+void accumulate_scaled(BackwardContext& ctx, K kernel) {
+  const Tensor& out = ctx.saved(0);
+  Tensor g = ctx.writable_grad_output();
+  dispatch(out.dtype(), [&]<class T>() { kernel(out.data<T>(), g.data<T>(), out.numel()); });
+  ctx.accumulate(0, std::move(g));
 }
 
 struct Params {
@@ -90,11 +99,7 @@ Tensor tanh(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() { kernels::tanh_forward(x.data<T>(), y.data<T>(), x.numel()); });
   if (NodeRef node = record("tanh", [](BackwardContext& ctx) {
-        const Tensor& out = ctx.saved(0);
-        dispatch(out.dtype(), [&]<class T>() {
-          kernels::tanh_backward(out.data<T>(), ctx.grad_output().data<T>(), ctx.grad_input(0).data<T>(),
-                                 out.numel());
-        });
+        accumulate_scaled(ctx, [](const auto* y, auto* g, std::int64_t n) { kernels::tanh_grad_inplace(y, g, n); });
       }, {&x}, y))
     node.save(y);
   return y;
@@ -104,11 +109,7 @@ Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() { kernels::sigmoid_forward(x.data<T>(), y.data<T>(), x.numel()); });
   if (NodeRef node = record("sigmoid", [](BackwardContext& ctx) {
-        const Tensor& out = ctx.saved(0);
-        dispatch(out.dtype(), [&]<class T>() {
-          kernels::sigmoid_backward(out.data<T>(), ctx.grad_output().data<T>(), ctx.grad_input(0).data<T>(),
-                                    out.numel());
-        });
+        accumulate_scaled(ctx, [](const auto* y, auto* g, std::int64_t n) { kernels::sigmoid_grad_inplace(y, g, n); });
       }, {&x}, y))
     node.save(y);
   return y;

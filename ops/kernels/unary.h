@@ -107,6 +107,12 @@ void tanh_backward(const T* y, const T* dy, T* dx, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dx[i] += dy[i] * (T(1) - y[i] * y[i]);
 }
 
+/// g *= 1 - y^2: a gradient turned into tanh's input gradient in place, from tanh's output y.
+template <class T>
+void tanh_grad_inplace(const T* y, T* g, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) g[i] *= T(1) - y[i] * y[i];
+}
+
 /// y = 1 / (1 + exp(-x)), stable for large |x| (x and y may alias).
 inline void sigmoid_forward(const float* x, float* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = detail::sigmoid_f32(x[i]);
@@ -126,6 +132,12 @@ inline void sigmoid_forward(const double* x, double* y, std::int64_t n) {
 template <class T>
 void sigmoid_backward(const T* y, const T* dy, T* dx, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dx[i] += dy[i] * y[i] * (T(1) - y[i]);
+}
+
+/// g *= y (1 - y): the same for sigmoid.
+template <class T>
+void sigmoid_grad_inplace(const T* y, T* g, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] * (T(1) - y[i]);
 }
 
 }  // namespace tg::kernels
