@@ -110,6 +110,42 @@ TEST(Tape, PoolReusesBuffersOnceWarm) {
   EXPECT_EQ(pool_stats().system_allocs, before);
 }
 
+// Elementwise rules scale dy in its own buffer when the tape holds it alone. A gradient someone
+// else can see (a retained one, or the caller's seed) must come out untouched.
+TEST(Tape, InPlaceRulesLeaveGradientsOthersHoldAlone) {
+  Tensor x = tensor({0.5, -1.0, 2.0}, DType::f64).requires_grad_();
+  Tensor y = tanh(x);
+  y.retain_grad();
+  Tensor z = sigmoid(y * 3.0);
+  z.retain_grad();
+  Tensor seed = tensor({1.0, 2.0, 3.0}, DType::f64);
+  z.backward(seed);
+  for (int i = 0; i < 3; ++i) {
+    const double s = seed.at({i}), zv = z.at({i}), yv = y.at({i});
+    EXPECT_DOUBLE_EQ(seed.at({i}), static_cast<double>(i + 1));
+    EXPECT_DOUBLE_EQ(z.grad().at({i}), s);
+    EXPECT_NEAR(y.grad().at({i}), s * zv * (1 - zv) * 3.0, 1e-15);
+    EXPECT_NEAR(x.grad().at({i}), y.grad().at({i}) * (1 - yv * yv), 1e-15);
+  }
+}
+
+// A chain of one-input ops passes one gradient buffer down: backward allocates nothing per op.
+TEST(Tape, BackwardOfAnElementwiseChainAllocatesNoBuffers) {
+  if (!testing::pooling_enabled()) GTEST_SKIP() << "the sanitizer build bypasses the pool";
+  Tensor x = ones({16}).requires_grad_();
+  auto forward = [&] {
+    Tensor y = x;
+    for (int i = 0; i < 50; ++i) y = i % 2 ? tanh(y) : y * 1.0001;
+    return sum(y);
+  };
+  forward().backward();  // warm: the leaf's gradient exists
+  Tensor loss = forward();
+  const std::uint64_t before = pool_stats().reuses + pool_stats().system_allocs;
+  loss.backward();
+  // sum's rule makes the [16] gradient; the chain reuses it down to x, whose gradient it adds into.
+  EXPECT_LE(pool_stats().reuses + pool_stats().system_allocs - before, 2u);
+}
+
 TEST(Tensor, PrintsShapeDtypeAndTruncates) {
   std::string s = arange(0, 100).str();
   EXPECT_NE(s.find("..."), std::string::npos);
