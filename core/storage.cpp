@@ -20,12 +20,13 @@ struct StoragePool {
   Storage* free_[kClasses] = {};
   PoolStats stats;
 
-  static StoragePool& get() {
-    // Leaked on purpose: tensors in static objects may be freed after thread-local destructors.
-    static thread_local StoragePool* pool = new StoragePool;
-    return *pool;
-  }
+  static StoragePool& get();
 };
+
+// Constant-initialised and trivially destructible: no guard on access, and nothing to destroy at
+// thread exit, so tensors in static objects may still free into it.
+constinit thread_local StoragePool t_pool;
+StoragePool& StoragePool::get() { return t_pool; }
 
 Storage* Storage::allocate(std::size_t bytes) {
   std::size_t total = bytes + kHeader;

@@ -14,30 +14,18 @@ namespace tg {
 
 namespace detail {
 namespace {
-// Free list of TensorImpl objects, per thread and leaked on purpose (see StoragePool).
-struct ImplPool {
-  std::vector<void*> free;
-  static ImplPool& get() {
-    static thread_local ImplPool* pool = new ImplPool;
-    return *pool;
-  }
-};
+// Free list of TensorImpl blocks, per thread, linked through their first bytes. Constant-initialised
+// (no guard on access); the blocks are leaked at thread exit on purpose (see StoragePool).
+constinit thread_local void* t_free_impls = nullptr;
 }  // namespace
 
 TensorImpl* TensorImpl::create(const Shape& shape, DType dtype, Storage* storage) {
-  ImplPool& pool = ImplPool::get();
-  void* mem;
-  if (pool.free.empty()) {
+  void* mem = t_free_impls;
+  if (mem)
+    t_free_impls = *static_cast<void**>(mem);
+  else
     mem = ::operator new(sizeof(TensorImpl));
-  } else {
-    mem = pool.free.back();
-    pool.free.pop_back();
-  }
-  auto* impl = ::new (mem) TensorImpl;
-  impl->shape = shape;
-  impl->dtype = dtype;
-  impl->storage = storage;
-  return impl;
+  return ::new (mem) TensorImpl(shape, dtype, storage);
 }
 
 void TensorImpl::destroy(TensorImpl* impl) {
@@ -48,7 +36,9 @@ void TensorImpl::destroy(TensorImpl* impl) {
 #ifdef TAPEGRAD_NO_POOL
   ::operator delete(impl);
 #else
-  ImplPool::get().free.push_back(impl);
+  void* mem = impl;
+  *static_cast<void**>(mem) = t_free_impls;
+  t_free_impls = mem;
 #endif
 }
 }  // namespace detail

@@ -37,6 +37,8 @@ struct TensorImpl {
   TensorImpl* grad = nullptr;
   std::unique_ptr<std::string> name;  // rarely set: a pointer keeps creation cheap
 
+  TensorImpl() = default;
+  TensorImpl(const Shape& s, DType d, Storage* st) : dtype(d), shape(s), storage(st) {}
   static TensorImpl* create(const Shape& shape, DType dtype, Storage* storage);
   void retain() { ++refs; }
   void release() {
