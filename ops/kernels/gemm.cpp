@@ -232,6 +232,9 @@ void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T*
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) rows[r] = a + r * a_stride;
 
+  // Unrolled by 4: on this machine (Zen) large shapes go from ~65 to ~78 GFLOP/s (512^3, and
+  // the [256 x 6400] x [6400 x 256] weight gradient of the large RNN), small ones are unchanged.
+#pragma GCC unroll 4
   for (Index p = 0; p < k; ++p) {
     Reg bv[NV];
 #pragma GCC unroll 4
