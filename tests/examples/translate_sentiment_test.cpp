@@ -52,13 +52,16 @@ TEST(TranslateExample, QuickRunEncoderDecoderBeatsThePlainModel) {
     EXPECT_GT((*row)["train_seconds"], 0.0);
   }
   EXPECT_THAT(r.out, HasSubstr("\" -> \""));
-  // fit's per-character val_accuracy is the printed character accuracy of the plain model
-  EXPECT_NEAR(plain["val_accuracy"], plain["char_accuracy"], 1e-3);
+  // A fair comparison: parameter counts within 10% of each other (GRU(48): 29195 and 27467).
+  EXPECT_GT(ed["params"], 0.0);
+  EXPECT_NEAR(plain["params"] / ed["params"], 1.0, 0.1);
 #ifndef TAPEGRAD_SANITIZED
-  // seed 42, 4 epochs on 1000 dates: 0.834 against 0.764 of the characters right
-  EXPECT_GT(ed["char_accuracy"], 0.8);
-  EXPECT_GT(ed["char_accuracy"], plain["char_accuracy"] + 0.03);
-  EXPECT_GT(ed["exact_match"], plain["exact_match"]);
+  // Same budget (4 epochs on 2000 dates): seed 42 gives 0.799 against 0.724 of the characters
+  // right and exact match 0.100 against 0.000; over seeds 1-5 the encoder-decoder led by 0.09
+  // to 0.13 of the characters and 0.08 to 0.15 of exact match.
+  EXPECT_GT(ed["char_accuracy"], 0.75);
+  EXPECT_GT(ed["char_accuracy"], plain["char_accuracy"] + 0.04);
+  EXPECT_GT(ed["exact_match"], plain["exact_match"] + 0.03);
 #endif
 }
 
