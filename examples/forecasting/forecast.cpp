@@ -34,6 +34,7 @@ const std::vector<std::string> kModels = {"naive",   "linear",   "simple_rnn", "
 struct Options {
   int epochs = 20;
   std::uint32_t seed = 42;
+  std::optional<std::uint32_t> init_seed;  // weights and shuffles; the data seed when unset
   std::vector<std::string> models = kModels;
   bool json = false, quiet = false, summary = false, quick = false, verbose = false;
   std::string plots;
@@ -43,6 +44,8 @@ const char* kUsage = R"(usage: forecast [options]
 Trains the models of the ch. 15 time-series walkthrough and prints their validation MSE.
   --epochs N        epochs per model (default 20)
   --seed S          data and weights seed (default 42: the notebook's data)
+  --init-seed S     weights and shuffling seed only, the data staying that of --seed
+                    (default: --seed), to see the spread between training runs
   --models a,b,...  models to run, in the given order (default: all)
                     naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,
                     iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru,
@@ -85,6 +88,7 @@ Options parse(int argc, char** argv) {
     if (a == "--help" || a == "-h") throw UsageError("");
     if (a == "--epochs") o.epochs = static_cast<int>(parse_int(a, value(), 1, 100000)), epochs_given = true;
     else if (a == "--seed") o.seed = static_cast<std::uint32_t>(parse_int(a, value(), 0, 4294967295L));
+    else if (a == "--init-seed") o.init_seed = static_cast<std::uint32_t>(parse_int(a, value(), 0, 4294967295L));
     else if (a == "--models") {
       o.models.clear();
       const std::string list = value();
@@ -283,12 +287,13 @@ class Walkthrough {
 
   Result train(const std::string& name, Sequential model, const ForecastData& d, double lr,
                std::vector<Metric> metrics = {}) {
-    manual_seed(o_.seed);  // each model's weights depend on the seed only, not on the models run before
+    const std::uint32_t seed = o_.init_seed.value_or(o_.seed);
+    manual_seed(seed);  // each model's weights depend on the seed only, not on the models run before
     model.set_name(name);
     if (o_.summary && !o_.quiet) fmt::print("{}\n", model.summary());
     auto shared = std::make_shared<Sequential>(std::move(model));
     Adam opt(shared->parameters(), lr);
-    Generator shuffle(o_.seed);
+    Generator shuffle(seed);
     FitOptions fo;
     fo.epochs = o_.epochs;
     fo.optimizer = &opt;
