@@ -3,7 +3,7 @@
 // gradient at the last step back to the first, an LSTM whose forget gates start near 1 (chrono
 // initialisation) passes orders of magnitude more, and an LSTM with Keras' forget bias 1 passes
 // even less than the SimpleRNN. docs/bptt.md gives the numbers over 13 seeds; every bound below
-// holds for all of them, and for seed 42 with a margin of 10x or more.
+// holds for all of them, and for seed 42 with a margin of 7x or more.
 #include <gtest/gtest.h>
 
 #include <cmath>
