@@ -46,7 +46,7 @@ struct Settings {
 /// The quick mode (used by the test): the same task, a shorter training, fewer batches.
 inline Settings quick_settings() {
   Settings s;
-  s.train_steps = 150;
+  s.train_steps = 100;
   s.measure_batches = 4;
   return s;
 }
