@@ -1,8 +1,9 @@
-// The gradient reaching each time step of a SimpleRNN and of an LSTM on a long-memory task:
-// prints ||dLoss/dh_t|| against t (relative to the last step) and plots it to
+// The gradient reaching each time step of a SimpleRNN, an LSTM and a chrono-initialised LSTM on a
+// long-memory task, at initialisation and after training: prints ||dLoss/dx_t|| and
+// ||dLoss/dh_t|| against t (relative to the last step) and plots the input gradients to
 // vanishing_gradients.svg. docs/bptt.md discusses what it shows.
 //
-//   vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [out.svg]
+//   vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [--seed S] [out.svg]
 #include <string>
 #include <vector>
 
@@ -17,39 +18,62 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
-      s.train_steps = 20;
-      s.measure_batches = 2;
-    } else if ((a == "--steps" || a == "--train-steps" || a == "--lr" || a == "--units") && i + 1 < argc) {
+      s = quick_settings();
+    } else if ((a == "--steps" || a == "--train-steps" || a == "--lr" || a == "--units" || a == "--seed") &&
+               i + 1 < argc) {
       const std::string v = argv[++i];
       if (a == "--steps") s.steps = std::stoll(v);
       if (a == "--train-steps") s.train_steps = std::stoi(v);
       if (a == "--lr") s.learning_rate = std::stod(v);
       if (a == "--units") s.units = std::stoll(v);
+      if (a == "--seed") s.seed = std::stoull(v);
     } else if (a.starts_with("-")) {
-      fmt::print("usage: vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [out.svg]\n");
+      fmt::print("usage: vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [--seed S] "
+                 "[out.svg]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     } else {
       svg = a;
     }
   }
-  fmt::print("Task: output the first of {} uniform(-1, 1) inputs; {} units, {} Adam steps of batch {}\n", s.steps,
-             s.units, s.train_steps, s.batch);
-  std::vector<Profile> profiles{simple_rnn_profile(s), lstm_profile(s)};
-
-  fmt::print("\n||dLoss/dh_t|| / ||dLoss/dh_T-1|| (mean over {} batches)\n{}", s.measure_batches, table(profiles, 10));
-  for (const Profile& p : profiles)
-    fmt::print("{}: first/last step gradient ratio {:.3e}, loss {:.4f} (predicting 0 scores 0.333)\n", p.name,
-               p.first_to_last(), p.loss);
-
-  std::vector<tg::Series> series;
-  for (const Profile& p : profiles) {
-    std::vector<double> rel;
-    for (double n : p.norms) rel.push_back(n / p.norms.back());
-    series.push_back({.label = p.name, .x = {}, .y = rel, .style = "points", .color = {}});
+  if (s.steps < 3) {
+    fmt::print("vanishing_gradients: --steps must be at least 3, got {}\n", s.steps);
+    return 2;
   }
-  tg::save_svg(svg, tg::line_plot_svg(series, {.title = "Gradient reaching each time step",
+  fmt::print("Task: output the first of {} uniform(-1, 1) inputs; {} units; measured on {} batches of {}, at "
+             "initialisation and after {} Adam steps at {}\n",
+             s.steps, s.units, s.measure_batches, s.batch, s.train_steps, s.learning_rate);
+  const std::vector<Profile> profiles = all_profiles(s);
+
+  const auto report = [&](const char* when, Gradients Profile::*which) {
+    fmt::print("\n{}: ||dLoss/dx_t|| (x) and ||dLoss/dh_t|| (h), relative to t = {}\n{}", when, s.steps - 1,
+               table(profiles, which, s.steps / 10 > 0 ? s.steps / 10 : 1));
+    for (const Profile& p : profiles) {
+      const Gradients& g = p.*which;
+      fmt::print("{:>12}: first/last gradient ratio x {:.3e}, h {:.3e} (h to t = {}: {:.3e}); loss {:.4f} (predicting "
+                 "0 scores 0.333)\n",
+                 p.name, g.x_ratio(), g.h_ratio(), s.steps - 2, g.h_ratio_before_last(), g.loss);
+    }
+  };
+  report("At initialisation", &Profile::init);
+  report(fmt::format("After {} training steps", s.train_steps).c_str(), &Profile::trained);
+
+  // Same colour per model; the initialisation as a line, after training with dots.
+  const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
+  std::vector<tg::Series> series;
+  for (std::size_t i = 0; i < profiles.size(); ++i)
+    for (bool trained : {false, true}) {
+      const Gradients& g = trained ? profiles[i].trained : profiles[i].init;
+      std::vector<double> rel;
+      for (double n : g.x_norms) rel.push_back(n / g.x_norms.back());
+      series.push_back({.label = profiles[i].name + (trained ? ", trained" : ", init"),
+                        .x = {},
+                        .y = rel,
+                        .style = trained ? "points" : "line",
+                        .color = colors[i % 3]});
+    }
+  tg::save_svg(svg, tg::line_plot_svg(series, {.title = "Gradient reaching each input x_t",
                                                .xlabel = "time step t",
-                                               .ylabel = "||dLoss/dh_t|| / ||dLoss/dh_T-1||",
+                                               .ylabel = "||dLoss/dx_t|| / ||dLoss/dx_T-1||",
                                                .log_y = true}));
   fmt::print("plot: {}\n", svg);
 }
