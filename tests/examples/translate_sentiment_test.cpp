@@ -78,8 +78,9 @@ TEST(SentimentExample, QuickRunBothMaskedEmbeddingModelsReachTheValidationFloor)
     EXPECT_GT(s["train_seconds"], 0.0) << name;
     EXPECT_THAT(r.out, HasSubstr(std::string("  ") + name + ": \"")) << name;
 #ifndef TAPEGRAD_SANITIZED
-    // seed 42, 4 epochs: both models get all of the 1000 validation reviews right
-    EXPECT_EQ(s["epochs"], 4) << name;
+    // seed 42, 4 epochs of the SimpleRNN and 2 of the LSTM: both get all of the 1000 validation
+    // reviews right
+    EXPECT_EQ(s["epochs"], std::string(name) == "lstm" ? 2 : 4) << name;
     EXPECT_GE(s["val_accuracy"], 0.95) << name;
     EXPECT_LT(s["val_loss"], 0.1) << name;
 #endif
@@ -90,7 +91,7 @@ TEST(SentimentExample, QuickRunBothMaskedEmbeddingModelsReachTheValidationFloor)
 #ifndef TAPEGRAD_SANITIZED
 // The cause the example's header explains: from Keras' embedding init, uniform(-0.05, 0.05), the
 // SimpleRNN sits on the loss plateau at chance (seed 42: for 7 epochs; other seeds: 3 to 9),
-// where from uniform(-1, 1) it reaches 1.000 in the 4 quick epochs above.
+// where from uniform(-1, 1) it passes 0.95 in epoch 2 (it gets 1.000 in the 4 quick epochs above).
 TEST(SentimentExample, KerasEmbeddingInitLeavesTheSimpleRNNOnThePlateau) {
   Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--quick --epochs 2 --model simple_rnn --embedding-init 0.05");
   ASSERT_EQ(r.status, 0) << r.out;
