@@ -26,12 +26,12 @@
 // bias 1), so its products appear at second order and it leaves the saddle sooner even from
 // Keras' init. PyTorch, given the same model and init (sentiment_pytorch.py), behaves alike.
 //
-// Measured (seed 42, 2-core machine loaded by other builds, load average 11): the full run, 10
-// epochs of 188 batches on 6000 reviews, gets 1.0000 of 2000 held-out reviews right with both
-// models (val_loss 0.0008 and 0.0001); training takes 4.5 s (SimpleRNN) and 12.8 s (LSTM), 17.5 s
-// for the whole run (medians of 3; 1.1 s and 3.6 s on a quieter machine). The SimpleRNN passes
-// 0.95 in epoch 2, the LSTM in epoch 1, so --quick trains them for 4 and 2 epochs: 1.0000 with
-// both (seeds 1 to 5: SimpleRNN 0.999 to 1.000, LSTM 1.000), 4.8 s in all (load average 12).
+// Measured (seed 42, 2-core machine shared with other builds, load average 8; medians of 3): the
+// full run, 10 epochs of 188 batches on 6000 reviews, gets 1.0000 of 2000 held-out reviews right
+// with both models (val_loss 0.0008 and 0.0001); training takes 1.5 s (SimpleRNN) and 5.1 s (LSTM),
+// 6.7 s for the whole run. The SimpleRNN passes 0.95 in epoch 2, the LSTM in epoch 1, so --quick
+// trains them for 4 and 2 epochs: 1.0000 with both (seeds 1 to 5: SimpleRNN 0.999 to 1.000, LSTM
+// 1.000), 1.7 s for the whole run.
 // From Keras' init (--embedding-init 0.05) the SimpleRNN stays at chance for 7 epochs and ends at
 // 1.0000, the LSTM for 2 (PyTorch: 8 and 1). The earlier attempt's settings (Embedding dim 16,
 // SimpleRNN(64), learning rate 0.002, Keras' init; measured once with a variant of this program)
@@ -44,7 +44,7 @@
 //
 //     sentiment                          the full run: both models
 //     sentiment --quick                  a few seconds (the test's mode)
-//     sentiment --model lstm --seed 3 --lr 0.002 --epochs 20 --embedding-init 0.05
+//     sentiment --model lstm --seed 3 --lr 0.002 --epochs 20 --embedding-init 0.05 --train 3000
 
 #include <chrono>
 #include <cmath>
@@ -130,6 +130,7 @@ struct Config {
   double lr = 0.005;
   int epochs = 0;  // 0: the mode's default (quick: 4 for the SimpleRNN, 2 for the LSTM; else 10)
   double embedding_init = 1.0;
+  std::int64_t n_train = 6000;
   std::vector<std::string> models = {"simple_rnn", "lstm"};
 };
 
@@ -143,6 +144,7 @@ Config parse(int argc, char** argv) {
     else if (a == "--lr" && has_value) c.lr = std::stod(argv[++i]);
     else if (a == "--epochs" && has_value) c.epochs = std::stoi(argv[++i]);
     else if (a == "--embedding-init" && has_value) c.embedding_init = std::stod(argv[++i]);
+    else if (a == "--train" && has_value) c.n_train = std::stoll(argv[++i]);
     else if (a == "--model" && has_value) {
       const std::string m = argv[++i];
       if (m == "both") c.models = {"simple_rnn", "lstm"};
@@ -151,10 +153,11 @@ Config parse(int argc, char** argv) {
     } else {
       throw tg::ValueError("sentiment: unknown argument " + a +
                            " (expected --quick, --seed N, --lr X, --epochs N, --model simple_rnn|lstm|both, "
-                           "--embedding-init A)");
+                           "--embedding-init A, --train N)");
     }
   }
   if (c.epochs < 0) throw tg::ValueError("sentiment: --epochs must not be negative (0: the mode's default)");
+  if (c.n_train <= 0) throw tg::ValueError("sentiment: --train must be positive");
   if (c.embedding_init <= 0) throw tg::ValueError("sentiment: --embedding-init must be positive");
   return c;
 }
@@ -170,7 +173,7 @@ tg::Sequential make_model(const std::string& kind, std::int64_t vocabulary, doub
 
 int run(int argc, char** argv) {
   const Config c = parse(argc, argv);
-  const std::int64_t n_train = 6000, n_val = c.quick ? 1000 : 2000;
+  const std::int64_t n_train = c.n_train, n_val = c.quick ? 1000 : 2000;
 
   tg::manual_seed(c.seed);
   tg::Generator g(c.seed);
