@@ -1,5 +1,6 @@
 // The translate and sentiment examples as a user runs them, in their --quick modes: the figures
-// they print for the default seed (outside the sanitizer build, where they only run one epoch).
+// they print for the default seed (outside the sanitizer build, where they only run one epoch; the
+// sentiment example on 500 reviews).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -71,26 +72,52 @@ TEST(TranslateExample, BadArgumentsAreNamed) {
   EXPECT_THAT(r.out, HasSubstr("translate: unknown argument --frobnicate"));
 }
 
-TEST(SentimentExample, QuickRunReachesTheValidationFloor) {
-  Outcome r = run(TAPEGRAD_SENTIMENT_BIN, std::string("--quick") + kShort);
+TEST(SentimentExample, QuickRunBothMaskedEmbeddingModelsReachTheValidationFloor) {
+#ifdef TAPEGRAD_SANITIZED
+  Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--quick --epochs 1 --train 500");  // both models, briefly
+#else
+  Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--quick");
+#endif
   ASSERT_EQ(r.status, 0) << r.out;
   auto rows = results(r.out);
-  ASSERT_TRUE(rows.count("sentiment")) << r.out;
-  auto& s = rows["sentiment"];
-  EXPECT_GT(s["train_seconds"], 0.0);
-  EXPECT_THAT(r.out, HasSubstr("(p = "));
+  ASSERT_TRUE(rows.count("simple_rnn") && rows.count("lstm")) << r.out;
+  for (const char* name : {"simple_rnn", "lstm"}) {
+    auto& s = rows[name];
+    EXPECT_GT(s["train_seconds"], 0.0) << name;
+    EXPECT_THAT(r.out, HasSubstr(std::string("  ") + name + ": \"")) << name;
 #ifndef TAPEGRAD_SANITIZED
-  // seed 42, 9 epochs: 0.991 of 1000 validation reviews right
-  EXPECT_EQ(s["epochs"], 9);
-  EXPECT_GE(s["val_accuracy"], 0.95);
-  EXPECT_LT(s["val_loss"], 0.2);
+    // seed 42, 4 epochs of the SimpleRNN and 2 of the LSTM: both get all of the 1000 validation
+    // reviews right
+    EXPECT_EQ(s["epochs"], std::string(name) == "lstm" ? 2 : 4) << name;
+    EXPECT_GE(s["val_accuracy"], 0.95) << name;
+    EXPECT_LT(s["val_loss"], 0.1) << name;
 #endif
+  }
+  EXPECT_THAT(r.out, HasSubstr("(p = "));
 }
+
+#ifndef TAPEGRAD_SANITIZED
+// The cause the example's header explains: from Keras' embedding init, uniform(-0.05, 0.05), the
+// SimpleRNN sits on the loss plateau at chance (seed 42: for 7 epochs; other seeds: 3 to 9),
+// where from uniform(-1, 1) it passes 0.95 in epoch 2 (it gets 1.000 in the 4 quick epochs above).
+TEST(SentimentExample, KerasEmbeddingInitLeavesTheSimpleRNNOnThePlateau) {
+  Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--quick --epochs 2 --model simple_rnn --embedding-init 0.05");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rows = results(r.out);
+  ASSERT_TRUE(rows.count("simple_rnn") && !rows.count("lstm")) << r.out;
+  EXPECT_EQ(rows["simple_rnn"]["epochs"], 2);
+  EXPECT_LT(rows["simple_rnn"]["val_accuracy"], 0.6);
+  EXPECT_GT(rows["simple_rnn"]["val_loss"], 0.6);
+}
+#endif
 
 TEST(SentimentExample, BadArgumentsAreNamed) {
   Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--frobnicate");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.out, HasSubstr("sentiment: unknown argument --frobnicate"));
+  Outcome m = run(TAPEGRAD_SENTIMENT_BIN, "--model gru");
+  EXPECT_EQ(m.status, 1);
+  EXPECT_THAT(m.out, HasSubstr("sentiment: --model gru (expected simple_rnn, lstm or both)"));
 }
 
 }  // namespace
