@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -65,7 +66,8 @@ TEST(Forecast, BadCommandLinesGetUsageAndNonZeroExit) {
 }
 
 TEST(Forecast, QuickRunWritesJsonAndWellFormedPlots) {
-  const auto dir = std::filesystem::temp_directory_path() / "tapegrad_forecast_plots";
+  // Per process: test runs of several build trees at once must not share the directory.
+  const auto dir = std::filesystem::temp_directory_path() / ("tapegrad_forecast_plots_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   Outcome r = run("--quick --json --models naive,linear,deep_rnn,iterative_10,deep_rnn_10,seq2seq,lstm,gru --plots " +
                   dir.string());
