@@ -12,18 +12,29 @@
 namespace tg::kernels {
 
 namespace detail {
-/// exp(y) for float y <= 0, with y clamped at -87 (the bottom of float's normal range). Range
-/// reduction y = k ln2 + r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
-/// Taylor series to r^7 (truncation error < 2e-9 relative), then scaling by 2^k through the
-/// exponent bits. One-sided: the callers pass -|x|, and the single clamp is a max.
-inline float exp_nonpositive(float y) {
-  y = y < -87.0f ? -87.0f : y;
+/// Range reduction of a float y for exp: y = k ln2 + r with |r| <= ln2/2 (ln2 split in two for
+/// exactness), and 2^k built from the exponent bits rather than by an int conversion, which is
+/// undefined for NaN input (NaN still comes out: r is NaN). Valid for -126 < k < 128.
+struct ExpReduced {
+  float r;      ///< y - k ln2
+  float scale;  ///< 2^k
+};
+inline ExpReduced reduce_exp(float y) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float shifted = y * kLog2e + kRound;  // k in the low bits of the mantissa
   const float k = shifted - kRound;
-  const float r = (y - k * kLn2Hi) - k * kLn2Lo;
+  const std::int32_t bits = std::bit_cast<std::int32_t>(shifted) + (127 - std::bit_cast<std::int32_t>(kRound));
+  return {(y - k * kLn2Hi) - k * kLn2Lo, std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 23)};
+}
+
+/// exp(y) for float y <= 0, with y clamped at -87 (the bottom of float's normal range): exp(r)
+/// by its Taylor series to r^7 (truncation error < 2e-9 relative), times 2^k. One-sided: the
+/// callers pass -|x|, and the single clamp is a max.
+inline float exp_nonpositive(float y) {
+  y = y < -87.0f ? -87.0f : y;
+  const auto [r, scale] = reduce_exp(y);
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
@@ -32,36 +43,26 @@ inline float exp_nonpositive(float y) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  // k as an integer from the bits rather than by conversion, which is undefined for NaN input
-  // (NaN still comes out: r and p are NaN).
-  const std::int32_t bits = std::bit_cast<std::int32_t>(shifted) + (127 - std::bit_cast<std::int32_t>(kRound));
-  return p * std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 23);
+  return p * scale;
 }
 
 /// tanh for float, from expm1: with m = expm1(-2|x|) (so -1 < m <= 0),
 /// tanh|x| = -m / (2 + m), and the sign of x put back. expm1(y) = 2^k (1 + p) - 1 with
-/// y = k ln2 + r, |r| <= ln2/2, p = expm1(r) by its Taylor series to r^7, and the last step
-/// done in one fma so small |x| (k = 0, m = p) keeps full relative accuracy: no branch on |x|,
-/// no cancellation, within 2 ulp of std::tanh (tests/ops/fast_math_test.cpp). -2|x| is clamped
-/// at -20, past which 1 - e^-2|x| rounds to 1; NaN stays NaN.
+/// p = expm1(r) by its Taylor series to r^7, and the last step done in one fma so small |x|
+/// (k = 0, m = p) keeps full relative accuracy: no branch on |x|, no cancellation, within 2 ulp
+/// of std::tanh (tests/ops/fast_math_test.cpp). -2|x| is clamped at -20, past which
+/// 1 - e^-2|x| rounds to 1; NaN stays NaN.
 inline float tanh_f32(float x) {
   float y = -2.0f * std::fabs(x);
   y = y < -20.0f ? -20.0f : y;
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float shifted = y * kLog2e + kRound;  // k in the low bits of the mantissa
-  const float k = shifted - kRound;
-  const float r = (y - k * kLn2Hi) - k * kLn2Lo;
+  const auto [r, scale] = reduce_exp(y);
   float q = 1.0f / 5040.0f;
   q = q * r + 1.0f / 720.0f;
   q = q * r + 1.0f / 120.0f;
   q = q * r + 1.0f / 24.0f;
   q = q * r + 1.0f / 6.0f;
   q = q * r + 0.5f;
-  const float p = q * (r * r) + r;  // expm1(r)
-  const std::int32_t bits = std::bit_cast<std::int32_t>(shifted) + (127 - std::bit_cast<std::int32_t>(kRound));
-  const float scale = std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 23);  // 2^k
+  const float p = q * (r * r) + r;                   // expm1(r)
   const float minus_m = (1.0f - scale) - scale * p;  // -expm1(y) >= 0
   const float t = minus_m / (2.0f - minus_m);
   return std::bit_cast<float>(std::bit_cast<std::uint32_t>(t) | (std::bit_cast<std::uint32_t>(x) & 0x80000000u));
