@@ -247,6 +247,20 @@ Tensor& BackwardContext::grad_input(int i) {
   return slot.grad;
 }
 
+BackwardContext::GradTarget BackwardContext::grad_target(int i) {
+  detail::Slot& slot = tape_.slots_[in_slot(i)];
+  const bool leaf = slot.node == detail::kLeafNode;
+  if (leaf ? slot.owner.impl()->grad != nullptr : slot.grad.defined()) return {grad_input(i), false};
+  Tensor fresh = Tensor::empty(slot.shape, slot.dtype);
+  if (leaf) {
+    detail::TensorImpl* impl = slot.owner.impl();
+    impl->grad = fresh.impl();
+    impl->grad->retain();
+  }
+  slot.grad = std::move(fresh);
+  return {slot.grad, true};
+}
+
 void BackwardContext::accumulate(int i, Tensor g) {
   std::uint32_t id = in_slot(i);
   if (id == detail::kNoSlot || !g.defined()) return;

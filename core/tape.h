@@ -150,6 +150,19 @@ class BackwardContext {
 
   /// Input i's gradient buffer, zero-filled on first access: kernels add into it in place.
   Tensor& grad_input(int i);
+  /// Where a rule puts input i's gradient when its kernel can either write or add (a GEMM's
+  /// beta, a copy or a sum).
+  struct GradTarget {
+    Tensor& buffer;  ///< the gradient buffer of input i
+    bool first;      ///< buffer is uninitialised: write every element, do not add
+  };
+  /// Input i's gradient buffer without grad_input's zero fill. For the first contribution the
+  /// buffer is uninitialised and `first` is true: the rule must write every element before it
+  /// returns (or throws). Otherwise it holds the running gradient, to add into.
+  ///
+  ///     auto [dx, first] = ctx.grad_target(0);
+  ///     kernels::gemm(false, true, m, k, n, 1.0f, dy, n, w, n, first ? 0.0f : 1.0f, dx.data<float>(), k);
+  GradTarget grad_target(int i);
   /// Adds `g` to input i's gradient after checking its shape and dtype; when `g` is the first
   /// contribution and nothing else holds it, it is taken over without a copy.
   void accumulate(int i, Tensor g);

@@ -146,6 +146,60 @@ TEST(Tape, BackwardOfAnElementwiseChainAllocatesNoBuffers) {
   EXPECT_LE(pool_stats().reuses + pool_stats().system_allocs - before, 2u);
 }
 
+// An identity op whose rule writes or adds through grad_target, logging what it was told.
+std::vector<bool>& target_firsts() {
+  static std::vector<bool> firsts;
+  return firsts;
+}
+
+Tensor identity_via_target(const Tensor& x) {
+  Tensor y = x.clone();
+  record("identity_via_target", [](BackwardContext& ctx) {
+    auto [dx, first] = ctx.grad_target(0);
+    target_firsts().push_back(first);
+    EXPECT_EQ(dx.shape(), ctx.input_shape(0));
+    const double* dy = ctx.grad_output().data<double>();
+    double* d = dx.data<double>();
+    for (std::int64_t i = 0; i < dx.numel(); ++i) d[i] = first ? dy[i] : d[i] + dy[i];
+  }, {&x}, y);
+  return y;
+}
+
+// The first contribution to a gradient is written, the later ones added: the sums come out as
+// with grad_input's zero-filled buffers, for non-leaves and for leaves with or without a gradient.
+TEST(Tape, GradTargetTellsTheFirstContributionFromLaterOnes) {
+  Tensor x = tensor({0.5, -1.0, 2.0}, DType::f64).requires_grad_();
+  auto loss = [&] {  // one statement an op: the recording order is the order written
+    Tensor c = identity_via_target(x);  // its rule runs last, after x*2's has added into x
+    Tensor h = x * 2.0;
+    Tensor a = identity_via_target(h);
+    Tensor b = identity_via_target(h);
+    Tensor s = a * 3.0;
+    s = s + b;
+    s = sum(s);
+    return s + sum(c);
+  };
+  target_firsts().clear();
+  loss().backward();
+  // b's rule writes h's gradient, a's adds into it; c's finds the leaf x's from x*2's rule.
+  EXPECT_EQ(target_firsts(), (std::vector<bool>{true, false, false}));
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(x.grad().at({i}), 2.0 * (3.0 + 1.0) + 1.0);
+
+  x.zero_grad();  // the leaf keeps its (zeroed) buffer
+  target_firsts().clear();
+  loss().backward();
+  EXPECT_EQ(target_firsts(), (std::vector<bool>{true, false, false}));
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(x.grad().at({i}), 9.0);
+
+  // A leaf without a gradient gets its buffer from the rule: written, not added.
+  Tensor w = tensor({1.5, 2.5}, DType::f64).requires_grad_();
+  target_firsts().clear();
+  Tensor y = identity_via_target(w);
+  sum(y * 4.0).backward();
+  EXPECT_EQ(target_firsts(), (std::vector<bool>{true}));
+  for (int i = 0; i < 2; ++i) EXPECT_DOUBLE_EQ(w.grad().at({i}), 4.0);
+}
+
 TEST(Tensor, PrintsShapeDtypeAndTruncates) {
   std::string s = arange(0, 100).str();
   EXPECT_NE(s.find("..."), std::string::npos);
