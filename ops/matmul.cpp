@@ -4,6 +4,7 @@
 
 #include "core/tape.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/rows.h"
 
 namespace tg {
 
@@ -61,10 +62,12 @@ void matmul_backward(BackwardContext& ctx) {
   const Tensor& g = ctx.grad_output();
   dispatch(g.dtype(), [&]<class T>() {
     const T* dc = g.data<T>();
-    // dA[M,K] += dC[M,N] B^T
-    if (ctx.needs_grad(0))
+    // dA[M,K] (+)= dC[M,N] B^T
+    if (ctx.needs_grad(0)) {
+      auto [da, first] = ctx.grad_target(0);
       batched_gemm<T>(false, true, d.batch, d.m, d.k, d.n, dc, d.n, d.m * d.n, b.data<T>(), d.n,
-                      d.k * d.n, T(1), ctx.grad_input(0).data<T>(), d.k, d.m * d.k);
+                      d.k * d.n, first ? T(0) : T(1), da.data<T>(), d.k, d.m * d.k);
+    }
     // dB[K,N] += A^T dC[M,N]
     if (ctx.needs_grad(1))
       batched_gemm<T>(true, false, d.batch, d.k, d.n, d.m, a.data<T>(), d.k, d.m * d.k, dc, d.n, d.m * d.n, T(1),
@@ -83,20 +86,18 @@ void linear_backward(BackwardContext& ctx) {
   const Tensor& g = ctx.grad_output();
   dispatch(g.dtype(), [&]<class T>() {
     const T* dy = g.data<T>();
-    // dx[R,K] += dY[R,N] W^T
-    if (ctx.needs_grad(0))
-      batched_gemm<T>(false, true, 1, d.rows, d.k, d.n, dy, d.n, 0, w.data<T>(), d.n, 0, T(1),
-                      ctx.grad_input(0).data<T>(), d.k, 0);
+    // dx[R,K] (+)= dY[R,N] W^T
+    if (ctx.needs_grad(0)) {
+      auto [dx, first] = ctx.grad_target(0);
+      batched_gemm<T>(false, true, 1, d.rows, d.k, d.n, dy, d.n, 0, w.data<T>(), d.n, 0, first ? T(0) : T(1),
+                      dx.data<T>(), d.k, 0);
+    }
     // dW[K,N] += X^T dY[R,N]
     if (ctx.needs_grad(1))
       batched_gemm<T>(true, false, 1, d.k, d.n, d.rows, x.data<T>(), d.k, 0, dy, d.n, 0, T(1),
                       ctx.grad_input(1).data<T>(), d.n, 0);
     // db[N] += column sums of dY
-    if (ctx.needs_grad(2)) {
-      T* db = ctx.grad_input(2).data<T>();
-      for (std::int64_t r = 0; r < d.rows; ++r)
-        for (std::int64_t j = 0; j < d.n; ++j) db[j] += dy[r * d.n + j];
-    }
+    if (ctx.needs_grad(2)) kernels::add_column_sums(dy, d.n, d.rows, d.n, ctx.grad_input(2).data<T>());
   });
 }
 }  // namespace
@@ -140,9 +141,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     T* y = out.data<T>();
     T beta = T(0);
     if (b.defined()) {  // every row starts as the bias, the GEMM adds x W onto it
-      const T* bias = b.data<T>();
-      for (std::int64_t r = 0; r < d.rows; ++r)
-        for (std::int64_t j = 0; j < d.n; ++j) y[r * d.n + j] = bias[j];
+      kernels::copy_rows(b.data<T>(), 0, y, d.n, d.rows, d.n);
       beta = T(1);
     }
     // [R,K] x [K,N] -> [R,N]

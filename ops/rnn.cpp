@@ -50,9 +50,11 @@ void step_backward(BackwardContext& ctx) {
       for (std::int64_t i = 0; i < b; ++i)
         for (std::int64_t j = 0; j < units; ++j) dxw[i * steps * units + j] += dzp[i * units + j];
     }
-    if (h_prev.defined() && ctx.needs_grad(1))  // dh_prev += dz U^T
-      kernels::gemm(false, true, b, units, units, T(1), dzp, units, u.data<T>(), units, T(1),
-                    ctx.grad_input(1).data<T>(), units);
+    if (h_prev.defined() && ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T
+      auto [dh_prev, first] = ctx.grad_target(1);
+      kernels::gemm(false, true, b, units, units, T(1), dzp, units, u.data<T>(), units, first ? T(0) : T(1),
+                    dh_prev.data<T>(), units);
+    }
     if (h_prev.defined() && ctx.needs_grad(2))  // dU += h_prev^T dz
       kernels::gemm(true, false, units, units, b, T(1), h_prev.data<T>(), units, dzp, units, T(1),
                     ctx.grad_input(2).data<T>(), units);
@@ -149,9 +151,11 @@ void scan_step_backward(BackwardContext& ctx) {
     const T* dh = ctx.grad_output().data<T>();
     for (std::int64_t i = 0; i < n; ++i) dz[i] = dh[i] * (T(1) - hv[i] * hv[i]);
     st.written[static_cast<std::size_t>(a.t)] = 1;
-    if (ctx.needs_grad(1))  // dh_prev += dz U^T
-      kernels::gemm_packed_b(false, b, units, units, T(1), dz, units, st.packed_ut.data<T>(), T(1),
-                             ctx.grad_input(1).data<T>(), units);
+    if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T
+      auto [dh_prev, first] = ctx.grad_target(1);
+      kernels::gemm_packed_b(false, b, units, units, T(1), dz, units, st.packed_ut.data<T>(), first ? T(0) : T(1),
+                             dh_prev.data<T>(), units);
+    }
     if (a.first) scan_reduce<T>(ctx, st);
   });
 }

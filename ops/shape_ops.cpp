@@ -9,6 +9,7 @@
 
 #include "core/tape.h"
 #include "ops/broadcast.h"
+#include "ops/kernels/rows.h"
 
 namespace tg {
 
@@ -156,14 +157,14 @@ void join_backward(BackwardContext& ctx) {
     std::int64_t offset = 0;
     for (std::uint32_t i = 0; i < a.n; ++i) {
       const std::int64_t size = a.uniform ? sizes[0] : sizes[i];
-      if (ctx.needs_grad(static_cast<int>(i))) {
-        T* dst = ctx.grad_input(static_cast<int>(i)).data<T>();
+      if (ctx.needs_grad(static_cast<int>(i))) {  // the input's block of rows of dY
+        auto [grad, first] = ctx.grad_target(static_cast<int>(i));
         const std::int64_t block = size * l.inner;
-        for (std::int64_t o = 0; o < l.outer; ++o) {
-          const T* s = src + (o * l.total + offset) * l.inner;
-          T* d = dst + o * block;
-          for (std::int64_t j = 0; j < block; ++j) d[j] += s[j];
-        }
+        const T* s = src + offset * l.inner;
+        if (first)
+          kernels::copy_rows(s, l.total * l.inner, grad.data<T>(), block, l.outer, block);
+        else
+          kernels::add_rows(s, l.total * l.inner, grad.data<T>(), block, l.outer, block);
       }
       offset += size;
     }
@@ -182,9 +183,7 @@ Tensor join(std::span<const Tensor> xs, Tensor out, int axis, Size size, const c
     for (std::size_t i = 0; i < xs.size(); ++i) {
       const T* src = xs[i].data<T>();
       const std::int64_t block = size(i) * l.inner;
-      for (std::int64_t o = 0; o < l.outer; ++o)
-        std::memcpy(dst + (o * l.total + offset) * l.inner, src + o * block,
-                    static_cast<std::size_t>(block) * sizeof(T));
+      kernels::copy_rows(src, block, dst + offset * l.inner, l.total * l.inner, l.outer, block);
       offset += size(i);
     }
   });

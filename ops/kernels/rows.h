@@ -40,6 +40,22 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
   }
 }
 
+/// dst[j] += sum_i src[i * src_stride + j] for j < cols, each column summed over the rows in
+/// order (a bias gradient: the column sums of dY).
+template <class T>
+inline void add_column_sums(const T* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, T* dst) {
+  constexpr std::int64_t kChunk = 64;  // columns summed at once, in a local buffer nothing aliases
+  for (std::int64_t j0 = 0; j0 < cols; j0 += kChunk) {
+    const std::int64_t w = cols - j0 < kChunk ? cols - j0 : kChunk;
+    T acc[kChunk] = {};
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const T* s = src + i * src_stride + j0;
+      for (std::int64_t j = 0; j < w; ++j) acc[j] += s[j];
+    }
+    for (std::int64_t j = 0; j < w; ++j) dst[j0 + j] += acc[j];
+  }
+}
+
 }  // namespace tg::kernels
 
 #undef TAPEGRAD_NO_MEMCPY_IDIOM
