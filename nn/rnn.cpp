@@ -45,6 +45,8 @@ Tensor RecurrentCell::forward(const Tensor& x) {
   return step(prepare(seq), 0, States(state_sizes().size())).at(0);
 }
 
+Tensor RecurrentCell::sequence(std::span<const Tensor> outputs) { return stack(outputs, 1); }
+
 std::shared_ptr<RecurrentCell> RecurrentCell::clone() const {
   throw ValueError(fmt::format("{}: this cell cannot be cloned (override RecurrentCell::clone); give "
                                "Bidirectional its backward layer explicitly", type_name()));
@@ -78,6 +80,10 @@ States SimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& state
   Tensor z = select(xw, 1, t);
   if (h.defined()) z = z + matmul(h, recurrent_kernel);
   return {activation_(z)};
+}
+
+Tensor SimpleRNNCell::sequence(std::span<const Tensor> outputs) {
+  return activation_ == activations::tanh ? scan_.sequence(outputs) : stack(outputs, 1);
 }
 
 std::shared_ptr<RecurrentCell> SimpleRNNCell::clone() const {
@@ -151,7 +157,10 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
     for (Tensor& h : outputs_) h.retain_grad();
     step_outputs_ = outputs_;
   }
-  Tensor out = options_.return_sequences ? stack(outputs_, 1) : states[0];
+  // Kept step outputs must each receive their whole gradient: the plain stack then.
+  Tensor out = !options_.return_sequences    ? states[0]
+               : options_.keep_step_outputs ? stack(outputs_, 1)
+                                            : cell_->sequence(outputs_);
   outputs_.clear();
   if (options_.stateful) {
     carried_ = States(n_states);

@@ -71,6 +71,10 @@ class RecurrentCell : public Module {
   /// One time step t from `prepare`'s result and the previous states. An undefined state means
   /// zeros (the first step); `zeros_if_undefined` turns it into a tensor when a cell needs one.
   virtual States step(const Tensor& prepared, std::int64_t t, const States& states) = 0;
+  /// The outputs of the steps RNN just ran (states[0] of steps 0 .. T-1, in order) as one
+  /// [B, T, features] sequence, for return_sequences. Default: stack(outputs, 1); a cell that
+  /// wrote the sequence as it stepped hands it over instead.
+  virtual Tensor sequence(std::span<const Tensor> outputs);
 
   /// One step on x [B, F] from zero states (a cell used on its own): returns the output.
   Tensor forward(const Tensor& x) override;
@@ -94,6 +98,8 @@ class SimpleRNNCell : public RecurrentCell {
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  /// With tanh, the sequence the scan wrote as it stepped (RnnTanhScan::sequence).
+  Tensor sequence(std::span<const Tensor> outputs) override;
   std::shared_ptr<RecurrentCell> clone() const override;
 
   /// W [F, units], U [units, units], b [units]; undefined until built.

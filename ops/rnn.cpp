@@ -9,6 +9,7 @@
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/rows.h"
 #include "ops/kernels/unary.h"
+#include "ops/shape_ops.h"
 
 namespace tg {
 
@@ -84,19 +85,21 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
 
 namespace detail {
 // What the steps of one sequence share. Reused by the next sequence when no recording holds it.
+// The chain is the run of steps t0, t0 + 1, ..., last_t, each reading the previous one's output.
 struct RnnScanState {
   Tensor xw, u;              // detached aliases of the sequence's inputs
+  Tensor h_init;             // h_prev of the chain's first step (undefined: zeros)
   Tensor packed_u;           // U packed for h_prev U (B rows)
   Tensor packed_ut;          // U^T packed for dz U^T
-  Tensor h_prev_all;         // [T,B,H]: h_{t-1} of every recorded step (zeros for none), for dU;
-                             // step t writes its output to row block t + 1 as it computes it
-  Tensor dz_all;             // [T,B,H]: dz_t left by the steps' backward rules
+  Tensor seq;                // [B,T,H]: h_t of each step of the chain at [:, t, :], written as it is
+                             // computed: the sequence output, and (a step behind) the h_{t-1} of dU
+  Tensor dz;                 // [B,T,H]: dz_t at [:, t, :], left by the steps' rules; becomes d xw
+  Tensor dseq;               // the sequence output's gradient, while a backward walks the chain
+  Tensor aside;              // [B,H]: rows of dz set aside during the dU product
+  std::vector<const TensorImpl*> outs;  // each step's output, and its slot when recorded: an
+  std::vector<std::uint32_t> out_slots;  // address alone may be reused by another tensor
   std::vector<std::uint8_t> stepped, written;
-  // The last step's output, which the next step must read to continue the chain (with its slot
-  // when recorded: an address alone may be reused by another tensor).
-  const TensorImpl* last = nullptr;
-  std::uint32_t last_slot = kNoSlot;
-  std::int64_t last_t = -1;
+  std::int64_t t0 = -1, last_t = -1;
   std::int64_t batch = 0, steps = 0, units = 0;
   bool grad_mode = false;  // recording was on at the first step
   bool recording = false;  // the first step was recorded: later ones leave dz_t for it
@@ -107,56 +110,106 @@ namespace {
 struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept RnnScanState
-  bool first;           // the sequence's first step: sums dU and d xw over all steps
+  bool first;           // the chain's first step: sums dU and d xw over all steps
 };
 
-// Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits.
+// Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
+// else holds it.
 void ensure(Tensor& t, const Shape& shape, DType dtype) {
-  if (!t.defined() || t.dtype() != dtype || t.shape() != shape) t = Tensor::empty(shape, dtype);
+  if (!t.defined() || t.dtype() != dtype || t.shape() != shape || t.impl()->refs > 1 ||
+      t.impl()->storage->refs() > 1)
+    t = Tensor::empty(shape, dtype);
 }
 
-// The weight and input gradients of every step of the sequence, from the dz_t its steps left.
+// Zeros rows [:, t, :] of a [B,T,H] buffer.
+template <class T>
+void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::int64_t units) {
+  for (std::int64_t i = 0; i < b; ++i) std::fill_n(buf + (i * steps + t) * units, units, T(0));
+}
+
+// The weight and input gradients of every step of the chain, from the dz_t its steps left.
 template <class T>
 void scan_reduce(BackwardContext& ctx, detail::RnnScanState& st) {
-  const std::int64_t b = st.batch, steps = st.steps, units = st.units, n = b * units;
-  T* dz = st.dz_all.data<T>();
-  T* hp = st.h_prev_all.data<T>();
-  // Steps the gradient did not reach (or that were never taken) add nothing.
+  const std::int64_t b = st.batch, steps = st.steps, units = st.units, row = steps * units;
+  T* dz = st.dz.data<T>();
+  T* seq = st.seq.data<T>();
+  // Steps the gradient did not reach add nothing; steps never taken have no h_t to pair with.
   for (std::int64_t t = 0; t < steps; ++t) {
-    if (st.written[static_cast<std::size_t>(t)]) continue;
-    std::fill_n(dz + t * n, n, T(0));
-    if (!st.stepped[static_cast<std::size_t>(t)]) std::fill_n(hp + t * n, n, T(0));
+    if (!st.written[static_cast<std::size_t>(t)]) zero_step(dz, t, b, steps, units);
+    if (!st.stepped[static_cast<std::size_t>(t)]) zero_step(seq, t, b, steps, units);
   }
-  if (ctx.needs_grad(2))  // dU += sum_t h_{t-1}^T dz_t: [H, T*B] x [T*B, H]
-    kernels::gemm(true, false, units, units, steps * b, T(1), hp, units, dz, units, T(1),
-                  ctx.grad_input(2).data<T>(), units);
-  if (ctx.needs_grad(0)) {  // d xw[:, t, :] = dz_t
-    Tensor dxw = Tensor::empty({b, steps, units}, st.xw.dtype());
-    T* out = dxw.data<T>();
-    for (std::int64_t t = 0; t < steps; ++t) kernels::copy_rows(dz + t * n, units, out + t * units, steps * units, b, units);
-    ctx.accumulate(0, std::move(dxw));
+  // No step of the chain read a state when it is a single step from zeros: U then has no gradient.
+  if (ctx.needs_grad(2) && (st.last_t > st.t0 || st.h_init.defined())) {
+    // dU += sum_t h_{t-1}^T dz_t. Seen as B*T rows, row r of dz pairs with row r - 1 of the
+    // sequence (h_{t-1} of the same batch row), except at t = 0, where it would pair with the
+    // previous batch row's last step: those dz rows are set aside and zeroed for one GEMM
+    // [H, B*T-1] x [B*T-1, H]; h_prev of the chain's first step is added on its own.
+    T* dU = ctx.grad_input(2).data<T>();
+    ensure(st.aside, {b, units}, st.dz.dtype());
+    T* aside = st.aside.data<T>();
+    kernels::copy_rows(dz, row, aside, units, b, units);
+    zero_step(dz, 0, b, steps, units);
+    kernels::gemm(true, false, units, units, b * steps - 1, T(1), seq, units, dz + units, units, T(1), dU, units);
+    kernels::copy_rows(aside, units, dz, row, b, units);
+    if (st.h_init.defined())  // h_prev^T dz_{t0}
+      kernels::gemm(true, false, units, units, b, T(1), st.h_init.data<T>(), units, dz + st.t0 * units, row, T(1),
+                    dU, units);
   }
+  if (ctx.needs_grad(0)) ctx.accumulate(0, std::move(st.dz));  // d xw[:, t, :] = dz_t, as laid out
   std::fill(st.written.begin(), st.written.end(), std::uint8_t{0});
+  st.dseq = Tensor();
 }
 
 void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<detail::RnnScanState*>(ctx.object(a.state));
   const Tensor& h = ctx.saved(0);
-  const std::int64_t b = st.batch, units = st.units, n = b * units;
-  ensure(st.dz_all, {st.steps, b, units}, h.dtype());
+  const std::int64_t b = st.batch, steps = st.steps, units = st.units, row = steps * units;
+  ensure(st.dz, {b, steps, units}, h.dtype());
   dispatch(h.dtype(), [&]<class T>() {
-    T* dz = st.dz_all.data<T>() + a.t * n;  // dz_t = dh_t (1 - h_t^2)
+    T* dz = st.dz.data<T>() + a.t * units;  // dz_t = dh_t (1 - h_t^2), rows `row` apart
     const T* hv = h.data<T>();
     const T* dh = ctx.grad_output().data<T>();
-    for (std::int64_t i = 0; i < n; ++i) dz[i] = dh[i] * (T(1) - hv[i] * hv[i]);
+    // The sequence output's share of dh_t, for the steps its rule left it to (all but the last).
+    if (st.dseq.defined() && a.t + 1 < steps) {
+      const T* ds = st.dseq.data<T>() + a.t * units;
+      for (std::int64_t i = 0; i < b; ++i)
+        for (std::int64_t j = 0; j < units; ++j) {
+          const T y = hv[i * units + j];
+          dz[i * row + j] = (dh[i * units + j] + ds[i * row + j]) * (T(1) - y * y);
+        }
+    } else {
+      for (std::int64_t i = 0; i < b; ++i)
+        for (std::int64_t j = 0; j < units; ++j) {
+          const T y = hv[i * units + j];
+          dz[i * row + j] = dh[i * units + j] * (T(1) - y * y);
+        }
+    }
     st.written[static_cast<std::size_t>(a.t)] = 1;
     if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T
       auto [dh_prev, first] = ctx.grad_target(1);
-      kernels::gemm_packed_b(false, b, units, units, T(1), dz, units, st.packed_ut.data<T>(), first ? T(0) : T(1),
+      kernels::gemm_packed_b(false, b, units, units, T(1), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1),
                              dh_prev.data<T>(), units);
     }
     if (a.first) scan_reduce<T>(ctx, st);
+  });
+}
+
+// The sequence output's rule: keeps dY for the steps' rules, which add dY[:, t, :] to their dh_t,
+// and passes the last step its share through the tape, so that the walk reaches the chain.
+void scan_sequence_backward(BackwardContext& ctx) {
+  auto& st = *static_cast<detail::RnnScanState*>(ctx.object(ctx.attrs<std::uint32_t>()));
+  st.dseq = ctx.take_grad_output();
+  const int last = static_cast<int>(st.steps - 1);
+  if (!ctx.needs_grad(last)) return;
+  auto [g, first] = ctx.grad_target(last);
+  const std::int64_t units = st.units, row = st.steps * units;
+  dispatch(st.dseq.dtype(), [&]<class T>() {
+    const T* src = st.dseq.data<T>() + last * units;
+    if (first)
+      kernels::copy_rows(src, row, g.data<T>(), units, st.batch, units);
+    else
+      kernels::add_rows(src, row, g.data<T>(), units, st.batch, units);
   });
 }
 }  // namespace
@@ -172,14 +225,19 @@ void RnnTanhScan::begin(const Tensor& xw, const Tensor& u) {
   st.units = xw.size(2);
   st.xw = xw.detach();
   st.u = u.detach();
-  st.stepped.assign(static_cast<std::size_t>(st.steps), 0);
-  st.written.assign(static_cast<std::size_t>(st.steps), 0);
-  st.last = nullptr;
-  st.last_slot = detail::kNoSlot;
+  st.h_init = Tensor();
+  st.dseq = Tensor();
+  const auto steps = static_cast<std::size_t>(st.steps);
+  st.stepped.assign(steps, 0);
+  st.written.assign(steps, 0);
+  st.outs.assign(steps, nullptr);
+  st.out_slots.assign(steps, detail::kNoSlot);
+  st.t0 = -1;
   st.last_t = -1;
   st.grad_mode = grad_enabled();
   st.recording = false;
   const std::int64_t b = st.batch, h = st.units;
+  ensure(st.seq, xw.shape(), dt);  // a new one when the last sequence output is still alive
   dispatch(dt, [&]<class T>() {
     const Shape packed{kernels::packed_b_size<T>(b, h, h)};
     ensure(st.packed_u, packed, dt);
@@ -189,13 +247,19 @@ void RnnTanhScan::begin(const Tensor& xw, const Tensor& u) {
   });
 }
 
+bool RnnTanhScan::is_output(const Tensor& h, std::int64_t t) const {
+  const detail::RnnScanState& st = *state_;
+  const detail::TensorImpl* impl = h.impl();
+  return impl != nullptr && impl == st.outs[static_cast<std::size_t>(t)] &&
+         (!st.recording ||
+          (Tape::current().tracked(impl) && impl->slot == st.out_slots[static_cast<std::size_t>(t)]));
+}
+
 bool RnnTanhScan::continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const {
   const detail::RnnScanState& st = *state_;
   return xw.impl()->storage == st.xw.impl()->storage && xw.shape() == st.xw.shape() &&
-         u.impl()->storage == st.u.impl()->storage && u.dtype() == st.u.dtype() &&
-         t == st.last_t + 1 && st.last != nullptr && h_prev.impl() == st.last &&
-         grad_enabled() == st.grad_mode &&
-         (!st.recording || (Tape::current().tracked(st.last) && st.last->slot == st.last_slot));
+         u.impl()->storage == st.u.impl()->storage && u.dtype() == st.u.dtype() && st.last_t >= 0 &&
+         t == st.last_t + 1 && grad_enabled() == st.grad_mode && is_output(h_prev, st.last_t);
 }
 
 Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) {
@@ -214,10 +278,9 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
     return rnn_tanh_step(xw, t, h_prev, u);
   }
   detail::RnnScanState& st = *state_;
-  st.stepped[static_cast<std::size_t>(t)] = 1;
-  const std::int64_t b = st.batch, steps = st.steps, units = st.units, n = b * units;
-  // A recorded chain keeps h_t for the next step's share of dU, written by the tanh pass.
-  const bool keep_next = !first && st.recording && t + 1 < steps;
+  const auto ts = static_cast<std::size_t>(t);
+  st.stepped[ts] = 1;
+  const std::int64_t b = st.batch, steps = st.steps, units = st.units;
   Tensor h = Tensor::empty({b, units}, xw.dtype());
   dispatch(h.dtype(), [&]<class T>() {
     const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows steps * units apart
@@ -229,13 +292,15 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
     } else {
       kernels::copy_rows(src, steps * units, out, units, b, units);
     }
-    if (keep_next)
-      kernels::tanh_forward2(out, out, st.h_prev_all.data<T>() + (t + 1) * n, n);
-    else
-      kernels::tanh_forward(out, out, n);
+    kernels::tanh_forward(out, out, b * units);
+    kernels::copy_rows(out, units, st.seq.data<T>() + t * units, steps * units, b, units);  // seq[:, t, :]
   });
-  st.last = h.impl();
+  st.outs[ts] = h.impl();
   st.last_t = t;
+  if (first) {
+    st.t0 = t;
+    if (h_prev.defined()) st.h_init = h_prev.detach();
+  }
   if (!first && !st.recording) {  // a chain nothing records: at most an ordinary node
     if (NodeRef node = record("rnn_tanh_step", step_backward, {&xw, &h_prev, &u}, h))
       node.save(h).save(h_prev).save(u).attrs(StepAttrs{t});
@@ -243,22 +308,23 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   }
   NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h_prev, &u}, h);
   if (!node) return h;
-  st.last_slot = h.impl()->slot;
+  st.out_slots[ts] = h.impl()->slot;
   node.save(h);
   node.attrs(ScanStepAttrs{t, node.keep(state_), first});
-  if (first) {  // the chain's start: h_prev (or zeros) for this step, h_t for the next
-    st.recording = true;
-    ensure(st.h_prev_all, {steps, b, units}, xw.dtype());
-    dispatch(h.dtype(), [&]<class T>() {
-      T* rows = st.h_prev_all.data<T>();
-      if (h_prev.defined())
-        kernels::copy_rows(h_prev.data<T>(), n, rows + t * n, n, 1, n);
-      else
-        std::fill_n(rows + t * n, n, T(0));
-      if (t + 1 < steps) kernels::copy_rows(h.data<T>(), n, rows + (t + 1) * n, n, 1, n);
-    });
-  }
+  if (first) st.recording = true;
   return h;
+}
+
+Tensor RnnTanhScan::sequence(std::span<const Tensor> outputs) {
+  // The chain's own sequence only when `outputs` are its steps 0 .. T-1 in order.
+  bool whole = state_ && state_->t0 == 0 && state_->last_t + 1 == state_->steps &&
+               static_cast<std::int64_t>(outputs.size()) == state_->steps;
+  for (std::size_t t = 0; whole && t < outputs.size(); ++t) whole = is_output(outputs[t], static_cast<std::int64_t>(t));
+  if (!whole) return stack(outputs, 1);
+  Tensor out = state_->seq.detach();  // its own tensor on the buffer the steps wrote
+  if (NodeRef node = record("rnn_tanh_sequence", scan_sequence_backward, outputs, std::span<Tensor>(&out, 1)))
+    node.attrs(node.keep(state_));
+  return out;
 }
 
 }  // namespace tg

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "core/tensor.h"
 
@@ -21,10 +22,13 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
 /// The same steps over one sequence, with the work they share done once (what SimpleRNN runs).
 /// A scan is a cache that lives across sequences (a cell keeps one):
 /// - forward: U is packed for the steps' products h_{t-1} U once per sequence, not per step;
+///   each step also writes h_t into the sequence buffer [B,T,H] (rows [:, t, :]);
 /// - backward: each step's rule computes dz_t = dh_t (1 - h_t^2) and dh_{t-1} = dz_t U^T (U^T
-///   packed once too) and leaves dz_t in the scan; the rule of the sequence's first step, which
-///   the reverse walk reaches last, then adds dU = sum_t h_{t-1}^T dz_t as one GEMM over all
-///   steps (K = T*B instead of T products with K = B) and d xw in one pass.
+///   packed once too) and leaves dz_t in rows [:, t, :] of a [B,T,H] buffer; the rule of the
+///   sequence's first step, which the reverse walk reaches last, then adds dU = sum_t h_{t-1}^T
+///   dz_t as one GEMM over all steps (K = B*T instead of T products with K = B), reading the
+///   h_{t-1} from the sequence buffer a row behind, and hands the dz buffer over as d xw, which
+///   has that very layout (no copy).
 /// Every step is still its own node reading h_{t-1}, xw and U: BPTT remains the tape's generic
 /// backward, and the results equal rnn_tanh_step's.
 ///
@@ -39,10 +43,18 @@ class RnnTanhScan {
  public:
   /// h_t = tanh(xw[:, t, :] + h_prev U), as rnn_tanh_step.
   Tensor step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u);
+  /// The step outputs as one sequence [B,T,H]: stack(outputs, 1), without the copies when
+  /// `outputs` are this scan's steps 0 .. T-1 of the current sequence, in order. The steps wrote
+  /// their rows of it as they went; in backward its rule keeps dY, each step's rule adds
+  /// dY[:, t, :] to its dh_t, and only the last step's share goes through the tape (no split into
+  /// T gradients). So the gradient a step output retains (Tensor::retain_grad) then lacks the
+  /// sequence's share: use stack to look at per-step gradients.
+  Tensor sequence(std::span<const Tensor> outputs);
 
  private:
   void begin(const Tensor& xw, const Tensor& u);
   bool continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const;
+  bool is_output(const Tensor& h, std::int64_t t) const;  // h is the chain's output of step t
   std::shared_ptr<detail::RnnScanState> state_;
 };
 

@@ -194,6 +194,44 @@ TEST(RnnTanhScan, TheSameInputsTwice) {
   expect_close(u.grad(), plain.du * 2.0, 1e-12, "du of two passes");
 }
 
+// The sequence the scan wrote as it stepped, against the plain steps stacked: its values, and
+// the gradients of a loss that reads the sequence (weighted per element) and, optionally, the last
+// state on its own as well.
+Grads run_sequence(bool scan, const Tensor& xw0, const Tensor& u0, const Tensor& h00, bool also_last) {
+  Tensor xw = xw0.clone().requires_grad_();
+  Tensor u = u0.clone().requires_grad_();
+  Tensor h0 = h00.defined() ? h00.clone().requires_grad_() : Tensor();
+  RnnTanhScan sc;
+  std::vector<Tensor> hs;
+  Tensor h = h0;
+  for (std::int64_t t = 0; t < xw.size(1); ++t) {
+    h = scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
+    hs.push_back(h);
+  }
+  Tensor seq = scan ? sc.sequence(hs) : stack(hs, 1);
+  Tensor weights = rnd(seq.shape(), 99, -1.0, 1.0, seq.dtype());
+  Tensor loss = sum(seq * weights + square(seq));
+  if (also_last) loss = loss + sum(h * 3.0);
+  loss.backward();
+  Grads g;
+  g.outputs.push_back(seq.detach());
+  g.dxw = xw.grad();
+  g.du = u.grad();
+  if (h0.defined()) g.dh0 = h0.grad();
+  return g;
+}
+
+TEST(RnnTanhScan, SequenceMatchesTheStackedPlainSteps) {
+  for (Sizes s : {Sizes{3, 7, 5}, Sizes{1, 4, 1}, Sizes{32, 6, 20}, Sizes{5, 1, 3}, Sizes{2, 3, 40}}) {
+    SCOPED_TRACE(::testing::PrintToString(std::vector<std::int64_t>{s.b, s.t, s.h}));
+    Tensor xw = rnd({s.b, s.t, s.h}, 1), u = rnd({s.h, s.h}, 2, -0.5, 0.5), h0 = rnd({s.b, s.h}, 3);
+    for (bool also_last : {false, true}) {
+      expect_same(run_sequence(true, xw, u, Tensor(), also_last), run_sequence(false, xw, u, Tensor(), also_last), 1e-12);
+      expect_same(run_sequence(true, xw, u, h0, also_last), run_sequence(false, xw, u, h0, also_last), 1e-12);
+    }
+  }
+}
+
 TEST(RnnTanhScan, ChecksItsInputs) {
   RnnTanhScan sc;
   EXPECT_THROW(sc.step(rnd({2, 3, 4}, 1), 3, Tensor(), rnd({4, 4}, 2)), ValueError);
