@@ -138,14 +138,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   out_shape[-1] = d.n;
   Tensor out = Tensor::empty(out_shape, x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
-    T* y = out.data<T>();
-    T beta = T(0);
-    if (b.defined()) {  // every row starts as the bias, the GEMM adds x W onto it
-      kernels::copy_rows(b.data<T>(), 0, y, d.n, d.rows, d.n);
-      beta = T(1);
-    }
-    // [R,K] x [K,N] -> [R,N]
-    batched_gemm<T>(false, false, 1, d.rows, d.n, d.k, x.data<T>(), d.k, 0, w.data<T>(), d.n, 0, beta, y, d.n, 0);
+    // [R,K] x [K,N] + b -> [R,N], the bias added as the GEMM writes its tiles
+    if (d.rows > 0 && d.n > 0)
+      kernels::gemm(false, false, d.rows, d.n, d.k, T(1), x.data<T>(), d.k, w.data<T>(), d.n, T(0), out.data<T>(),
+                    d.n, b.defined() ? b.data<T>() : nullptr);
   });
   if (NodeRef node = record("linear", &linear_backward, {&x, &w, &b}, out)) node.save(x).save(w).attrs(d);
   return out;

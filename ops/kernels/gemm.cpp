@@ -72,6 +72,7 @@ struct Simd<float> {
   }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   static float hsum(Reg x) {
     __m128 v = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
@@ -127,6 +128,7 @@ struct Simd<double> {
   }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
   static double hsum(Reg x) {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
@@ -160,6 +162,7 @@ struct Simd {
   static void store_first(T* p, Reg x, int) { *p = x; }
   static Reg fma(Reg a, Reg b, Reg c) { return a * b + c; }
   static Reg mul(Reg a, Reg b) { return a * b; }
+  static Reg add(Reg a, Reg b) { return a + b; }
   static T hsum(Reg x) { return x; }
   static void transpose(Reg (&)[kLanes]) {}
   static void pin(Reg&) {}
@@ -170,11 +173,11 @@ struct Simd {
 constexpr int kMaxMr = 6;
 constexpr int kMaxNv = 3;
 
-// C[0:MR, 0:NV*lanes] = alpha * acc + beta * C, the last vector holding `last_lanes` columns.
-// beta = 0 never reads C.
+// C[0:MR, 0:NV*lanes] = alpha * acc (+ bias) + beta * C, the last vector holding `last_lanes`
+// columns; bias, when given, is added to every row. beta = 0 never reads C.
 template <class T, int MR, int NV>
 [[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c,
-                                              Index ldc, T alpha, T beta, int last_lanes) {
+                                              Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -183,6 +186,15 @@ template <class T, int MR, int NV>
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = S::mul(acc[r][v], va);
+  if (bias != nullptr) {
+    const auto mask = S::mask(last_lanes);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const Reg bv = v == NV - 1 ? S::load(bias + v * L, mask) : S::load(bias + v * L);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) acc[r][v] = S::add(acc[r][v], bv);
+    }
+  }
   if (beta != T(0)) {
     // beta = 1 gives old + x exactly: the fma rounds once.
     const Reg vb = S::set1(beta);
@@ -217,7 +229,7 @@ template <class T, int MR, int NV>
 // opB[p, :] starts at b + p * ldb; kMaskB reads its last vector masked (B read in place).
 template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
 void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c, Index ldc,
-                  T alpha, T beta, int last_lanes) {
+                  T alpha, T beta, int last_lanes, const T* bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -251,11 +263,11 @@ void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T*
     b += ldb;
     if constexpr (kAColumns) a += a_stride;
   }
-  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes);
+  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias);
 }
 
 template <class T>
-using KernelFn = void (*)(Index, const T*, Index, const T*, Index, T*, Index, T, T, int);
+using KernelFn = void (*)(Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*);
 
 template <class T, bool kAColumns, bool kMaskB, int... I>
 constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
@@ -413,6 +425,12 @@ template <class T>
 }
 
 template <class T>
+[[gnu::noinline]] void add_bias(Index m, Index n, const T* bias, T* c, Index ldc) {
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < n; ++j) c[i * ldc + j] += bias[j];
+}
+
+template <class T>
 [[gnu::noinline]] void scale_c(Index m, Index n, T beta, T* c, Index ldc) {
   for (Index i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
@@ -527,10 +545,17 @@ constexpr Index prepacked_offset(Index jc, Index pc, Index n, Index k, Index nr,
 
 template <class T>
 void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
-               const T* b, Index ldb, T beta, T* c, Index ldc, const T* prepacked = nullptr) {
+               const T* b, Index ldb, T beta, T* c, Index ldc, const T* prepacked = nullptr,
+               const T* bias = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
+    if (bias) add_bias(m, n, bias, c, ldc);
+    return;
+  }
+  if (bias && n == 1 && m > 1) {  // the matrix-vector paths below know no bias: one pass after
+    gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, prepacked);
+    add_bias(m, n, bias, c, ldc);
     return;
   }
   if (prepacked && n == 1) {  // packed as the plain vector opB[:, 0]
@@ -585,6 +610,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
     for (Index pc = 0; pc < k; pc += kc_max) {
       const Index kc = std::min(kc_max, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
+      const T* bias_pc = pc == 0 ? bias : nullptr;  // added once, with the first block of K
       if (prepacked)
         bbuf = const_cast<T*>(prepacked) + prepacked_offset<T>(jc, pc, n, k, nr, nc_max);
       else if (packed_b)
@@ -612,7 +638,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
             const KernelFn<T> kernel =
                 h == mr ? full : kernel_for<T>(static_cast<int>(h), nv, a_columns, mask_b);
             kernel(kc, a_base + ir * a_step, packed_a ? h : lda, b_panel, b_stride,
-                   c_panel + ir * ldc, ldc, alpha, beta_pc, last_lanes);
+                   c_panel + ir * ldc, ldc, alpha, beta_pc, last_lanes, bias_pc ? bias_pc + jc + jr : nullptr);
           }
         }
       }
@@ -682,14 +708,14 @@ template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc) {
-  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+          std::int64_t ldc, const float* bias) {
+  gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias);
 }
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
-          double* c, std::int64_t ldc) {
-  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+          double* c, std::int64_t ldc, const double* bias) {
+  gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias);
 }
 
 }  // namespace tg::kernels

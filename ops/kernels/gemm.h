@@ -16,15 +16,17 @@
 
 namespace tg::kernels {
 
-/// Single precision; the fast path of the library.
+/// Single precision; the fast path of the library. `bias` ([N], optional) is added to every row
+/// of C as the tiles are written: C = alpha * op(A) op(B) + bias + beta * C, a linear layer's
+/// output in one pass over C.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc);
+          std::int64_t ldc, const float* bias = nullptr);
 
 /// Double precision (gradient checks, users who need it), same kernels at half the lanes.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
-          std::int64_t ldc);
+          std::int64_t ldc, const double* bias = nullptr);
 
 /// op(B) packed ahead of time, for many products with the same B and different A (an RNN's
 /// recurrent kernel, multiplied at every time step of a sequence): the packing is paid once

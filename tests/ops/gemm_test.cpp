@@ -19,13 +19,15 @@ struct Case {
   double alpha, beta;
   std::int64_t pad;  // added to every leading dimension
   bool prepacked = false;  // B packed ahead of time (pack_b_for + gemm_packed_b)
+  bool bias = false;       // a bias [N] added to every row of C
 };
 
 std::string describe(const Case& c) {
   return "trans_a=" + std::to_string(c.trans_a) + " trans_b=" + std::to_string(c.trans_b) +
          " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
          " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
-         " pad=" + std::to_string(c.pad) + " prepacked=" + std::to_string(c.prepacked);
+         " pad=" + std::to_string(c.pad) + " prepacked=" + std::to_string(c.prepacked) +
+         " bias=" + std::to_string(c.bias);
 }
 
 // Runs one gemm against a reference accumulated in double. C starts as NaN when beta = 0, and
@@ -49,6 +51,9 @@ void check(const Case& c, std::mt19937& rng) {
       cmat[i * ldc + j] =
           c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(dist(rng));
 
+  std::vector<T> bias(static_cast<std::size_t>(c.n));
+  for (T& x : bias) x = static_cast<T>(dist(rng));
+
   std::vector<double> expect(c.m * c.n), bound(c.m * c.n);
   for (std::int64_t i = 0; i < c.m; ++i) {
     for (std::int64_t j = 0; j < c.n; ++j) {
@@ -60,8 +65,9 @@ void check(const Case& c, std::mt19937& rng) {
         mag += std::abs(av * bv);
       }
       const double old = c.beta == 0.0 ? 0.0 : static_cast<double>(cmat[i * ldc + j]);
-      expect[i * c.n + j] = c.alpha * sum + c.beta * old;
-      bound[i * c.n + j] = std::abs(c.alpha) * mag + std::abs(c.beta * old);
+      const double add = c.bias ? static_cast<double>(bias[static_cast<std::size_t>(j)]) : 0.0;
+      expect[i * c.n + j] = c.alpha * sum + add + c.beta * old;
+      bound[i * c.n + j] = std::abs(c.alpha) * mag + std::abs(add) + std::abs(c.beta * old);
     }
   }
 
@@ -72,7 +78,7 @@ void check(const Case& c, std::mt19937& rng) {
                   static_cast<T>(c.beta), cmat.data(), ldc);
   } else {
     gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
-         static_cast<T>(c.beta), cmat.data(), ldc);
+         static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr);
   }
 
   const double eps = std::numeric_limits<T>::epsilon();
@@ -113,7 +119,7 @@ const std::vector<Shape>& shapes() {
 }
 
 template <class T>
-void check_all_shapes(std::uint32_t seed, bool prepacked = false) {
+void check_all_shapes(std::uint32_t seed, bool prepacked = false, bool bias = false) {
   std::mt19937 rng(seed);
   const double alphas[] = {1.0, 0.0, -0.75};
   const double betas[] = {0.0, 1.0, 0.5};
@@ -123,7 +129,7 @@ void check_all_shapes(std::uint32_t seed, bool prepacked = false) {
         for (double alpha : alphas)
           for (double beta : betas)
             for (std::int64_t pad : {0, 3})
-              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad, prepacked}, rng);
+              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad, prepacked, bias}, rng);
 }
 
 TEST(Gemm, FloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(1); }
@@ -134,6 +140,12 @@ TEST(Gemm, DoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(2); }
 TEST(Gemm, PrepackedFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(3, true); }
 
 TEST(Gemm, PrepackedDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(4, true); }
+
+// A bias added to every row as the tiles are written (a linear layer), on every path: the tile
+// kernels over several blocks of K, the matrix-vector products of N = 1, and K = 0 or alpha = 0.
+TEST(Gemm, BiasFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(5, false, true); }
+
+TEST(Gemm, BiasDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(6, false, true); }
 
 TEST(Gemm, FloatLarge) {
   std::mt19937 rng(3);
