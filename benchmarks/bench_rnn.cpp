@@ -37,10 +37,14 @@ void BM_RnnStepForward(benchmark::State& state) {
   tg::Tensor prev = h0;
   for (auto _ : state) {
     if (scan) {
-      // Steps 1.. of one sequence continue the chain; a new sequence starts every kSteps.
-      if (t == 0) prev = sc.step(xw, 0, tg::Tensor(), u);
-      prev = sc.step(xw, t == 0 ? 1 : t, prev, u);
-      t = t + 2 >= kSteps ? 0 : t + 1;
+      // Steps 1 .. kSteps-1 of one sequence, each continuing the chain; every kSteps - 1
+      // iterations a new pass over xw begins with step 0 (one extra step in 49).
+      if (t == 0) {
+        prev = sc.step(xw, 0, tg::Tensor(), u);
+        t = 1;
+      }
+      prev = sc.step(xw, t, prev, u);
+      t = t + 1 >= kSteps ? 0 : t + 1;
     } else {
       prev = tg::rnn_tanh_step(xw, 1, h0, u);
     }
