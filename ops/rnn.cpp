@@ -103,6 +103,7 @@ struct RnnScanState {
   std::int64_t batch = 0, steps = 0, units = 0;
   bool grad_mode = false;  // recording was on at the first step
   bool recording = false;  // the first step was recorded: later ones leave dz_t for it
+  std::uint32_t kept = 0;  // the recording's index of this state (NodeRef::keep), once per chain
 };
 }  // namespace detail
 
@@ -310,7 +311,9 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   if (!node) return h;
   st.out_slots[ts] = h.impl()->slot;
   node.save(h);
-  node.attrs(ScanStepAttrs{t, node.keep(state_), first});
+  // The chain's steps share the first one's handle on the state: they are in its recording.
+  if (first) st.kept = node.keep(state_);
+  node.attrs(ScanStepAttrs{t, st.kept, first});
   if (first) st.recording = true;
   return h;
 }
