@@ -47,13 +47,15 @@ Tensor mse_loss(const Tensor& y_pred, const Tensor& y_true) {
           // d/dpred = 2 (pred - true) / n, d/dtrue its negative
           const double g = static_cast<double>(ctx.grad_output().data<T>()[0]);
           const T s = static_cast<T>(2.0 * g / static_cast<double>(n));
-          if (ctx.needs_grad(0)) {
-            T* dp = ctx.grad_input(0).data<T>();
-            for (std::int64_t i = 0; i < n; ++i) dp[i] += s * (p[i] - t[i]);
-          }
-          if (ctx.needs_grad(1)) {
-            T* dt = ctx.grad_input(1).data<T>();
-            for (std::int64_t i = 0; i < n; ++i) dt[i] -= s * (p[i] - t[i]);
+          for (int i = 0; i < 2; ++i) {
+            if (!ctx.needs_grad(i)) continue;
+            auto [grad, first] = ctx.grad_target(i);
+            T* d = grad.data<T>();
+            const T si = i == 0 ? s : -s;
+            if (first)
+              for (std::int64_t j = 0; j < n; ++j) d[j] = si * (p[j] - t[j]);
+            else
+              for (std::int64_t j = 0; j < n; ++j) d[j] += si * (p[j] - t[j]);
           }
         });
       }, {&y_pred, &y_true}, out))
