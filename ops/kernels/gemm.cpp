@@ -228,8 +228,8 @@ template <class T, int MR, int NV>
 // a[p * a_stride + r] (kAColumns true: columns of A^T, or a packed panel with a_stride = MR).
 // opB[p, :] starts at b + p * ldb; kMaskB reads its last vector masked (B read in place).
 template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
-void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c, Index ldc,
-                  T alpha, T beta, int last_lanes, const T* bias) {
+[[gnu::always_inline]] inline void tile_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c,
+                                               Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -266,8 +266,19 @@ void micro_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T*
   write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias);
 }
 
+// `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
+// rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
+// product the call and its arguments cost about as much as a tile.
+template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
+void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
+                  T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
+  for (Index tile = 0; tile < tiles; ++tile)
+    tile_kernel<T, MR, NV, kAColumns, kMaskB>(k, a0 + tile * a_tile, a_stride, b0, ldb, c0 + tile * MR * ldc, ldc,
+                                              alpha, beta, last_lanes, bias);
+}
+
 template <class T>
-using KernelFn = void (*)(Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*);
+using KernelFn = void (*)(Index, Index, Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*);
 
 template <class T, bool kAColumns, bool kMaskB, int... I>
 constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
@@ -632,13 +643,17 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
           const bool mask_b = !packed_b && last_lanes != L;
           T* c_panel = c + ic * ldc + jc + jr;
-          const KernelFn<T> full = kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b);
-          for (Index ir = 0; ir < mc; ir += mr) {
-            const Index h = std::min(mr, mc - ir);
-            const KernelFn<T> kernel =
-                h == mr ? full : kernel_for<T>(static_cast<int>(h), nv, a_columns, mask_b);
-            kernel(kc, a_base + ir * a_step, packed_a ? h : lda, b_panel, b_stride,
-                   c_panel + ir * ldc, ldc, alpha, beta_pc, last_lanes, bias_pc ? bias_pc + jc + jr : nullptr);
+          const T* bias_panel = bias_pc ? bias_pc + jc + jr : nullptr;
+          const Index full_tiles = mc / mr, rest = mc - full_tiles * mr;
+          if (full_tiles > 0)
+            kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b)(
+                full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
+                beta_pc, last_lanes, bias_panel);
+          if (rest > 0) {
+            const Index ir = full_tiles * mr;
+            kernel_for<T>(static_cast<int>(rest), nv, a_columns, mask_b)(
+                1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
+                alpha, beta_pc, last_lanes, bias_panel);
           }
         }
       }
