@@ -203,14 +203,14 @@ void scan_sequence_backward(BackwardContext& ctx) {
   st.dseq = ctx.take_grad_output();
   const int last = static_cast<int>(st.steps - 1);
   if (!ctx.needs_grad(last)) return;
-  auto [g, first] = ctx.grad_target(last);
+  const BackwardContext::GradTarget target = ctx.grad_target(last);
   const std::int64_t units = st.units, row = st.steps * units;
   dispatch(st.dseq.dtype(), [&]<class T>() {
     const T* src = st.dseq.data<T>() + last * units;
-    if (first)
-      kernels::copy_rows(src, row, g.data<T>(), units, st.batch, units);
+    if (target.first)
+      kernels::copy_rows(src, row, target.buffer.data<T>(), units, st.batch, units);
     else
-      kernels::add_rows(src, row, g.data<T>(), units, st.batch, units);
+      kernels::add_rows(src, row, target.buffer.data<T>(), units, st.batch, units);
   });
 }
 }  // namespace
