@@ -85,23 +85,6 @@ inline void tanh_forward(const double* x, double* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
 }
 
-/// y = tanh(x) written to y and to y2 as well (x and y may alias): a recurrent step's output and
-/// its copy kept for the sequence's weight gradient, in one pass.
-inline void tanh_forward2(const float* x, float* y, float* y2, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float v = detail::tanh_f32(x[i]);
-    y[i] = v;
-    y2[i] = v;
-  }
-}
-inline void tanh_forward2(const double* x, double* y, double* y2, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double v = std::tanh(x[i]);
-    y[i] = v;
-    y2[i] = v;
-  }
-}
-
 /// dx += dy * (1 - y^2), from tanh's output y.
 template <class T>
 void tanh_backward(const T* y, const T* dy, T* dx, std::int64_t n) {
