@@ -5,6 +5,7 @@
 #include "core/tape.h"
 #include "ops/kernels/conv.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/rows.h"
 
 namespace tg {
 
@@ -66,11 +67,7 @@ void conv1d_backward(BackwardContext& ctx) {
     }
     if (ctx.needs_grad(1) && rows > 0)  // dW[KF,O] += col^T dY
       kernels::gemm(true, false, kf, o, rows, T(1), col.data<T>(), kf, dyp, o, T(1), ctx.grad_input(1).data<T>(), o);
-    if (ctx.needs_grad(2)) {  // db[O] += column sums of dY
-      T* db = ctx.grad_input(2).data<T>();
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < o; ++j) db[j] += dyp[r * o + j];
-    }
+    if (ctx.needs_grad(2)) kernels::add_column_sums(dyp, o, rows, o, ctx.grad_input(2).data<T>());  // db[O]
   });
 }
 

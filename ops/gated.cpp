@@ -8,6 +8,7 @@
 #include "ops/elementwise.h"
 #include "ops/kernels/gated.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/rows.h"
 #include "ops/matmul.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
@@ -116,11 +117,8 @@ void gru_backward(BackwardContext& ctx) {
     if (h_prev.defined() && ctx.needs_grad(2))  // dU[u,3u] += h_prev^T dhu
       kernels::gemm(true, false, units, g3, b, T(1), h_prev.data<T>(), units, dhup, g3, T(1),
                     ctx.grad_input(2).data<T>(), g3);
-    if (ctx.needs_grad(3)) {  // the recurrent bias, row 1 of [2, 3u]: column sums of dhu
-      T* db = ctx.grad_input(3).data<T>() + g3;
-      for (std::int64_t r = 0; r < b; ++r)
-        for (std::int64_t j = 0; j < g3; ++j) db[j] += dhup[r * g3 + j];
-    }
+    if (ctx.needs_grad(3))  // the recurrent bias, row 1 of [2, 3u]: column sums of dhu
+      kernels::add_column_sums(dhup, g3, b, g3, ctx.grad_input(3).data<T>() + g3);
   });
 }
 

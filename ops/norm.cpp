@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/tape.h"
+#include "ops/kernels/rows.h"
 
 namespace tg {
 
@@ -48,11 +49,7 @@ void layer_norm_backward(BackwardContext& ctx) {
       for (std::int64_t r = 0; r < n.rows; ++r)
         for (std::int64_t j = 0; j < n.d; ++j) dg[j] += g[r * n.d + j] * xh[r * n.d + j];
     }
-    if (ctx.needs_grad(2)) {  // dbeta += sum over rows of dy
-      T* db = ctx.grad_input(2).data<T>();
-      for (std::int64_t r = 0; r < n.rows; ++r)
-        for (std::int64_t j = 0; j < n.d; ++j) db[j] += g[r * n.d + j];
-    }
+    if (ctx.needs_grad(2)) kernels::add_column_sums(g, n.d, n.rows, n.d, ctx.grad_input(2).data<T>());  // dbeta
   });
 }
 

@@ -41,7 +41,7 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
 }
 
 /// dst[j] += sum_i src[i * src_stride + j] for j < cols, each column summed over the rows in
-/// order (a bias gradient: the column sums of dY).
+/// order (a bias gradient: the column sums of dY; linear, conv1d, the gated steps, layer norm).
 template <class T>
 inline void add_column_sums(const T* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, T* dst) {
   constexpr std::int64_t kChunk = 64;  // columns summed at once, in a local buffer nothing aliases
