@@ -70,10 +70,11 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
   dispatch(xw.dtype(), [&]<class T>() {
     const T* src = xw.data<T>() + t * units;
     T* out = h.data<T>();
-    kernels::copy_rows(src, steps * units, out, units, b, units);
-    if (h_prev.defined())  // z += h_prev U
-      kernels::gemm(false, false, b, units, units, T(1), h_prev.data<T>(), units, u.data<T>(), units, T(1), out,
-                    units);
+    if (h_prev.defined())  // z = h_prev U + xw_t
+      kernels::gemm(false, false, b, units, units, T(1), h_prev.data<T>(), units, u.data<T>(), units, T(0), out,
+                    units, src, steps * units);
+    else
+      kernels::copy_rows(src, steps * units, out, units, b, units);
     kernels::tanh_forward(out, out, h.numel());
   });
   if (NodeRef node = record("rnn_tanh_step", step_backward, {&xw, &h_prev, &u}, h))
@@ -168,29 +169,23 @@ void scan_step_backward(BackwardContext& ctx) {
   const std::int64_t b = st.batch, steps = st.steps, units = st.units, row = steps * units;
   ensure(st.dz, {b, steps, units}, h.dtype());
   dispatch(h.dtype(), [&]<class T>() {
-    T* dz = st.dz.data<T>() + a.t * units;  // dz_t = dh_t (1 - h_t^2), rows `row` apart
+    // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence output's share
+    // dY[:, t, :]: step t + 1's rule added it below, the sequence rule passed the last step's.
+    T* dz = st.dz.data<T>() + a.t * units;
     const T* hv = h.data<T>();
     const T* dh = ctx.grad_output().data<T>();
-    // The sequence output's share of dh_t, for the steps its rule left it to (all but the last).
-    if (st.dseq.defined() && a.t + 1 < steps) {
-      const T* ds = st.dseq.data<T>() + a.t * units;
-      for (std::int64_t i = 0; i < b; ++i)
-        for (std::int64_t j = 0; j < units; ++j) {
-          const T y = hv[i * units + j];
-          dz[i * row + j] = (dh[i * units + j] + ds[i * row + j]) * (T(1) - y * y);
-        }
-    } else {
-      for (std::int64_t i = 0; i < b; ++i)
-        for (std::int64_t j = 0; j < units; ++j) {
-          const T y = hv[i * units + j];
-          dz[i * row + j] = dh[i * units + j] * (T(1) - y * y);
-        }
-    }
+    for (std::int64_t i = 0; i < b; ++i)
+      for (std::int64_t j = 0; j < units; ++j) {
+        const T y = hv[i * units + j];
+        dz[i * row + j] = dh[i * units + j] * (T(1) - y * y);
+      }
     st.written[static_cast<std::size_t>(a.t)] = 1;
-    if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T
+    if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T (+ dY[:, t - 1, :], added as the tiles are written)
+      // With a sequence output every step from 0 is in the chain, so h_prev is step t - 1's output.
+      const T* ds = st.dseq.defined() && a.t > 0 ? st.dseq.data<T>() + (a.t - 1) * units : nullptr;
       auto [dh_prev, first] = ctx.grad_target(1);
       kernels::gemm_packed_b(false, b, units, units, T(1), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1),
-                             dh_prev.data<T>(), units);
+                             dh_prev.data<T>(), units, ds, row);
     }
     if (a.first) scan_reduce<T>(ctx, st);
   });
@@ -286,10 +281,9 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   dispatch(h.dtype(), [&]<class T>() {
     const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows steps * units apart
     T* out = h.data<T>();
-    if (h_prev.defined()) {  // z = h_prev U + xw_t
+    if (h_prev.defined()) {  // z = h_prev U + xw_t, xw_t added as the tiles are written
       kernels::gemm_packed_b(false, b, units, units, T(1), h_prev.data<T>(), units, st.packed_u.data<T>(), T(0),
-                             out, units);
-      kernels::add_rows(src, steps * units, out, units, b, units);
+                             out, units, src, steps * units);
     } else {
       kernels::copy_rows(src, steps * units, out, units, b, units);
     }

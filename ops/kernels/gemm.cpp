@@ -174,10 +174,11 @@ constexpr int kMaxMr = 6;
 constexpr int kMaxNv = 3;
 
 // C[0:MR, 0:NV*lanes] = alpha * acc (+ bias) + beta * C, the last vector holding `last_lanes`
-// columns; bias, when given, is added to every row. beta = 0 never reads C.
+// columns; row r of the bias, when given, starts at bias + r * ld_bias (ld_bias = 0: the same
+// row for every row of C). beta = 0 never reads C.
 template <class T, int MR, int NV>
-[[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c,
-                                              Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
+[[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c, Index ldc, T alpha,
+                                              T beta, int last_lanes, const T* bias, Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -188,12 +189,13 @@ template <class T, int MR, int NV>
     for (int v = 0; v < NV; ++v) acc[r][v] = S::mul(acc[r][v], va);
   if (bias != nullptr) {
     const auto mask = S::mask(last_lanes);
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const Reg bv = v == NV - 1 ? S::load(bias + v * L, mask) : S::load(bias + v * L);
 #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) acc[r][v] = S::add(acc[r][v], bv);
-    }
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const T* bp = bias + r * ld_bias + v * L;
+        acc[r][v] = S::add(acc[r][v], v == NV - 1 ? S::load(bp, mask) : S::load(bp));
+      }
   }
   if (beta != T(0)) {
     // beta = 1 gives old + x exactly: the fma rounds once.
@@ -229,7 +231,8 @@ template <class T, int MR, int NV>
 // opB[p, :] starts at b + p * ldb; kMaskB reads its last vector masked (B read in place).
 template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
 [[gnu::always_inline]] inline void tile_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c,
-                                               Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
+                                               Index ldc, T alpha, T beta, int last_lanes, const T* bias,
+                                               Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -263,7 +266,7 @@ template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
     b += ldb;
     if constexpr (kAColumns) a += a_stride;
   }
-  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias);
+  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
@@ -271,14 +274,16 @@ template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
 // product the call and its arguments cost about as much as a tile.
 template <class T, int MR, int NV, bool kAColumns, bool kMaskB>
 void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
-                  T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias) {
+                  T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
   for (Index tile = 0; tile < tiles; ++tile)
     tile_kernel<T, MR, NV, kAColumns, kMaskB>(k, a0 + tile * a_tile, a_stride, b0, ldb, c0 + tile * MR * ldc, ldc,
-                                              alpha, beta, last_lanes, bias);
+                                              alpha, beta, last_lanes, bias ? bias + tile * MR * ld_bias : nullptr,
+                                              ld_bias);
 }
 
 template <class T>
-using KernelFn = void (*)(Index, Index, Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*);
+using KernelFn = void (*)(Index, Index, Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*,
+                          Index);
 
 template <class T, bool kAColumns, bool kMaskB, int... I>
 constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
@@ -436,9 +441,9 @@ template <class T>
 }
 
 template <class T>
-[[gnu::noinline]] void add_bias(Index m, Index n, const T* bias, T* c, Index ldc) {
+[[gnu::noinline]] void add_bias(Index m, Index n, const T* bias, Index ld_bias, T* c, Index ldc) {
   for (Index i = 0; i < m; ++i)
-    for (Index j = 0; j < n; ++j) c[i * ldc + j] += bias[j];
+    for (Index j = 0; j < n; ++j) c[i * ldc + j] += bias[i * ld_bias + j];
 }
 
 template <class T>
@@ -557,16 +562,16 @@ constexpr Index prepacked_offset(Index jc, Index pc, Index n, Index k, Index nr,
 template <class T>
 void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
                const T* b, Index ldb, T beta, T* c, Index ldc, const T* prepacked = nullptr,
-               const T* bias = nullptr) {
+               const T* bias = nullptr, Index ld_bias = 0) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
-    if (bias) add_bias(m, n, bias, c, ldc);
+    if (bias) add_bias(m, n, bias, ld_bias, c, ldc);
     return;
   }
   if (bias && n == 1 && m > 1) {  // the matrix-vector paths below know no bias: one pass after
     gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, prepacked);
-    add_bias(m, n, bias, c, ldc);
+    add_bias(m, n, bias, ld_bias, c, ldc);
     return;
   }
   if (prepacked && n == 1) {  // packed as the plain vector opB[:, 0]
@@ -643,17 +648,17 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
           const bool mask_b = !packed_b && last_lanes != L;
           T* c_panel = c + ic * ldc + jc + jr;
-          const T* bias_panel = bias_pc ? bias_pc + jc + jr : nullptr;
+          const T* bias_panel = bias_pc ? bias_pc + ic * ld_bias + jc + jr : nullptr;
           const Index full_tiles = mc / mr, rest = mc - full_tiles * mr;
           if (full_tiles > 0)
             kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b)(
                 full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
-                beta_pc, last_lanes, bias_panel);
+                beta_pc, last_lanes, bias_panel, ld_bias);
           if (rest > 0) {
             const Index ir = full_tiles * mr;
             kernel_for<T>(static_cast<int>(rest), nv, a_columns, mask_b)(
                 1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
-                alpha, beta_pc, last_lanes, bias_panel);
+                alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
           }
         }
       }
@@ -713,24 +718,27 @@ template void pack_b_for<double>(bool, std::int64_t, std::int64_t, std::int64_t,
 
 template <class T>
 void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc) {
-  gemm_impl<T>(trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, packed_b);
+                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias,
+                   std::int64_t ld_bias) {
+  gemm_impl<T>(trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, packed_b, bias, ld_bias);
 }
 template void gemm_packed_b<float>(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
-                                   std::int64_t, const float*, float, float*, std::int64_t);
+                                   std::int64_t, const float*, float, float*, std::int64_t, const float*,
+                                   std::int64_t);
 template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
-                                    std::int64_t, const double*, double, double*, std::int64_t);
+                                    std::int64_t, const double*, double, double*, std::int64_t, const double*,
+                                    std::int64_t);
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc, const float* bias) {
-  gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias);
+          std::int64_t ldc, const float* bias, std::int64_t ld_bias) {
+  gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias, ld_bias);
 }
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
-          double* c, std::int64_t ldc, const double* bias) {
-  gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias);
+          double* c, std::int64_t ldc, const double* bias, std::int64_t ld_bias) {
+  gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias, ld_bias);
 }
 
 }  // namespace tg::kernels

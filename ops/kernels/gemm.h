@@ -16,17 +16,19 @@
 
 namespace tg::kernels {
 
-/// Single precision; the fast path of the library. `bias` ([N], optional) is added to every row
-/// of C as the tiles are written: C = alpha * op(A) op(B) + bias + beta * C, a linear layer's
-/// output in one pass over C.
+/// Single precision; the fast path of the library. `bias` (optional) is added as the tiles are
+/// written: C = alpha * op(A) op(B) + bias + beta * C in one pass over C. With ld_bias = 0 it is
+/// one row [N] added to every row of C (a linear layer's bias); with ld_bias > 0 it is an [M,N]
+/// matrix with rows ld_bias apart (an RNN step's projected input, xw[:, t, :]). It must not
+/// overlap C.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc, const float* bias = nullptr);
+          std::int64_t ldc, const float* bias = nullptr, std::int64_t ld_bias = 0);
 
 /// Double precision (gradient checks, users who need it), same kernels at half the lanes.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
-          std::int64_t ldc, const double* bias = nullptr);
+          std::int64_t ldc, const double* bias = nullptr, std::int64_t ld_bias = 0);
 
 /// op(B) packed ahead of time, for many products with the same B and different A (an RNN's
 /// recurrent kernel, multiplied at every time step of a sequence): the packing is paid once
@@ -44,10 +46,11 @@ std::int64_t packed_b_size(std::int64_t m, std::int64_t n, std::int64_t k);
 template <class T>
 void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
                 T* packed);
-/// C = alpha * op(A) * B + beta * C with B packed by pack_b_for for the same m, n, k; otherwise
-/// exactly `gemm`.
+/// C = alpha * op(A) * B + bias + beta * C with B packed by pack_b_for for the same m, n, k;
+/// otherwise exactly `gemm`.
 template <class T>
 void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc);
+                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias = nullptr,
+                   std::int64_t ld_bias = 0);
 
 }  // namespace tg::kernels

@@ -19,7 +19,7 @@ struct Case {
   double alpha, beta;
   std::int64_t pad;  // added to every leading dimension
   bool prepacked = false;  // B packed ahead of time (pack_b_for + gemm_packed_b)
-  bool bias = false;       // a bias [N] added to every row of C
+  int bias = 0;            // 0: none; 1: a row [N] added to every row of C; 2: a matrix [M,N]
 };
 
 std::string describe(const Case& c) {
@@ -51,7 +51,9 @@ void check(const Case& c, std::mt19937& rng) {
       cmat[i * ldc + j] =
           c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(dist(rng));
 
-  std::vector<T> bias(static_cast<std::size_t>(c.n));
+  // A row bias has ld_bias = 0; a matrix has rows further apart than C's, so a mix-up shows.
+  const std::int64_t ld_bias = c.bias == 2 ? c.n + c.pad + 2 : 0;
+  std::vector<T> bias(static_cast<std::size_t>(c.bias == 2 ? c.m * ld_bias : c.n));
   for (T& x : bias) x = static_cast<T>(dist(rng));
 
   std::vector<double> expect(c.m * c.n), bound(c.m * c.n);
@@ -65,7 +67,7 @@ void check(const Case& c, std::mt19937& rng) {
         mag += std::abs(av * bv);
       }
       const double old = c.beta == 0.0 ? 0.0 : static_cast<double>(cmat[i * ldc + j]);
-      const double add = c.bias ? static_cast<double>(bias[static_cast<std::size_t>(j)]) : 0.0;
+      const double add = c.bias ? static_cast<double>(bias[static_cast<std::size_t>(i * ld_bias + j)]) : 0.0;
       expect[i * c.n + j] = c.alpha * sum + add + c.beta * old;
       bound[i * c.n + j] = std::abs(c.alpha) * mag + std::abs(add) + std::abs(c.beta * old);
     }
@@ -75,10 +77,10 @@ void check(const Case& c, std::mt19937& rng) {
     std::vector<T> packed(static_cast<std::size_t>(packed_b_size<T>(c.m, c.n, c.k)));
     pack_b_for(c.trans_b, c.m, c.n, c.k, b.data(), ldb, packed.data());
     gemm_packed_b(c.trans_a, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, packed.data(),
-                  static_cast<T>(c.beta), cmat.data(), ldc);
+                  static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr, ld_bias);
   } else {
     gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
-         static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr);
+         static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr, ld_bias);
   }
 
   const double eps = std::numeric_limits<T>::epsilon();
@@ -119,7 +121,7 @@ const std::vector<Shape>& shapes() {
 }
 
 template <class T>
-void check_all_shapes(std::uint32_t seed, bool prepacked = false, bool bias = false) {
+void check_all_shapes(std::uint32_t seed, bool prepacked = false, int bias = 0) {
   std::mt19937 rng(seed);
   const double alphas[] = {1.0, 0.0, -0.75};
   const double betas[] = {0.0, 1.0, 0.5};
@@ -143,9 +145,17 @@ TEST(Gemm, PrepackedDoubleMatchesReferenceOnManyShapes) { check_all_shapes<doubl
 
 // A bias added to every row as the tiles are written (a linear layer), on every path: the tile
 // kernels over several blocks of K, the matrix-vector products of N = 1, and K = 0 or alpha = 0.
-TEST(Gemm, BiasFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(5, false, true); }
+TEST(Gemm, BiasFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(5, false, 1); }
 
-TEST(Gemm, BiasDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(6, false, true); }
+TEST(Gemm, BiasDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(6, false, 1); }
+
+// A matrix added row by row (an RNN step's xw[:, t, :], rows T * H apart), on the same paths
+// and with B packed ahead of time, as the scan calls it.
+TEST(Gemm, BiasMatrixFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(7, false, 2); }
+
+TEST(Gemm, BiasMatrixDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(8, false, 2); }
+
+TEST(Gemm, BiasMatrixPrepackedFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(9, true, 2); }
 
 TEST(Gemm, FloatLarge) {
   std::mt19937 rng(3);
