@@ -7,7 +7,10 @@
 /// each row's copy into a call to memcpy, which costs more than the copy itself at these sizes,
 /// hence the attribute.
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace tg::kernels {
 
@@ -40,11 +43,55 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
   }
 }
 
-/// dst[j] += sum_i src[i * src_stride + j] for j < cols, each column summed over the rows in
-/// order (a bias gradient: the column sums of dY; linear, conv1d, the gated steps, layer norm).
+namespace detail {
+/// Column sums of a block exactly W wide. A fixed width keeps the sums in registers (a runtime
+/// width left them in memory, a store and a reload per row), and R rows at a time, into R
+/// partial sums, keep R additions in flight instead of one chain as long as the column. The
+/// columns past the last whole 32-byte vector are summed apart, so that the vector part stays
+/// vectorised (10 floats as one block of 10 ran scalar, at three times the time).
+template <int W, class T>
+inline void add_column_sums_block(const T* src, std::int64_t src_stride, std::int64_t rows, T* dst) {
+  constexpr int R = W >= 32 ? 2 : 4;
+  constexpr int V = W / (16 / sizeof(T)) * (16 / sizeof(T)), E = W - V;  // whole 16-byte vectors, the rest
+  T acc[R][V > 0 ? V : 1] = {}, rest[R][E > 0 ? E : 1] = {};
+  auto add_row = [&](int r, const T* s) {
+    for (int j = 0; j < V; ++j) acc[r][j] += s[j];
+    for (int j = 0; j < E; ++j) rest[r][j] += s[V + j];
+  };
+  std::int64_t i = 0;
+  for (; i + R <= rows; i += R)
+    for (int r = 0; r < R; ++r) add_row(r, src + (i + r) * src_stride);
+  for (; i < rows; ++i) add_row(0, src + i * src_stride);
+  for (int j = 0; j < W; ++j) {
+    T sum = j < V ? acc[0][j] : rest[0][j - V];
+    for (int r = 1; r < R; ++r) sum += j < V ? acc[r][j] : rest[r][j - V];
+    dst[j] += sum;
+  }
+}
+
+template <class T, int... W>
+constexpr std::array<void (*)(const T*, std::int64_t, std::int64_t, T*), sizeof...(W)> column_sums_table(
+    std::integer_sequence<int, W...>) {
+  return {&add_column_sums_block<W + 1, T>...};
+}
+}  // namespace detail
+
+/// dst[j] += sum_i src[i * src_stride + j] for j < cols (a bias gradient: the column sums of dY;
+/// linear, conv1d, the gated steps, layer norm).
+/// - Up to 32 columns: one pass over the rows with the sums in registers, R partial sums per
+///   column (rows i, i + R, ... to the same one), added up at the end. 1600 rows of 20 floats
+///   take 1.3 us, against 4 us with one running sum per column kept in memory.
+/// - Wider: 64 columns at a time, the sums in a local buffer, row by row in order. Each row is
+///   then a long vectorised loop, and the passes over the rows are as few as the chunks.
 template <class T>
 inline void add_column_sums(const T* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, T* dst) {
-  constexpr std::int64_t kChunk = 64;  // columns summed at once, in a local buffer nothing aliases
+  static constexpr auto kBlocks = detail::column_sums_table<T>(std::make_integer_sequence<int, 32>{});
+  if (cols <= 0) return;
+  if (cols <= 32) {
+    kBlocks[static_cast<std::size_t>(cols - 1)](src, src_stride, rows, dst);
+    return;
+  }
+  constexpr std::int64_t kChunk = 64;
   for (std::int64_t j0 = 0; j0 < cols; j0 += kChunk) {
     const std::int64_t w = cols - j0 < kChunk ? cols - j0 : kChunk;
     T acc[kChunk] = {};

@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "ops/kernels/rows.h"
+
+namespace tg::kernels {
+namespace {
+
+// add_column_sums against sums in double, for every width of the register blocks (1-32), the
+// chunked path past them, row counts around the R partial sums, and a row stride wider than the
+// block whose padding holds NaN: a read past the last column would show.
+template <class T>
+void check_column_sums(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  for (std::int64_t cols = 1; cols <= 70; ++cols) {
+    for (std::int64_t rows : {0, 1, 3, 4, 5, 7, 9, 1600}) {
+      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      const std::int64_t stride = cols + 3;
+      std::vector<T> src(static_cast<std::size_t>(rows * stride), std::numeric_limits<T>::quiet_NaN());
+      std::vector<double> want(static_cast<std::size_t>(cols)), mag(static_cast<std::size_t>(cols));
+      std::vector<T> dst(static_cast<std::size_t>(cols));
+      for (std::int64_t j = 0; j < cols; ++j) {
+        dst[static_cast<std::size_t>(j)] = static_cast<T>(dist(rng));
+        want[static_cast<std::size_t>(j)] = dst[static_cast<std::size_t>(j)];
+        mag[static_cast<std::size_t>(j)] = std::abs(want[static_cast<std::size_t>(j)]);
+      }
+      for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t j = 0; j < cols; ++j) {
+          const T x = static_cast<T>(dist(rng));
+          src[static_cast<std::size_t>(i * stride + j)] = x;
+          want[static_cast<std::size_t>(j)] += x;
+          mag[static_cast<std::size_t>(j)] += std::abs(x);
+        }
+      add_column_sums(src.data(), stride, rows, cols, dst.data());
+      const double eps = std::numeric_limits<T>::epsilon();
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const auto u = static_cast<std::size_t>(j);
+        EXPECT_NEAR(dst[u], want[u], (static_cast<double>(rows) + 2.0) * eps * mag[u]) << "column " << j;
+      }
+    }
+  }
+}
+
+TEST(Rows, ColumnSumsFloatMatchReferenceSums) { check_column_sums<float>(1); }
+
+TEST(Rows, ColumnSumsDoubleMatchReferenceSums) { check_column_sums<double>(2); }
+
+TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
+  // Rows 5 apart in the source, 4 apart in the destination, 3 columns each.
+  std::vector<float> src(20), dst(16, -1.0f);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+  copy_rows(src.data(), 5, dst.data(), 4, 4, 3);
+  for (std::int64_t i = 0; i < 4; ++i) {
+    for (std::int64_t j = 0; j < 3; ++j) EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], src[static_cast<std::size_t>(i * 5 + j)]);
+    EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
+  }
+  add_rows(src.data(), 5, dst.data(), 4, 4, 3);
+  for (std::int64_t i = 0; i < 4; ++i) {
+    for (std::int64_t j = 0; j < 3; ++j)
+      EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], 2.0f * src[static_cast<std::size_t>(i * 5 + j)]);
+    EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
+  }
+}
+
+}  // namespace
+}  // namespace tg::kernels
