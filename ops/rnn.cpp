@@ -191,8 +191,9 @@ void scan_step_backward(BackwardContext& ctx) {
   });
 }
 
-// The sequence output's rule: keeps dY for the steps' rules, which add dY[:, t, :] to their dh_t,
-// and passes the last step its share through the tape, so that the walk reaches the chain.
+// The sequence output's rule: keeps dY for the steps' rules (step t adds dY[:, t-1, :] to the
+// gradient of h_{t-1}), and passes the last step its share through the tape, so that the walk
+// reaches the chain.
 void scan_sequence_backward(BackwardContext& ctx) {
   auto& st = *static_cast<detail::RnnScanState*>(ctx.object(ctx.attrs<std::uint32_t>()));
   st.dseq = ctx.take_grad_output();

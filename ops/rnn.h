@@ -45,10 +45,10 @@ class RnnTanhScan {
   Tensor step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u);
   /// The step outputs as one sequence [B,T,H]: stack(outputs, 1), without the copies when
   /// `outputs` are this scan's steps 0 .. T-1 of the current sequence, in order. The steps wrote
-  /// their rows of it as they went; in backward its rule keeps dY, each step's rule adds
-  /// dY[:, t, :] to its dh_t, and only the last step's share goes through the tape (no split into
-  /// T gradients). So the gradient a step output retains (Tensor::retain_grad) then lacks the
-  /// sequence's share: use stack to look at per-step gradients.
+  /// their rows of it as they went; in backward its rule keeps dY, the rule of step t adds
+  /// dY[:, t-1, :] to the gradient of h_{t-1} as it writes dz_t U^T there, and only the last
+  /// step's share goes through the sequence node (no split into T gradients). A step output's
+  /// retained gradient (Tensor::retain_grad) is therefore all of dLoss/dh_t, as with stack.
   Tensor sequence(std::span<const Tensor> outputs);
 
  private:

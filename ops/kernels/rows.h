@@ -47,7 +47,7 @@ namespace detail {
 /// Column sums of a block exactly W wide. A fixed width keeps the sums in registers (a runtime
 /// width left them in memory, a store and a reload per row), and R rows at a time, into R
 /// partial sums, keep R additions in flight instead of one chain as long as the column. The
-/// columns past the last whole 32-byte vector are summed apart, so that the vector part stays
+/// columns past the last whole 16-byte vector are summed apart, so that the vector part stays
 /// vectorised (10 floats as one block of 10 ran scalar, at three times the time).
 template <int W, class T>
 inline void add_column_sums_block(const T* src, std::int64_t src_stride, std::int64_t rows, T* dst) {

@@ -232,6 +232,34 @@ TEST(RnnTanhScan, SequenceMatchesTheStackedPlainSteps) {
   }
 }
 
+// A step output's retained gradient is all of dLoss/dh_t, the sequence's share dY[:, t, :]
+// included: step t + 1's rule adds it to h_t's gradient on the tape (the last step's comes
+// through the sequence node), as with the plain steps stacked.
+TEST(RnnTanhScan, RetainedStepGradientsIncludeTheSequencesShare) {
+  const Tensor xw0 = rnd({4, 6, 5}, 1), u0 = rnd({5, 5}, 2, -0.5, 0.5);
+  auto run = [&](bool scan) {
+    Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
+    RnnTanhScan sc;
+    std::vector<Tensor> hs;
+    Tensor h;
+    for (std::int64_t t = 0; t < xw.size(1); ++t) {
+      h = scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
+      h.retain_grad();
+      hs.push_back(h);
+    }
+    Tensor seq = scan ? sc.sequence(hs) : stack(hs, 1);
+    sum(seq * rnd(seq.shape(), 99, -1.0, 1.0, seq.dtype()) + square(seq)).backward();
+    std::vector<Tensor> grads;
+    for (const Tensor& x : hs) grads.push_back(x.grad());
+    return grads;
+  };
+  const std::vector<Tensor> scanned = run(true), plain = run(false);
+  for (std::size_t t = 0; t < plain.size(); ++t) {
+    SCOPED_TRACE(t);
+    expect_close(scanned[t], plain[t], 1e-12, "dh_t");
+  }
+}
+
 TEST(RnnTanhScan, ChecksItsInputs) {
   RnnTanhScan sc;
   EXPECT_THROW(sc.step(rnd({2, 3, 4}, 1), 3, Tensor(), rnd({4, 4}, 2)), ValueError);
