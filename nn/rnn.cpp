@@ -157,10 +157,9 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
     for (Tensor& h : outputs_) h.retain_grad();
     step_outputs_ = outputs_;
   }
-  // Kept step outputs must each receive their whole gradient: the plain stack then.
-  Tensor out = !options_.return_sequences    ? states[0]
-               : options_.keep_step_outputs ? stack(outputs_, 1)
-                                            : cell_->sequence(outputs_);
+  // The cell's sequence gives each kept step output its whole gradient too (RnnTanhScan adds the
+  // sequence's share dY[:, t, :] to h_t's gradient on the tape).
+  Tensor out = options_.return_sequences ? cell_->sequence(outputs_) : states[0];
   outputs_.clear();
   if (options_.stateful) {
     carried_ = States(n_states);

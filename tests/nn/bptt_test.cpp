@@ -52,6 +52,32 @@ TEST(StepGradientNorms, LinearRecurrenceMatchesClosedForm) {
     expect_close(norms[t], std::sqrt(double(B)) * std::pow(0.8, T - 1 - t), 1e-13, "t=" + std::to_string(t));
 }
 
+// With return_sequences the built-in tanh runs the scan, whose sequence output hands the steps
+// their share of dY without a stack; each kept step output still gets all of dLoss/dh_t. The
+// same layer with tanh through a function of its own (the composed steps and a stack) is the
+// reference.
+TEST(StepGradientNorms, SequenceOutputGivesEachStepItsWholeGradient) {
+  const Activation composed_tanh{"tanh", +[](const Tensor& x) { return tg::tanh(x); }};
+  auto run = [&](Activation act) {
+    manual_seed(5);
+    Sequential m(Input{None, 2}, SimpleRNN(3, {.return_sequences = true, .keep_step_outputs = true}, act));
+    m.to(DType::f64);
+    Generator g(6);
+    Tensor x = randn({4, 6, 2}, DType::f64, &g);
+    Tensor w = randn({4, 6, 3}, DType::f64, &g);
+    Tensor y = m(x);
+    sum(y * w + square(y)).backward();
+    std::vector<Tensor> grads;
+    for (const Tensor& h : rnn_of(m).step_outputs()) grads.push_back(h.grad().clone());
+    return grads;
+  };
+  const std::vector<Tensor> scanned = run(activations::tanh), composed = run(composed_tanh);
+  ASSERT_EQ(scanned.size(), 6u);
+  ASSERT_EQ(composed.size(), 6u);
+  for (std::size_t t = 0; t < scanned.size(); ++t)
+    EXPECT_LT(max(abs(scanned[t] - composed[t])).item(), 1e-12) << "t=" << t;
+}
+
 // With tanh and two units, dL/dh_{t-1} = (dL/dh_t * (1 - h_t^2)) U^T, computed here by hand from
 // the step outputs' values; loss = sum(h_{T-1} v).
 TEST(StepGradientNorms, TanhRecurrenceMatchesHandBackpropInFloat64) {
