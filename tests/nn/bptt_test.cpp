@@ -66,6 +66,8 @@ TEST(StepGradientNorms, SequenceOutputGivesEachStepItsWholeGradient) {
     Tensor x = randn({4, 6, 2}, DType::f64, &g);
     Tensor w = randn({4, 6, 3}, DType::f64, &g);
     Tensor y = m(x);
+    // The built-in tanh's layer output is the scan's sequence, not a stack of the steps.
+    EXPECT_EQ(count(tape().to_dot(), "rnn_tanh_sequence"), act == activations::tanh ? 1u : 0u);
     sum(y * w + square(y)).backward();
     std::vector<Tensor> grads;
     for (const Tensor& h : rnn_of(m).step_outputs()) grads.push_back(h.grad().clone());
