@@ -3,13 +3,17 @@
 
 For each workload it runs one training epoch (same model, data shapes, batch size, Adam, loss)
 in tapegrad (build/benchmarks/tapegrad_train_bench) and in PyTorch, each in its own process,
-alternating A B A B, and prints one JSON line per workload with the medians:
+alternating A B A B, and prints one JSON line per workload with the medians. With --epochs E
+each process trains E epochs (a new shuffle each) and reports its median epoch: a 0.1 s run
+of tapegrad otherwise catches one phase of a machine whose speed drifts, where PyTorch's
+2 s epoch averages over several.
 
   {"workload": ..., "tapegrad_s": ..., "pytorch_s": ..., "speedup": pytorch/tapegrad,
    "tapegrad_rss_mb": ..., "pytorch_rss_mb": ...}
 
 Usage: /usr/bin/python3 benchmarks/compare_pytorch.py [--workloads a,b] [--repeats N]
-           [--threads K] [--hidden H] [--steps T] [--batch B] [--sequences N] [--bench PATH]
+           [--threads K] [--hidden H] [--steps T] [--batch B] [--sequences N] [--epochs E]
+           [--bench PATH]
 Installs python3-torch and python3-numpy with apt-get when they are missing (as root).
 """
 import argparse
@@ -88,11 +92,14 @@ def pytorch_worker(args):
 
     for i in range(min(5, sequences // batch)):
         train_batch(torch.arange(i * batch, (i + 1) * batch))
-    order = torch.randperm(sequences)
-    t0 = time.perf_counter()
-    for b in range(0, sequences, batch):
-        loss = train_batch(order[b:b + batch])
-    seconds = time.perf_counter() - t0
+    epoch_seconds = []
+    for _ in range(args.epochs):  # a new shuffle each epoch, as tapegrad_train_bench
+        order = torch.randperm(sequences)
+        t0 = time.perf_counter()
+        for b in range(0, sequences, batch):
+            loss = train_batch(order[b:b + batch])
+        epoch_seconds.append(time.perf_counter() - t0)
+    seconds = statistics.median(epoch_seconds)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"workload": args.workload, "seconds": seconds, "rss_mb": rss, "loss": float(loss)}))
 
@@ -116,6 +123,8 @@ def main():
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--batch", type=int, default=0)
     p.add_argument("--sequences", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=1,
+                   help="epochs per run on both sides, each run reporting its median epoch (default 1)")
     p.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "tapegrad_train_bench"))
     p.add_argument("--worker", choices=["pytorch"], help=argparse.SUPPRESS)
     p.add_argument("--workload", help=argparse.SUPPRESS)
@@ -137,7 +146,8 @@ def main():
     for w in workloads:
         args.workload = w
         hidden, steps, batch, sequences = sizes(args)
-        common = ["--hidden", str(hidden), "--steps", str(steps), "--batch", str(batch), "--sequences", str(sequences)]
+        common = ["--hidden", str(hidden), "--steps", str(steps), "--batch", str(batch), "--sequences", str(sequences),
+                  "--epochs", str(args.epochs)]
         tg_cmd = [args.bench, "--workload", w, "--threads", str(args.threads)] + common
         pt_cmd = [sys.executable, os.path.abspath(__file__), "--worker", "pytorch", "--workload", w,
                   "--threads", str(args.threads)] + common
@@ -152,7 +162,7 @@ def main():
             "speedup": round(pt_s / tg_s, 2),
             "tapegrad_rss_mb": round(statistics.median(r["rss_mb"] for r in tg_runs), 1),
             "pytorch_rss_mb": round(statistics.median(r["rss_mb"] for r in pt_runs), 1),
-            "repeats": args.repeats, "threads": args.threads,
+            "repeats": args.repeats, "epochs": args.epochs, "threads": args.threads,
             "hidden": hidden, "steps": steps, "batch": batch, "sequences": sequences,
         }), flush=True)
 
