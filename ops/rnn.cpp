@@ -202,11 +202,8 @@ void scan_sequence_backward(BackwardContext& ctx) {
   const BackwardContext::GradTarget target = ctx.grad_target(last);
   const std::int64_t units = st.units, row = st.steps * units;
   dispatch(st.dseq.dtype(), [&]<class T>() {
-    const T* src = st.dseq.data<T>() + last * units;
-    if (target.first)
-      kernels::copy_rows(src, row, target.buffer.data<T>(), units, st.batch, units);
-    else
-      kernels::add_rows(src, row, target.buffer.data<T>(), units, st.batch, units);
+    kernels::copy_or_add_rows(st.dseq.data<T>() + last * units, row, target.buffer.data<T>(), units, st.batch, units,
+                              !target.first);
   });
 }
 }  // namespace

@@ -160,11 +160,8 @@ void join_backward(BackwardContext& ctx) {
       if (ctx.needs_grad(static_cast<int>(i))) {  // the input's block of rows of dY
         auto [grad, first] = ctx.grad_target(static_cast<int>(i));
         const std::int64_t block = size * l.inner;
-        const T* s = src + offset * l.inner;
-        if (first)
-          kernels::copy_rows(s, l.total * l.inner, grad.data<T>(), block, l.outer, block);
-        else
-          kernels::add_rows(s, l.total * l.inner, grad.data<T>(), block, l.outer, block);
+        kernels::copy_or_add_rows(src + offset * l.inner, l.total * l.inner, grad.data<T>(), block, l.outer, block,
+                                  !first);
       }
       offset += size;
     }

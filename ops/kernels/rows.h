@@ -43,6 +43,17 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
   }
 }
 
+/// copy_rows for a gradient's first contribution (`add` false: the destination is not yet
+/// initialised), add_rows for the later ones (BackwardContext::grad_target's `first`, negated).
+template <class T>
+inline void copy_or_add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t dst_stride,
+                             std::int64_t rows, std::int64_t cols, bool add) {
+  if (add)
+    add_rows(src, src_stride, dst, dst_stride, rows, cols);
+  else
+    copy_rows(src, src_stride, dst, dst_stride, rows, cols);
+}
+
 namespace detail {
 /// Column sums of a block exactly W wide. A fixed width keeps the sums in registers (a runtime
 /// width left them in memory, a store and a reload per row), and R rows at a time, into R

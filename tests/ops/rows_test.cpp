@@ -66,6 +66,14 @@ TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
       EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], 2.0f * src[static_cast<std::size_t>(i * 5 + j)]);
     EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
   }
+  copy_or_add_rows(src.data(), 5, dst.data(), 4, 4, 3, true);  // adds: three times the source
+  EXPECT_EQ(dst[4 + 1], 3.0f * src[5 + 1]);
+  copy_or_add_rows(src.data(), 5, dst.data(), 4, 4, 3, false);  // copies: the source again
+  for (std::int64_t i = 0; i < 4; ++i) {
+    for (std::int64_t j = 0; j < 3; ++j)
+      EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], src[static_cast<std::size_t>(i * 5 + j)]);
+    EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
+  }
 }
 
 }  // namespace
