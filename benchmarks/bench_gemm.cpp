@@ -138,6 +138,7 @@ void plain_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{32, 20, 20},
                  {32, 1, 20},
                  {32, 20, 1},
+                 {32, 1, 1},  // a step of an RNN of one unit
                  {1600, 1, 20},
                  {1600, 20, 20},
                  {32, 256, 256},
@@ -148,7 +149,8 @@ void f64_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{32, 20, 20}, {64, 256, 256}, {512, 512, 512}});
 }
 void trans_a_shapes(benchmark::internal::Benchmark* b) {
-  add_shapes(b, {{20, 32, 20}, {20, 1600, 20}, {20, 1600, 10}, {1, 1600, 20}, {20, 1600, 1}, {256, 64, 256}, {256, 1600, 256}, {256, 6400, 256}});
+  add_shapes(b, {{20, 32, 20}, {20, 1600, 20}, {20, 1600, 10}, {1, 1600, 20}, {20, 1600, 1},
+                 {1, 1600, 1}, {256, 64, 256}, {256, 1600, 256}, {256, 6400, 256}});
 }
 void trans_b_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{32, 20, 20}, {32, 1, 20}, {1600, 20, 20}, {64, 256, 256}});

@@ -563,22 +563,25 @@ struct Blocking {
   static constexpr Index nc = 2040;
 };
 
-// n = 1 with A read by rows: c[i * ldc] = alpha * dot(A[i, :], x) + beta * c[i * ldc]. The
-// tile kernels would fill one lane in eight; dot products along k fill them all.
+// n = 1 with A read by rows: c[i * ldc] = alpha * dot(A[i, :], x) (+ bias[i * ld_bias]) +
+// beta * c[i * ldc]. The tile kernels would fill one lane in eight; dot products along k fill
+// them all.
 template <class T>
 [[gnu::noinline]] void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x,
-                                 T beta, T* c, Index ldc) {
+                                 T beta, T* c, Index ldc, const T* bias, Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr Index L = S::kLanes;
+  auto finish = [&](Index i, T dot) {
+    T& y = c[i * ldc];
+    T v = alpha * dot;
+    if (bias) v += bias[i * ld_bias];
+    y = beta == T(0) ? v : v + beta * y;
+  };
   constexpr int kRows = 4;
   const Index k_full = k / L * L;
   const int tail = static_cast<int>(k - k_full);
   const auto mask = S::mask(tail == 0 ? static_cast<int>(L) : tail);
-  auto finish = [&](Index i, T dot) {
-    T& y = c[i * ldc];
-    y = beta == T(0) ? alpha * dot : alpha * dot + beta * y;
-  };
   Index i = 0;
   for (; i + kRows <= m; i += kRows) {
     Reg acc[kRows];
@@ -603,11 +606,16 @@ template <class T>
     for (int r = 0; r < kRows; ++r) finish(i + r, S::hsum(acc[r]));
   }
   for (; i < m; ++i) {
+    // One row alone (a dot product): four accumulators, so that the FMAs do not wait on each other.
     const T* row = a + i * lda;
-    Reg acc = S::zero();
-    for (Index p = 0; p < k_full; p += L) acc = S::fma(S::load(row + p), S::load(x + p), acc);
-    if (tail > 0) acc = S::fma(S::load(row + k_full, mask), S::load(x + k_full, mask), acc);
-    finish(i, S::hsum(acc));
+    Reg acc[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
+    Index p = 0;
+    for (; p + 4 * L <= k_full; p += 4 * L)
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) acc[u] = S::fma(S::load(row + p + u * L), S::load(x + p + u * L), acc[u]);
+    for (; p < k_full; p += L) acc[0] = S::fma(S::load(row + p), S::load(x + p), acc[0]);
+    if (tail > 0) acc[1] = S::fma(S::load(row + k_full, mask), S::load(x + k_full, mask), acc[1]);
+    finish(i, S::hsum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3]))));
   }
 }
 
@@ -636,7 +644,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
     if (bias) add_bias(m, n, bias, ld_bias, c, ldc);
     return;
   }
-  if (bias && n == 1 && m > 1) {  // the matrix-vector paths below know no bias: one pass after
+  if (bias && n == 1 && m > 1 && ta) {  // the one-row product below knows no bias: one pass after
     gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, prepacked);
     add_bias(m, n, bias, ld_bias, c, ldc);
     return;
@@ -647,7 +655,9 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
     ldb = 1;
     prepacked = nullptr;
   }
-  if (n == 1 && m > 1) {
+  // A^T of one row is A's column: read in place when that is contiguous (a dot product).
+  const bool a_row = !ta || (m == 1 && lda == 1);
+  if (n == 1 && (m > 1 || a_row)) {
     // A matrix times a vector. opB[:, 0] is b[p * ldb], or b[p] when transposed.
     const T* x = b;
     if (!tb && ldb != 1) {
@@ -655,8 +665,8 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
       for (Index p = 0; p < k; ++p) copy[p] = b[p * ldb];
       x = copy;
     }
-    if (!ta) {
-      gemv_rows(m, k, alpha, a, lda, x, beta, c, ldc);
+    if (a_row) {
+      gemv_rows(m, k, alpha, a, ta ? k : lda, x, beta, c, ldc, bias, ld_bias);
       return;
     }
     // c^T = x^T A with A stored [k, m]: a one-row product whose rows of B are rows of A.
