@@ -27,7 +27,8 @@
 //   Packed panels live in thread-local buffers that only grow: a warm call never allocates.
 // - Large shapes are blocked NC x KC x MC so that a KC x NR panel of B stays in L1 and an
 //   MC x KC block of A in L2.
-// - n = 1 (a matrix times a vector) uses dot products along k, or a one-row product for A^T.
+// - n = 1 (a matrix times a vector) uses dot products along k (with the bias added as each row
+//   is finished), also for m = 1 with A^T one contiguous column; otherwise a one-row product for A^T.
 
 namespace tg::kernels {
 
