@@ -124,7 +124,7 @@ struct Result {
   History history;
 };
 
-// Validation MSEs printed by the notebook (../shared/reference/walkthrough.md).
+// Validation MSEs printed by the notebook of the walkthrough (Hands-On ML, 2nd edition, chapter 15).
 const std::map<std::string, double> kNotebook = {
     {"naive", 0.020211},      {"linear", 0.004168},    {"simple_rnn", 0.010882}, {"deep_rnn", 0.002624},
     {"deep_rnn_simple_out", 0.002911}, {"iterative_10", 0.027511}, {"naive_10", 0.25697},
