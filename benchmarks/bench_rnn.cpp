@@ -54,6 +54,22 @@ void BM_RnnStepForward(benchmark::State& state) {
 }
 BENCHMARK(BM_RnnStepForward)->ArgsProduct({{20, 64, 256}, {0, 1}});
 
+// One time step forward and backward, recording on: h = tanh(xw_t + h_prev U), loss sum(h), its
+// backward (dz, dh_prev = dz U^T, dU = h_prev^T dz, d xw). Less BM_RnnStepForward/H/0: the step's
+// backward with the tape's share of it.
+void BM_RnnStepForwardBackward(benchmark::State& state) {
+  const std::int64_t h = state.range(0);
+  tg::Tensor xw = random({kBatch, kSteps, h}, 1).requires_grad_();
+  tg::Tensor u = random({h, h}, 2, 1.0 / std::sqrt(double(h))).requires_grad_();
+  tg::Tensor h0 = random({kBatch, h}, 3).requires_grad_();
+  for (auto _ : state) {
+    tg::sum(tg::rnn_tanh_step(xw, 1, h0, u)).backward();
+    benchmark::DoNotOptimize(u.grad().raw_data());
+  }
+  set_items(state, 1);
+}
+BENCHMARK(BM_RnnStepForwardBackward)->Arg(20)->Arg(64)->Arg(256);
+
 // A whole sequence, forward and backward: the 50 steps of one SimpleRNN layer from xw, with the
 // loss sum(h_T). Arg 1: 0 plain steps (dU per step, U packed per call), 1 the scan.
 void BM_RnnSequence(benchmark::State& state) {
