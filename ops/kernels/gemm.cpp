@@ -1,4 +1,5 @@
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/rows.h"
 
 #include <algorithm>
 #include <array>
@@ -55,24 +56,7 @@ struct Simd<float> {
   static Reg load(const float* p) { return _mm256_loadu_ps(p); }
   static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, Reg x) { _mm256_storeu_ps(p, x); }
-  // vmaskmovps stores are microcoded and slow on AMD Zen: store the first `lanes` (< 8) lanes
-  // in halves instead.
-  static void store_first(float* p, Reg x, int lanes) {
-    __m128 part = _mm256_castps256_ps128(x);
-    if (lanes >= 4) {
-      _mm_storeu_ps(p, part);
-      part = _mm256_extractf128_ps(x, 1);
-      p += 4;
-      lanes -= 4;
-    }
-    if (lanes >= 2) {
-      _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
-      part = _mm_movehl_ps(part, part);
-      p += 2;
-      lanes -= 2;
-    }
-    if (lanes >= 1) _mm_store_ss(p, part);
-  }
+  static void store_first(float* p, Reg x, int lanes) { detail::store_first_lanes(p, x, lanes); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }

@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <utility>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace tg::kernels {
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -31,6 +35,83 @@ TAPEGRAD_NO_MEMCPY_IDIOM inline void copy_rows(const T* src, std::int64_t src_st
     for (std::int64_t j = 0; j < cols; ++j) d[j] = s[j];
   }
 }
+
+#if defined(__AVX2__)
+namespace detail {
+/// Stores the first `lanes` (< 8) values of x: in halves, quarters and one, since a masked store
+/// (vmaskmovps) is microcoded and slow on AMD Zen.
+inline void store_first_lanes(float* p, __m256 x, int lanes) {
+  __m128 part = _mm256_castps256_ps128(x);
+  if (lanes >= 4) {
+    _mm_storeu_ps(p, part);
+    part = _mm256_extractf128_ps(x, 1);
+    p += 4;
+    lanes -= 4;
+  }
+  if (lanes >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+    part = _mm_movehl_ps(part, part);
+    p += 2;
+    lanes -= 2;
+  }
+  if (lanes >= 1) _mm_store_ss(p, part);
+}
+}  // namespace detail
+#endif
+
+/// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
+/// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
+/// vector loop has just written (tanh over a step's output) is then read back load for store:
+/// row by row, a row of 20 floats starting mid-vector, most loads would cover parts of two
+/// stores, and such a load waits for both to reach the cache instead of taking its value from
+/// the store queue.
+template <class T>
+inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
+  copy_rows(src, cols, dst, dst_stride, rows, cols);
+}
+
+#if defined(__AVX2__)
+template <>
+inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                               std::int64_t cols) {
+  constexpr std::int64_t L = 8;
+  if (cols < L) {  // a vector would span more than two rows
+    copy_rows(src, cols, dst, dst_stride, rows, cols);
+    return;
+  }
+  // lane i of the shifted vector is lane i + k of the source: indices k, k + 1, ..., 7, 7, ...
+  alignas(32) static constexpr std::int32_t kShift[16] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+  const std::int64_t total = rows * cols;
+  std::int64_t f = 0, r = 0, c = 0;  // flat source index, and the row and column it lands on
+  for (; f + L <= total; f += L) {
+    const __m256 v = _mm256_loadu_ps(src + f);
+    float* d = dst + r * dst_stride + c;
+    const std::int64_t left = cols - c;  // lanes that still belong to row r
+    if (left > L) {
+      _mm256_storeu_ps(d, v);
+      c += L;
+    } else if (left == L) {
+      _mm256_storeu_ps(d, v);
+      c = 0;
+      ++r;
+    } else {
+      const int k = static_cast<int>(left);
+      detail::store_first_lanes(d, v, k);
+      const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShift + k));
+      detail::store_first_lanes(dst + (r + 1) * dst_stride, _mm256_permutevar8x32_ps(v, idx), static_cast<int>(L) - k);
+      ++r;
+      c = L - left;
+    }
+  }
+  for (; f < total; ++f) {  // the last values, fewer than a vector
+    dst[r * dst_stride + c] = src[f];
+    if (++c == cols) {
+      c = 0;
+      ++r;
+    }
+  }
+}
+#endif
 
 /// dst[i * dst_stride + j] += src[i * src_stride + j] for i < rows, j < cols.
 template <class T>

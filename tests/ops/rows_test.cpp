@@ -51,6 +51,36 @@ TEST(Rows, ColumnSumsFloatMatchReferenceSums) { check_column_sums<float>(1); }
 
 TEST(Rows, ColumnSumsDoubleMatchReferenceSums) { check_column_sums<double>(2); }
 
+// spread_rows copies a dense block into strided rows exactly as copy_rows does: every width
+// from below a vector to several (rows split mid-vector at every offset), row counts that leave
+// a tail of fewer than a vector, and a destination whose gaps hold NaN and must keep it.
+TEST(Rows, SpreadRowsMatchesCopyRows) {
+  for (std::int64_t cols = 1; cols <= 41; ++cols)
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33}) {
+      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      const std::int64_t stride = cols + 3;
+      std::vector<float> src(static_cast<std::size_t>(rows * cols));
+      for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i) + 0.5f;
+      std::vector<float> want(static_cast<std::size_t>(rows * stride + 1), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> got(want);
+      copy_rows(src.data(), cols, want.data(), stride, rows, cols);
+      spread_rows(src.data(), got.data(), stride, rows, cols);
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        if (std::isnan(want[i]))
+          ASSERT_TRUE(std::isnan(got[i])) << "index " << i << " is a gap, got " << got[i];
+        else
+          ASSERT_EQ(got[i], want[i]) << "index " << i;
+      }
+    }
+}
+
+TEST(Rows, SpreadRowsDoubleIsCopyRows) {
+  const std::vector<double> src = {1, 2, 3, 4, 5, 6};
+  std::vector<double> dst(9, -1.0);
+  spread_rows(src.data(), dst.data(), 3, 3, 2);
+  EXPECT_EQ(dst, (std::vector<double>{1, 2, -1, 3, 4, -1, 5, 6, -1}));
+}
+
 TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
   // Rows 5 apart in the source, 4 apart in the destination, 3 columns each.
   std::vector<float> src(20), dst(16, -1.0f);
