@@ -97,6 +97,9 @@ struct Simd<float> {
   static Reg dup_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_ps(lo, hi, 0xf0); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x01); }
+  // Halves of a and b: 0x20 a's first and b's first, 0x21 a's second and b's first.
+  template <int Imm>
+  static Reg join_halves(Reg a, Reg b) { return _mm256_permute2f128_ps(a, b, Imm); }
 };
 
 template <>
@@ -143,6 +146,8 @@ struct Simd<double> {
   static Reg dup_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_pd(lo, hi, 0xc); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x01); }
+  template <int Imm>
+  static Reg join_halves(Reg a, Reg b) { return _mm256_permute2f128_pd(a, b, Imm); }
 };
 #else
 // Portable fallback: one lane, the same blocking; the compiler vectorises what it can.
@@ -170,6 +175,8 @@ struct Simd {
   static Reg dup_low(Reg x) { return x; }
   static Reg blend_high(Reg lo, Reg) { return lo; }
   static Reg high_to_low(Reg x) { return x; }
+  template <int Imm>
+  static Reg join_halves(Reg a, Reg) { return a; }
 };
 #endif
 
@@ -214,6 +221,33 @@ template <class T, int MR, int NV>
         const Reg old = v == NV - 1 ? S::load(cp, mask) : S::load(cp);
         acc[r][v] = S::fma(old, vb, acc[r][v]);
       }
+  }
+  if constexpr (MR % 2 == 0 && L >= 2) {
+    // Rows of half a vector past whole ones, one after the other in memory (C dense, N = 20
+    // floats): two rows are whole vectors, stored as such. A loop that reads C next by whole
+    // vectors (tanh over a step's output) then finds each value in one store and takes it
+    // from the store queue, where a load across two row stores would wait for both to reach
+    // the cache.
+    constexpr int NF = NV - 1;
+    if (2 * last_lanes == L && ldc == NF * L + last_lanes) {
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; r += 2) {
+        T* out = c + r * ldc;
+        const auto& a = acc[r];
+        const auto& b = acc[r + 1];
+        if constexpr (NF == 0) {
+          S::store(out, S::template join_halves<0x20>(a[0], b[0]));
+        } else {
+#pragma GCC unroll 4
+          for (int v = 0; v < NF; ++v) S::store(out + v * L, a[v]);
+          S::store(out + NF * L, S::template join_halves<0x20>(a[NF], b[0]));
+#pragma GCC unroll 4
+          for (int v = 0; v + 1 < NF; ++v) S::store(out + (NF + 1 + v) * L, S::template join_halves<0x21>(b[v], b[v + 1]));
+          S::store(out + 2 * NF * L, S::template join_halves<0x21>(b[NF - 1], b[NF]));
+        }
+      }
+      return;
+    }
   }
   if (last_lanes == L) {
 #pragma GCC unroll 8

@@ -118,7 +118,10 @@ const std::vector<Shape>& shapes() {
       {20, 20, 32}, {20, 1, 1600}, {20, 20, 1600}, {7, 9, 300},  {130, 40, 20}, {3, 2100, 5},
       {64, 70, 17}, {128, 96, 40},
       // N = 1 below one vector of K (an RNN of one unit) and single dot products (M = N = 1)
-      {32, 1, 1},   {6, 1, 3},     {1, 1, 7},     {1, 1, 37},   {1, 1, 1599}};
+      {32, 1, 1},   {6, 1, 3},     {1, 1, 7},     {1, 1, 37},   {1, 1, 1599},
+      // rows half a vector past whole ones (N = 4, 12, 28 floats; 2, 6, 10 doubles), stored
+      // two rows at a time as whole vectors when C is dense
+      {8, 12, 5},   {6, 4, 7},     {10, 28, 9},  {4, 2, 3},    {6, 10, 4},    {9, 12, 3}};
   return all;
 }
 
