@@ -21,7 +21,8 @@
 //   covers the shape with the fewest wasted lanes, and smaller instances of the same template
 //   handle the row and column edges (the last column vector is partial). A last vector at most
 //   half full is shared by two rows, one in each half (N = 20 floats: 10 FMAs per k for a 4 x 3
-//   tile instead of 12; 32 x 20 x K costs 12.6 instead of 15 ns per k).
+//   tile instead of 12; 32 x 20 x K costs 12.6 instead of 15 ns per k). When C is dense, two
+//   such rows are stored together as whole vectors, which is how the next loop reads them.
 // - op(B) is packed into zero-padded panels NR wide whenever more than one row panel will read
 //   it (or it is transposed): aligned loads, no masks, no cache-line splits. op(A) is read in
 //   place, row-wise (A) or column-wise (A^T), and packed only when many column panels reuse it.
