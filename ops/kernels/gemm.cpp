@@ -777,17 +777,22 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const int last_lanes = static_cast<int>(w - (nv - 1) * L);
           const T* b_panel = packed_b ? bbuf + jr * kc : b + pc * ldb + jc + jr;
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
-          const bool mask_b = !packed_b && last_lanes != L;
+          // B read in place needs its last vector masked, unless a half-vector tile reads it as
+          // exactly half a register (no mask, no lane move: the kernel's broadcast of a half).
+          auto mask_b = [&](bool half) { return !packed_b && last_lanes != L && !(half && 2 * last_lanes == L); };
           T* c_panel = c + ic * ldc + jc + jr;
           const T* bias_panel = bias_pc ? bias_pc + ic * ld_bias + jc + jr : nullptr;
           const Index full_tiles = mc / mr, rest = mc - full_tiles * mr;
-          if (full_tiles > 0)
-            kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b, use_half_tail<T>(mr, last_lanes))(
+          if (full_tiles > 0) {
+            const bool half = use_half_tail<T>(mr, last_lanes);
+            kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b(half), half)(
                 full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
                 beta_pc, last_lanes, bias_panel, ld_bias);
+          }
           if (rest > 0) {
             const Index ir = full_tiles * mr;
-            kernel_for<T>(static_cast<int>(rest), nv, a_columns, mask_b, use_half_tail<T>(rest, last_lanes))(
+            const bool half = use_half_tail<T>(rest, last_lanes);
+            kernel_for<T>(static_cast<int>(rest), nv, a_columns, mask_b(half), half)(
                 1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
                 alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
           }
