@@ -114,16 +114,7 @@ struct Simd<double> {
   static Reg load(const double* p) { return _mm256_loadu_pd(p); }
   static Reg load(const double* p, Mask m) { return _mm256_maskload_pd(p, m); }
   static void store(double* p, Reg x) { _mm256_storeu_pd(p, x); }
-  static void store_first(double* p, Reg x, int lanes) {
-    __m128d part = _mm256_castpd256_pd128(x);
-    if (lanes >= 2) {
-      _mm_storeu_pd(p, part);
-      part = _mm256_extractf128_pd(x, 1);
-      p += 2;
-      lanes -= 2;
-    }
-    if (lanes >= 1) _mm_store_sd(p, part);
-  }
+  static void store_first(double* p, Reg x, int lanes) { detail::store_first_lanes(p, x, lanes); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
   static Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
@@ -243,7 +234,8 @@ template <class T, int MR, int NV>
           for (int v = 0; v < NF; ++v) S::store(out + v * L, a[v]);
           S::store(out + NF * L, S::template join_halves<0x20>(a[NF], b[0]));
 #pragma GCC unroll 4
-          for (int v = 0; v + 1 < NF; ++v) S::store(out + (NF + 1 + v) * L, S::template join_halves<0x21>(b[v], b[v + 1]));
+          for (int v = 0; v + 1 < NF; ++v)
+            S::store(out + (NF + 1 + v) * L, S::template join_halves<0x21>(b[v], b[v + 1]));
           S::store(out + 2 * NF * L, S::template join_halves<0x21>(b[NF - 1], b[NF]));
         }
       }
@@ -494,9 +486,9 @@ template <class T>
 //
 // A panel no taller than a vector is written one whole vector per column, each store's spare
 // lanes landing on the next columns' slots before those are stored; the last columns, whose
-// spare lanes would leave the panel, store only their H lanes. A^T's column is H contiguous values (one masked load); A's L columns
-// are an L x L transpose of H rows (the rest zero). Element by element, packing the 64 x 256
-// state of the large RNN's steps took ~7 % of its epoch.
+// spare lanes would leave the panel, store only their H lanes. A^T's column is H contiguous
+// values (one masked load); A's L columns are an L x L transpose of H rows (the rest zero).
+// Element by element, packing the 64 x 256 state of the large RNN's steps took ~7 % of its epoch.
 template <class T, int H>
 void pack_a_panel(bool trans, const T* a, Index lda, Index kc, T* dst) {
   using S = Simd<T>;

@@ -56,6 +56,17 @@ inline void store_first_lanes(float* p, __m256 x, int lanes) {
   }
   if (lanes >= 1) _mm_store_ss(p, part);
 }
+/// The same for the first `lanes` (< 4) doubles.
+inline void store_first_lanes(double* p, __m256d x, int lanes) {
+  __m128d part = _mm256_castpd256_pd128(x);
+  if (lanes >= 2) {
+    _mm_storeu_pd(p, part);
+    part = _mm256_extractf128_pd(x, 1);
+    p += 2;
+    lanes -= 2;
+  }
+  if (lanes >= 1) _mm_store_sd(p, part);
+}
 }  // namespace detail
 #endif
 
