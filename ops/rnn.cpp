@@ -1,6 +1,7 @@
 #include "ops/rnn.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -92,6 +93,8 @@ struct RnnScanState {
   Tensor h_init;             // h_prev of the chain's first step (undefined: zeros)
   Tensor packed_u;           // U packed for h_prev U (B rows)
   Tensor packed_ut;          // U^T packed for dz U^T
+  kernels::PackedPlan<float> plan_f32;  // both products, [B,H] x [H,H], planned once
+  kernels::PackedPlan<double> plan_f64;
   Tensor seq;                // [B,T,H]: h_t of each step of the chain at [:, t, :], written as it is
                              // computed: the sequence output, and (a step behind) the h_{t-1} of dU
   Tensor dz;                 // [B,T,H]: dz_t at [:, t, :], left by the steps' rules; becomes d xw
@@ -109,6 +112,14 @@ struct RnnScanState {
 }  // namespace detail
 
 namespace {
+template <class T>
+const kernels::PackedPlan<T>& plan(const detail::RnnScanState& st) {
+  if constexpr (std::is_same_v<T, float>)
+    return st.plan_f32;
+  else
+    return st.plan_f64;
+}
+
 struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept RnnScanState
@@ -184,8 +195,8 @@ void scan_step_backward(BackwardContext& ctx) {
       // With a sequence output every step from 0 is in the chain, so h_prev is step t - 1's output.
       const T* ds = st.dseq.defined() && a.t > 0 ? st.dseq.data<T>() + (a.t - 1) * units : nullptr;
       auto [dh_prev, first] = ctx.grad_target(1);
-      kernels::gemm_packed_b(false, b, units, units, T(1), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1),
-                             dh_prev.data<T>(), units, ds, row);
+      kernels::gemm_planned(plan<T>(st), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1), dh_prev.data<T>(),
+                            units, ds, row);
     }
     if (a.first) scan_reduce<T>(ctx, st);
   });
@@ -239,6 +250,10 @@ void RnnTanhScan::begin(const Tensor& xw, const Tensor& u) {
     kernels::pack_b_for(false, b, h, h, u.data<T>(), h, st.packed_u.data<T>());
     kernels::pack_b_for(true, b, h, h, u.data<T>(), h, st.packed_ut.data<T>());
   });
+  if (dt == DType::f32)
+    st.plan_f32 = kernels::plan_packed_b<float>(b, h, h);
+  else
+    st.plan_f64 = kernels::plan_packed_b<double>(b, h, h);
 }
 
 bool RnnTanhScan::is_output(const Tensor& h, std::int64_t t) const {
@@ -280,8 +295,8 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
     const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows steps * units apart
     T* out = h.data<T>();
     if (h_prev.defined()) {  // z = h_prev U + xw_t, xw_t added as the tiles are written
-      kernels::gemm_packed_b(false, b, units, units, T(1), h_prev.data<T>(), units, st.packed_u.data<T>(), T(0),
-                             out, units, src, steps * units);
+      kernels::gemm_planned(plan<T>(st), h_prev.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src,
+                            steps * units);
     } else {
       kernels::copy_rows(src, steps * units, out, units, b, units);
     }

@@ -828,6 +828,36 @@ void pack_b_for_impl(bool tb, Index m, Index n, Index k, const T* b, Index ldb, 
 }  // namespace
 
 template <class T>
+PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
+  PackedPlan<T> plan;
+  plan.m = m;
+  plan.n = n;
+  plan.k = k;
+  constexpr Index L = Simd<T>::kLanes;
+  if (m <= 0 || n <= 1 || k <= 0) return plan;  // the driver's special cases
+  const Tile tile = choose_tile<T>(m, n);
+  const Index mr = tile.mr, nr = tile.nv * L;
+  // One block of gemm_impl's loops with B packed and A read in place (packed_a needs n > 4 nr).
+  if (n > nr || k > Blocking<T>::kc || m > Blocking<T>::mc / mr * mr) return plan;
+  const int nv = static_cast<int>((n + L - 1) / L);
+  plan.last_lanes = static_cast<int>(n - (nv - 1) * L);
+  plan.mr = mr;
+  plan.full_tiles = m / mr;
+  plan.rests = m - plan.full_tiles * mr;
+  plan.b_stride = round_up(n, L);
+  if (plan.full_tiles > 0)
+    plan.full = kernel_for<T>(static_cast<int>(mr), nv, false, false, use_half_tail<T>(mr, plan.last_lanes));
+  if (plan.rests > 0)
+    plan.rest = kernel_for<T>(static_cast<int>(plan.rests), nv, false, false,
+                              use_half_tail<T>(plan.rests, plan.last_lanes));
+  plan.direct = true;
+  return plan;
+}
+
+template PackedPlan<float> plan_packed_b<float>(std::int64_t, std::int64_t, std::int64_t);
+template PackedPlan<double> plan_packed_b<double>(std::int64_t, std::int64_t, std::int64_t);
+
+template <class T>
 std::int64_t packed_b_size(std::int64_t m, std::int64_t n, std::int64_t k) {
   return packed_b_size_impl<T>(m, n, k);
 }

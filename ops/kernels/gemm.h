@@ -53,4 +53,50 @@ void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k,
                    std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias = nullptr,
                    std::int64_t ld_bias = 0);
 
+namespace detail {
+/// A run of `tiles` register tiles down one panel of columns (the GEMM's micro-kernel).
+template <class T>
+using TileRun = void (*)(std::int64_t tiles, std::int64_t a_tile, std::int64_t k, const T* a, std::int64_t a_stride,
+                         const T* b, std::int64_t ldb, T* c, std::int64_t ldc, T alpha, T beta, int last_lanes,
+                         const T* bias, std::int64_t ld_bias);
+}  // namespace detail
+
+/// gemm_packed_b for one shape, planned once: for the same product repeated many times (a
+/// recurrent scan's steps, 32 x 20 x 20 fifty times a sequence), the driver's choices (tile,
+/// blocking, kernel) are made by plan_packed_b, and gemm_planned calls the kernels directly.
+/// Products of more than one block of the driver (N wider than one panel of the tile, K or M
+/// past a block) keep the driver: the plan then only forwards to gemm_packed_b.
+template <class T>
+struct PackedPlan {
+  std::int64_t m = 0, n = 0, k = 0;
+  bool direct = false;  // one block: the kernels below, with B read from the packed buffer
+  detail::TileRun<T> full = nullptr, rest = nullptr;  // full_tiles tiles of mr rows, then `rests` rows
+  std::int64_t mr = 0, full_tiles = 0, rests = 0, b_stride = 0;
+  int last_lanes = 0;
+};
+
+/// Plans C = op(A) B + bias + beta * C (A not transposed, alpha = 1) for B packed by
+/// pack_b_for(trans_b, m, n, k, ...).
+template <class T>
+PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k);
+
+/// gemm_packed_b(false, m, n, k, 1, a, lda, packed_b, beta, c, ldc, bias, ld_bias) for the
+/// plan's m, n and k, with the same results.
+template <class T>
+void gemm_planned(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
+                  std::int64_t ldc, const T* bias = nullptr, std::int64_t ld_bias = 0) {
+  if (!plan.direct) {
+    gemm_packed_b(false, plan.m, plan.n, plan.k, T(1), a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+    return;
+  }
+  if (plan.full_tiles > 0)
+    plan.full(plan.full_tiles, plan.mr * lda, plan.k, a, lda, packed_b, plan.b_stride, c, ldc, T(1), beta,
+              plan.last_lanes, bias, ld_bias);
+  if (plan.rests > 0) {
+    const std::int64_t ir = plan.full_tiles * plan.mr;
+    plan.rest(1, 0, plan.k, a + ir * lda, lda, packed_b, plan.b_stride, c + ir * ldc, ldc, T(1), beta,
+              plan.last_lanes, bias ? bias + ir * ld_bias : nullptr, ld_bias);
+  }
+}
+
 }  // namespace tg::kernels

@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/kernels/gemm.h"
@@ -20,6 +21,7 @@ struct Case {
   std::int64_t pad;  // added to every leading dimension
   bool prepacked = false;  // B packed ahead of time (pack_b_for + gemm_packed_b)
   int bias = 0;            // 0: none; 1: a row [N] added to every row of C; 2: a matrix [M,N]
+  bool planned = false;    // with prepacked, !trans_a and alpha = 1: plan_packed_b + gemm_planned
 };
 
 std::string describe(const Case& c) {
@@ -27,7 +29,7 @@ std::string describe(const Case& c) {
          " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
          " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
          " pad=" + std::to_string(c.pad) + " prepacked=" + std::to_string(c.prepacked) +
-         " bias=" + std::to_string(c.bias);
+         " bias=" + std::to_string(c.bias) + " planned=" + std::to_string(c.planned);
 }
 
 // Runs one gemm against a reference accumulated in double. C starts as NaN when beta = 0, and
@@ -76,8 +78,24 @@ void check(const Case& c, std::mt19937& rng) {
   if (c.prepacked) {
     std::vector<T> packed(static_cast<std::size_t>(packed_b_size<T>(c.m, c.n, c.k)));
     pack_b_for(c.trans_b, c.m, c.n, c.k, b.data(), ldb, packed.data());
+    std::vector<T> driven = cmat;  // the same product through the driver
     gemm_packed_b(c.trans_a, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, packed.data(),
-                  static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr, ld_bias);
+                  static_cast<T>(c.beta), driven.data(), ldc, c.bias ? bias.data() : nullptr, ld_bias);
+    if (c.planned) {
+      ASSERT_FALSE(c.trans_a);
+      ASSERT_EQ(c.alpha, 1.0);
+      const PackedPlan<T> plan = plan_packed_b<T>(c.m, c.n, c.k);
+      gemm_planned(plan, a.data(), lda, packed.data(), static_cast<T>(c.beta), cmat.data(), ldc,
+                   c.bias ? bias.data() : nullptr, ld_bias);
+      // The plan calls the driver's kernels on the driver's tiles: the same values to the bit.
+      for (std::size_t i = 0; i < cmat.size(); ++i)
+        if (!(cmat[i] == driven[i] || (std::isnan(cmat[i]) && std::isnan(driven[i])))) {
+          ADD_FAILURE() << "planned and driven products differ at " << i << ": " << cmat[i] << " vs " << driven[i];
+          break;
+        }
+    } else {
+      cmat = driven;
+    }
   } else {
     gemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<T>(c.alpha), a.data(), lda, b.data(), ldb,
          static_cast<T>(c.beta), cmat.data(), ldc, c.bias ? bias.data() : nullptr, ld_bias);
@@ -161,6 +179,38 @@ TEST(Gemm, BiasMatrixFloatMatchesReferenceOnManyShapes) { check_all_shapes<float
 TEST(Gemm, BiasMatrixDoubleMatchesReferenceOnManyShapes) { check_all_shapes<double>(8, false, 2); }
 
 TEST(Gemm, BiasMatrixPrepackedFloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(9, true, 2); }
+
+// A product planned once and repeated (a recurrent scan's steps): the plan's direct kernel calls
+// for one block (N up to one panel, as 32 x 20 x 20), the driver for the rest (N = 1, K = 0,
+// N wider than a panel, K past a block).
+template <class T>
+void check_planned(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Shape> all = shapes();
+  all.push_back({40, 20, 300});  // K past one block (256)
+  all.push_back({500, 20, 20});  // M past one block of rows
+  int direct = 0;
+  for (const Shape& s : all) {
+    direct += plan_packed_b<T>(s.m, s.n, s.k).direct;
+    for (bool tb : {false, true})
+      for (double beta : {0.0, 1.0, 0.5})
+        for (std::int64_t pad : {0, 3})
+          for (int bias : {0, 1, 2})
+            check<T>({false, tb, s.m, s.n, s.k, 1.0, beta, pad, true, bias, true}, rng);
+  }
+  // Both paths are taken: 15 of the 39 shapes plan direct calls in float, 8 in double (whose
+  // panels are half as wide: 32 x 20 x 20 is two panels there).
+  EXPECT_GE(direct, (std::is_same_v<T, float> ? 15 : 8));
+  EXPECT_EQ(plan_packed_b<T>(32, 20, 20).direct, (std::is_same_v<T, float>));
+  EXPECT_TRUE(plan_packed_b<T>(32, 12, 20).direct);
+  EXPECT_FALSE(plan_packed_b<T>(32, 1, 20).direct);
+  EXPECT_FALSE(plan_packed_b<T>(40, 20, 300).direct);
+  EXPECT_FALSE(plan_packed_b<T>(64, 256, 256).direct);
+}
+
+TEST(Gemm, PlannedFloatMatchesTheDriverBitForBit) { check_planned<float>(10); }
+
+TEST(Gemm, PlannedDoubleMatchesTheDriverBitForBit) { check_planned<double>(11); }
 
 TEST(Gemm, FloatLarge) {
   std::mt19937 rng(3);
