@@ -300,8 +300,7 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
     } else {
       kernels::copy_rows(src, steps * units, out, units, b, units);
     }
-    kernels::tanh_forward(out, out, b * units);
-    kernels::spread_rows(out, st.seq.data<T>() + t * units, steps * units, b, units);  // seq[:, t, :]
+    kernels::tanh_forward_spread(out, out, st.seq.data<T>() + t * units, steps * units, b, units);  // and seq[:, t, :]
   });
   st.outs[ts] = h.impl();
   st.last_t = t;

@@ -81,21 +81,39 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
   copy_rows(src, cols, dst, dst_stride, rows, cols);
 }
 
+/// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
+/// densely to `out` (which may be `src`). `f` takes a float and, where AVX2 is on, an f32x8.
+/// One pass instead of two (f in place, then the spread): the stores into the rows, which miss
+/// the cache, overlap with f's arithmetic (tanh_forward_spread, a recurrent step's output).
+template <class T, class F>
+inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride, std::int64_t rows,
+                            std::int64_t cols, F f) {
+  const std::int64_t total = rows * cols;
+  for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
+  copy_rows(out, cols, dst, dst_stride, rows, cols);
+}
+
+namespace detail {
+/// Eight floats in one vector (GCC's vector extension, which clang shares): code written for
+/// float can run on it lane by lane (tanh's, in unary.h).
+using f32x8 = float __attribute__((vector_size(32)));
+}  // namespace detail
+
 #if defined(__AVX2__)
-template <>
-inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_stride, std::int64_t rows,
-                               std::int64_t cols) {
+namespace detail {
+// The spread of a dense block into rows, vector by vector, each vector mapped by f; the mapped
+// block also goes to `out` unless it is null.
+template <class F>
+inline void spread_vectors(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                           std::int64_t cols, F f) {
   constexpr std::int64_t L = 8;
-  if (cols < L) {  // a vector would span more than two rows
-    copy_rows(src, cols, dst, dst_stride, rows, cols);
-    return;
-  }
   // lane i of the shifted vector is lane i + k of the source: indices k, k + 1, ..., 7, 7, ...
   alignas(32) static constexpr std::int32_t kShift[16] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7};
   const std::int64_t total = rows * cols;
-  std::int64_t f = 0, r = 0, c = 0;  // flat source index, and the row and column it lands on
-  for (; f + L <= total; f += L) {
-    const __m256 v = _mm256_loadu_ps(src + f);
+  std::int64_t i = 0, r = 0, c = 0;  // flat source index, and the row and column it lands on
+  for (; i + L <= total; i += L) {
+    const __m256 v = reinterpret_cast<__m256>(f(reinterpret_cast<f32x8>(_mm256_loadu_ps(src + i))));
+    if (out != nullptr) _mm256_storeu_ps(out + i, v);
     float* d = dst + r * dst_stride + c;
     const std::int64_t left = cols - c;  // lanes that still belong to row r
     if (left > L) {
@@ -107,20 +125,46 @@ inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_st
       ++r;
     } else {
       const int k = static_cast<int>(left);
-      detail::store_first_lanes(d, v, k);
+      store_first_lanes(d, v, k);
       const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShift + k));
-      detail::store_first_lanes(dst + (r + 1) * dst_stride, _mm256_permutevar8x32_ps(v, idx), static_cast<int>(L) - k);
+      store_first_lanes(dst + (r + 1) * dst_stride, _mm256_permutevar8x32_ps(v, idx), static_cast<int>(L) - k);
       ++r;
       c = L - left;
     }
   }
-  for (; f < total; ++f) {  // the last values, fewer than a vector
-    dst[r * dst_stride + c] = src[f];
+  const int rest = static_cast<int>(total - i);  // the last values, fewer than a vector
+  for (int j = 0; j < rest; ++j, ++i) {
+    const float y = f(src[i]);
+    if (out != nullptr) out[i] = y;
+    dst[r * dst_stride + c] = y;
     if (++c == cols) {
       c = 0;
       ++r;
     }
   }
+}
+}  // namespace detail
+
+template <>
+inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                               std::int64_t cols) {
+  if (cols < 8) {  // a vector would span more than two rows
+    copy_rows(src, cols, dst, dst_stride, rows, cols);
+    return;
+  }
+  detail::spread_vectors(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
+}
+
+template <class F>
+inline void map_spread_rows(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                            std::int64_t cols, F f) {
+  if (cols < 8) {
+    const std::int64_t total = rows * cols;
+    for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
+    copy_rows(out, cols, dst, dst_stride, rows, cols);
+    return;
+  }
+  detail::spread_vectors(src, out, dst, dst_stride, rows, cols, f);
 }
 #endif
 

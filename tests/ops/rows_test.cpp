@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/kernels/rows.h"
+#include "ops/kernels/unary.h"
 
 namespace tg::kernels {
 namespace {
@@ -73,6 +74,36 @@ TEST(Rows, SpreadRowsMatchesCopyRows) {
       }
     }
 }
+
+// tanh of a step's output written to it and spread into the sequence in one pass: the same
+// values, to the bit, as tanh_forward followed by spread_rows, on every width (vectors that split
+// across two rows, tails) and with the output in place of its input or apart from it.
+template <class T>
+void check_tanh_forward_spread() {
+  for (std::int64_t cols = 1; cols <= 41; ++cols)
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33})
+      for (bool in_place : {true, false}) {
+        SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows << " in_place=" << in_place);
+        const std::int64_t stride = cols + 3;
+        std::vector<T> x(static_cast<std::size_t>(rows * cols));
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<T>(std::sin(0.7 * static_cast<double>(i)) * 4.0);
+        if (!x.empty()) x[x.size() / 2] = std::numeric_limits<T>::quiet_NaN();
+        std::vector<T> want_y(x.size());
+        std::vector<T> want(static_cast<std::size_t>(rows * stride + 1), T(-7)), got(want);
+        tanh_forward(x.data(), want_y.data(), rows * cols);
+        spread_rows(want_y.data(), want.data(), stride, rows, cols);
+        std::vector<T> got_y = in_place ? x : std::vector<T>(x.size(), T(5));
+        tanh_forward_spread(in_place ? got_y.data() : x.data(), got_y.data(), got.data(), stride, rows, cols);
+        for (std::size_t i = 0; i < want_y.size(); ++i)
+          ASSERT_TRUE(got_y[i] == want_y[i] || (std::isnan(got_y[i]) && std::isnan(want_y[i]))) << "y " << i;
+        for (std::size_t i = 0; i < want.size(); ++i)
+          ASSERT_TRUE(got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i]))) << "row index " << i;
+      }
+}
+
+TEST(Rows, TanhForwardSpreadMatchesTanhThenSpread) { check_tanh_forward_spread<float>(); }
+
+TEST(Rows, TanhForwardSpreadDoubleMatchesTanhThenSpread) { check_tanh_forward_spread<double>(); }
 
 TEST(Rows, SpreadRowsDoubleIsCopyRows) {
   const std::vector<double> src = {1, 2, 3, 4, 5, 6};
