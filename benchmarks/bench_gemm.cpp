@@ -141,6 +141,7 @@ void plain_shapes(benchmark::internal::Benchmark* b) {
                  {32, 1, 1},  // a step of an RNN of one unit
                  {1600, 1, 20},
                  {1600, 20, 20},
+                 {1600, 20, 10},  // seq2seq's TimeDistributed(Dense(10)) on 1600 rows
                  {32, 256, 256},
                  {64, 256, 256},
                  {512, 512, 512}});
@@ -153,7 +154,7 @@ void trans_a_shapes(benchmark::internal::Benchmark* b) {
                  {1, 1600, 1}, {256, 64, 256}, {256, 1600, 256}, {256, 6400, 256}});
 }
 void trans_b_shapes(benchmark::internal::Benchmark* b) {
-  add_shapes(b, {{32, 20, 20}, {32, 1, 20}, {1600, 20, 20}, {64, 256, 256}});
+  add_shapes(b, {{32, 20, 20}, {32, 1, 20}, {1600, 20, 20}, {1600, 10, 20}, {64, 256, 256}});
 }
 
 }  // namespace
