@@ -348,8 +348,7 @@ void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_strid
 }
 
 template <class T>
-using KernelFn = void (*)(Index, Index, Index, const T*, Index, const T*, Index, T*, Index, T, T, int, const T*,
-                          Index);
+using KernelFn = detail::TileRun<T>;  // a micro_kernel instance (gemm.h: plans hold them too)
 
 // The kernels for every tile up to kMaxMr x kMaxNv; the half-vector variant exists for even MR
 // only (odd entries hold the plain kernel, never chosen for it: see kernel_for).

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #if defined(__AVX2__)
@@ -81,18 +82,6 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
   copy_rows(src, cols, dst, dst_stride, rows, cols);
 }
 
-/// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
-/// densely to `out` (which may be `src`). `f` takes a float and, where AVX2 is on, an f32x8.
-/// One pass instead of two (f in place, then the spread): the stores into the rows, which miss
-/// the cache, overlap with f's arithmetic (tanh_forward_spread, a recurrent step's output).
-template <class T, class F>
-inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride, std::int64_t rows,
-                            std::int64_t cols, F f) {
-  const std::int64_t total = rows * cols;
-  for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
-  copy_rows(out, cols, dst, dst_stride, rows, cols);
-}
-
 namespace detail {
 /// Eight floats in one vector (GCC's vector extension, which clang shares): code written for
 /// float can run on it lane by lane (tanh's, in unary.h).
@@ -154,19 +143,27 @@ inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_st
   }
   detail::spread_vectors(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
 }
-
-template <class F>
-inline void map_spread_rows(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
-                            std::int64_t cols, F f) {
-  if (cols < 8) {
-    const std::int64_t total = rows * cols;
-    for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
-    copy_rows(out, cols, dst, dst_stride, rows, cols);
-    return;
-  }
-  detail::spread_vectors(src, out, dst, dst_stride, rows, cols, f);
-}
 #endif
+
+/// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
+/// densely to `out` (which may be `src`). `f` takes a T and, for float where AVX2 is on, an f32x8.
+/// One pass instead of two (f in place, then the spread): the stores into the rows, which miss
+/// the cache, overlap with f's arithmetic (tanh_forward_spread, a recurrent step's output).
+template <class T, class F>
+inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride, std::int64_t rows,
+                            std::int64_t cols, F f) {
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols >= 8) {  // otherwise a vector would span more than two rows
+      detail::spread_vectors(src, out, dst, dst_stride, rows, cols, f);
+      return;
+    }
+  }
+#endif
+  const std::int64_t total = rows * cols;
+  for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
+  copy_rows(out, cols, dst, dst_stride, rows, cols);
+}
 
 /// dst[i * dst_stride + j] += src[i * src_stride + j] for i < rows, j < cols.
 template <class T>

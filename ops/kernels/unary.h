@@ -80,7 +80,7 @@ inline V tanh_lanes(V x) {
   constexpr std::uint32_t kSign = 0x80000000u;
   const U ux = std::bit_cast<U>(x);
   V y = -2.0f * std::bit_cast<V>(ux & ~kSign);  // -2|x|
-  y = y < -20.0f ? V{} - 20.0f : y;
+  y = y < -20.0f ? V{} - 20.0f : y;  // V{} - 20: -20 in every lane
   constexpr float kLog2e = 1.44269504088896341f, kLn2 = 0.693147180559945309f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const V shifted = y * kLog2e + kRound;
