@@ -198,11 +198,14 @@ void check_planned(std::uint32_t seed) {
           for (int bias : {0, 1, 2})
             check<T>({false, tb, s.m, s.n, s.k, 1.0, beta, pad, true, bias, true}, rng);
   }
-  // Both paths are taken: 15 of the 39 shapes plan direct calls in float, 8 in double (whose
-  // panels are half as wide: 32 x 20 x 20 is two panels there).
-  EXPECT_GE(direct, (std::is_same_v<T, float> ? 15 : 8));
-  EXPECT_EQ(plan_packed_b<T>(32, 20, 20).direct, (std::is_same_v<T, float>));
-  EXPECT_TRUE(plan_packed_b<T>(32, 12, 20).direct);
+  // Both paths are taken. How many shapes plan direct calls depends on the vector width (15 of
+  // the 39 in float with AVX2, 8 in double, 2 without AVX2, whose panels are 2 or 3 columns).
+  EXPECT_GT(direct, 0);
+  EXPECT_LT(direct, static_cast<int>(all.size()));
+  EXPECT_TRUE(plan_packed_b<T>(32, 2, 20).direct);
+#if defined(__AVX2__)
+  EXPECT_EQ(plan_packed_b<T>(32, 20, 20).direct, (std::is_same_v<T, float>));  // the scan's steps at H = 20
+#endif
   EXPECT_FALSE(plan_packed_b<T>(32, 1, 20).direct);
   EXPECT_FALSE(plan_packed_b<T>(40, 20, 300).direct);
   EXPECT_FALSE(plan_packed_b<T>(64, 256, 256).direct);
