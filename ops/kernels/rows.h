@@ -71,17 +71,6 @@ inline void store_first_lanes(double* p, __m256d x, int lanes) {
 }  // namespace detail
 #endif
 
-/// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
-/// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
-/// vector loop has just written (tanh over a step's output) is then read back load for store:
-/// row by row, a row of 20 floats starting mid-vector, most loads would cover parts of two
-/// stores, and such a load waits for both to reach the cache instead of taking its value from
-/// the store queue.
-template <class T>
-inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
-  copy_rows(src, cols, dst, dst_stride, rows, cols);
-}
-
 namespace detail {
 /// Eight floats in one vector (GCC's vector extension, which clang shares): code written for
 /// float can run on it lane by lane (tanh's, in unary.h).
@@ -133,17 +122,25 @@ inline void spread_vectors(const float* src, float* out, float* dst, std::int64_
   }
 }
 }  // namespace detail
-
-template <>
-inline void spread_rows<float>(const float* src, float* dst, std::int64_t dst_stride, std::int64_t rows,
-                               std::int64_t cols) {
-  if (cols < 8) {  // a vector would span more than two rows
-    copy_rows(src, cols, dst, dst_stride, rows, cols);
-    return;
-  }
-  detail::spread_vectors(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
-}
 #endif
+
+/// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
+/// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
+/// vector loop has just written is then read back load for store: row by row, a row of 20 floats
+/// starting mid-vector, most loads would cover parts of two stores, and such a load waits for
+/// both to reach the cache instead of taking its value from the store queue.
+template <class T>
+inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols >= 8) {  // otherwise a vector would span more than two rows
+      detail::spread_vectors(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
+      return;
+    }
+  }
+#endif
+  copy_rows(src, cols, dst, dst_stride, rows, cols);
+}
 
 /// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
 /// densely to `out` (which may be `src`). `f` takes a T and, for float where AVX2 is on, an f32x8.
