@@ -95,6 +95,9 @@ struct Simd<float> {
   // the first half of p in both halves; the first half of x in both halves; lo's first half
   // with hi's second; x's second half moved to the first.
   static Reg broadcast_half(const float* p) { return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p)); }
+  // The two values at p in every quarter (8 bytes, read exactly).
+  static constexpr int kPairLanes = 2;
+  static Reg broadcast_pair(const float* p) { return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p))); }
   static Reg dup_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_ps(lo, hi, 0xf0); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x01); }
@@ -135,6 +138,8 @@ struct Simd<double> {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - lanes));
   }
   static Reg broadcast_half(const double* p) { return _mm256_broadcast_pd(reinterpret_cast<const __m128d*>(p)); }
+  static constexpr int kPairLanes = 0;  // a half is already two doubles
+  static Reg broadcast_pair(const double* p) { return broadcast_half(p); }
   static Reg dup_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_pd(lo, hi, 0xc); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x01); }
@@ -164,6 +169,8 @@ struct Simd {
   static Mask mask(int) { return 0; }
   // One lane has no halves: the half-vector tiles are never chosen (see use_half_tail).
   static Reg broadcast_half(const T* p) { return *p; }
+  static constexpr int kPairLanes = 0;
+  static Reg broadcast_pair(const T* p) { return *p; }
   static Reg dup_low(Reg x) { return x; }
   static Reg blend_high(Reg lo, Reg) { return lo; }
   static Reg high_to_low(Reg x) { return x; }
@@ -257,17 +264,28 @@ template <class T, int MR, int NV>
   }
 }
 
+// How a tile reads the last vector of each row of opB: whole (packed and zero-padded, or all its
+// lanes valid, or exactly half a register for a half-vector tile), masked (B read in place), or
+// as two values broadcast to every quarter (a half-vector tile over B read in place with two
+// columns left, N = 10 floats: one 8-byte load, no mask register, no lane move).
+enum BTail : int { kWholeTail, kMaskedTail, kPairTail };
+
 // C[0:MR, 0:NV*lanes] = alpha * sum_p opA[r, p] * opB[p, :] + beta * C, the last vector holding
 // `last_lanes` valid columns. opA[r, p] is a[r * a_stride + p] (kAColumns false: rows of A) or
 // a[p * a_stride + r] (kAColumns true: columns of A^T, or a packed panel with a_stride = MR).
-// opB[p, :] starts at b + p * ldb; kMaskB reads its last vector masked (B read in place).
+// opB[p, :] starts at b + p * ldb; kTail says how its last vector is read (see BTail).
 //
 // kHalf: the last vector holds at most half a register of columns (N = 20 floats is 8 + 8 + 4),
 // and MR is even. Rows r and r + 1 then share one accumulator for it, row r in its first half
 // and row r + 1 in its second: opB's half row is loaded into both halves, and the two rows'
 // broadcasts are blended. A 4 x 3 tile so issues 10 FMAs per k instead of 12, of which 2 were
 // computing padding.
-template <class T, int MR, int NV, bool kAColumns, bool kMaskB, bool kHalf>
+//
+// kSplit: two sets of accumulators, for even and odd k, added at the end. A tile of few
+// accumulators (4 x 2 with a half vector has 6) otherwise waits at every k for each chain's
+// previous FMA (5 cycles on this machine) and issues 1.2 FMAs a cycle instead of 2; over a long K
+// (a weight gradient's 1600 rows) that is most of its time.
+template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool kSplit>
 [[gnu::always_inline]] inline void tile_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c,
                                                Index ldc, T alpha, T beta, int last_lanes, const T* bias,
                                                Index ld_bias) {
@@ -276,33 +294,40 @@ template <class T, int MR, int NV, bool kAColumns, bool kMaskB, bool kHalf>
   constexpr int L = S::kLanes;
   constexpr int NF = kHalf ? NV - 1 : NV;  // whole vectors per row
   constexpr int NP = kHalf ? MR / 2 : 1;   // shared accumulators of the half vector
+  constexpr int NS = kSplit ? 2 : 1;       // accumulator sets
   static_assert(!kHalf || MR % 2 == 0, "the half-vector tile pairs rows");
-  Reg acc[MR][NV];
-  Reg pair[NP];
+  Reg acc[NS][MR][NV];
+  Reg pair[NS][NP];
+#pragma GCC unroll 2
+  for (int s = 0; s < NS; ++s) {
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+      for (int v = 0; v < NV; ++v) acc[s][r][v] = S::zero();
 #pragma GCC unroll 4
-  for (int i = 0; i < NP; ++i) pair[i] = S::zero();
+    for (int i = 0; i < NP; ++i) pair[s][i] = S::zero();
+  }
   typename S::Mask bmask{};
-  if constexpr (kMaskB) bmask = S::mask(last_lanes);
+  if constexpr (kTail == kMaskedTail) bmask = S::mask(last_lanes);
   const T* rows[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) rows[r] = a + r * a_stride;
 
-  // Unrolled by 4: on this machine (Zen) large shapes go from ~65 to ~78 GFLOP/s (512^3, and
-  // the [256 x 6400] x [6400 x 256] weight gradient of the large RNN), small ones are unchanged.
-#pragma GCC unroll 4
-  for (Index p = 0; p < k; ++p) {
+  // One k into accumulator set s; b and (kAColumns) a point at row p of opB and column p of opA.
+  auto step = [&](int s, Index p) __attribute__((always_inline)) {
     Reg bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NF; ++v) {
-      bv[v] = (kMaskB && !kHalf && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
+      bv[v] = (kTail == kMaskedTail && !kHalf && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
       S::pin(bv[v]);
     }
     if constexpr (kHalf) {
-      bv[NV - 1] = kMaskB ? S::dup_low(S::load(b + (NV - 1) * L, bmask)) : S::broadcast_half(b + (NV - 1) * L);
+      if constexpr (kTail == kWholeTail)
+        bv[NV - 1] = S::broadcast_half(b + (NV - 1) * L);
+      else if constexpr (kTail == kPairTail)
+        bv[NV - 1] = S::broadcast_pair(b + (NV - 1) * L);
+      else
+        bv[NV - 1] = S::dup_low(S::load(b + (NV - 1) * L, bmask));
       S::pin(bv[NV - 1]);
 #pragma GCC unroll 4
       for (int r = 0; r < MR; r += 2) {
@@ -310,57 +335,87 @@ template <class T, int MR, int NV, bool kAColumns, bool kMaskB, bool kHalf>
         const Reg a1 = S::broadcast(kAColumns ? a + r + 1 : rows[r + 1] + p);
 #pragma GCC unroll 4
         for (int v = 0; v < NF; ++v) {
-          acc[r][v] = S::fma(a0, bv[v], acc[r][v]);
-          acc[r + 1][v] = S::fma(a1, bv[v], acc[r + 1][v]);
+          acc[s][r][v] = S::fma(a0, bv[v], acc[s][r][v]);
+          acc[s][r + 1][v] = S::fma(a1, bv[v], acc[s][r + 1][v]);
         }
-        pair[r / 2] = S::fma(S::blend_high(a0, a1), bv[NV - 1], pair[r / 2]);
+        pair[s][r / 2] = S::fma(S::blend_high(a0, a1), bv[NV - 1], pair[s][r / 2]);
       }
     } else {
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const Reg av = S::broadcast(kAColumns ? a + r : rows[r] + p);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+        for (int v = 0; v < NV; ++v) acc[s][r][v] = S::fma(av, bv[v], acc[s][r][v]);
       }
     }
     b += ldb;
     if constexpr (kAColumns) a += a_stride;
+  };
+  Index p = 0;
+  if constexpr (kSplit) {
+    for (; p + 2 <= k; p += 2) {
+      step(0, p);
+      step(1, p + 1);
+    }
+  }
+  // Unrolled by 4: on this machine (Zen) large shapes go from ~65 to ~78 GFLOP/s (512^3, and
+  // the [256 x 6400] x [6400 x 256] weight gradient of the large RNN), small ones are unchanged.
+#pragma GCC unroll 4
+  for (; p < k; ++p) step(0, p);
+  if constexpr (kSplit) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[0][r][v] = S::add(acc[0][r][v], acc[1][r][v]);
+#pragma GCC unroll 4
+    for (int i = 0; i < NP; ++i) pair[0][i] = S::add(pair[0][i], pair[1][i]);
   }
   if constexpr (kHalf)
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r += 2) {
-      acc[r][NV - 1] = pair[r / 2];
-      acc[r + 1][NV - 1] = S::high_to_low(pair[r / 2]);
+      acc[0][r][NV - 1] = pair[0][r / 2];
+      acc[0][r + 1][NV - 1] = S::high_to_low(pair[0][r / 2]);
     }
-  write_tile<T, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias, ld_bias);
+  write_tile<T, MR, NV>(acc[0], c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
 // product the call and its arguments cost about as much as a tile.
-template <class T, int MR, int NV, bool kAColumns, bool kMaskB, bool kHalf>
+template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool kSplit>
 void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
                   T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
   for (Index tile = 0; tile < tiles; ++tile)
-    tile_kernel<T, MR, NV, kAColumns, kMaskB, kHalf>(k, a0 + tile * a_tile, a_stride, b0, ldb, c0 + tile * MR * ldc,
-                                                     ldc, alpha, beta, last_lanes,
-                                                     bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
+    tile_kernel<T, MR, NV, kAColumns, kTail, kHalf, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
+                                                             c0 + tile * MR * ldc, ldc, alpha, beta, last_lanes,
+                                                             bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
 }
 
 template <class T>
 using KernelFn = detail::TileRun<T>;  // a micro_kernel instance (gemm.h: plans hold them too)
 
+// Accumulator chains of an mr x nv tile: one per vector, a half-vector tail shared by two rows.
+constexpr int tile_chains(int mr, int nv, bool half) { return half ? mr * (nv - 1) + mr / 2 : mr * nv; }
+
+// A tile splits K (kSplit) when its chains cannot keep the FMA units busy on their own: the FMA's
+// latency (5 cycles) times its throughput (2 a cycle) is 10 chains; up to 6 lose a third or more.
+constexpr int kMaxSplitChains = 6;
+
 // The kernels for every tile up to kMaxMr x kMaxNv; the half-vector variant exists for even MR
-// only (odd entries hold the plain kernel, never chosen for it: see kernel_for).
-template <class T, bool kAColumns, bool kMaskB, bool kHalf, int... I>
+// only (odd entries hold the plain kernel, never chosen for it: see kernel_for), the split-K one
+// for tiles of at most kMaxSplitChains chains (the others hold the plain kernel).
+template <class T, bool kAColumns, int kTail, bool kHalf, bool kSplit, int... I>
 constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
-  return {&micro_kernel<T, I / kMaxNv + 1, I % kMaxNv + 1, kAColumns, kMaskB,
-                        kHalf && (I / kMaxNv + 1) % 2 == 0>...};
+  constexpr auto half = [](int i) { return kHalf && (i / kMaxNv + 1) % 2 == 0; };
+  constexpr auto split = [half](int i) {
+    return kSplit && tile_chains(i / kMaxNv + 1, i % kMaxNv + 1, half(i)) <= kMaxSplitChains;
+  };
+  return {&micro_kernel<T, I / kMaxNv + 1, I % kMaxNv + 1, kAColumns, kTail, half(I), split(I)>...};
 }
 
-template <class T, bool kAColumns, bool kMaskB, bool kHalf>
+template <class T, bool kAColumns, int kTail, bool kHalf, bool kSplit>
 constexpr auto kKernels =
-    kernel_table<T, kAColumns, kMaskB, kHalf>(std::make_integer_sequence<int, kMaxMr * kMaxNv>{});
+    kernel_table<T, kAColumns, kTail, kHalf, kSplit>(std::make_integer_sequence<int, kMaxMr * kMaxNv>{});
 
 // Whether an mr-row tile whose last vector holds `last_lanes` columns takes the half-vector form.
 template <class T>
@@ -368,15 +423,31 @@ constexpr bool use_half_tail(Index mr, int last_lanes) {
   return Simd<T>::kLanes >= 2 && mr % 2 == 0 && last_lanes <= Simd<T>::kLanes / 2;
 }
 
-template <class T>
-KernelFn<T> kernel_for(int mr, int nv, bool a_columns, bool mask_b, bool half) {
-  const int i = (mr - 1) * kMaxNv + (nv - 1);
-  if (half) {
-    if (a_columns) return mask_b ? kKernels<T, true, true, true>[i] : kKernels<T, true, false, true>[i];
-    return mask_b ? kKernels<T, false, true, true>[i] : kKernels<T, false, false, true>[i];
+// Split K for A^T (weight gradients, whose K is the batch's rows) when a block of K is long:
+// below ~64 the second set's zeroing and final adds outweigh what it saves.
+constexpr Index kMinSplitK = 64;
+
+template <class T, bool kAColumns, int kTail>
+KernelFn<T> pick_kernel(int i, bool half, bool split) {
+  if constexpr (kAColumns) {
+    if (split) return half ? kKernels<T, true, kTail, true, true>[i] : kKernels<T, true, kTail, false, true>[i];
   }
-  if (a_columns) return mask_b ? kKernels<T, true, true, false>[i] : kKernels<T, true, false, false>[i];
-  return mask_b ? kKernels<T, false, true, false>[i] : kKernels<T, false, false, false>[i];
+  if constexpr (kTail == kPairTail) return kKernels<T, kAColumns, kTail, true, false>[i];  // half tiles only
+  return half ? kKernels<T, kAColumns, kTail, true, false>[i] : kKernels<T, kAColumns, kTail, false, false>[i];
+}
+
+// The kernel for an mr x nv tile; k is the length of the block of K it runs over.
+template <class T>
+KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, bool half, Index k = 0) {
+  const int i = (mr - 1) * kMaxNv + (nv - 1);
+  const bool split = a_columns && k >= kMinSplitK && tile_chains(mr, nv, half) <= kMaxSplitChains;
+  if constexpr (Simd<T>::kPairLanes > 0) {
+    if (tail == kPairTail) return a_columns ? pick_kernel<T, true, kPairTail>(i, true, split)
+                                            : pick_kernel<T, false, kPairTail>(i, true, split);
+  }
+  if (tail == kMaskedTail)
+    return a_columns ? pick_kernel<T, true, kMaskedTail>(i, half, split) : pick_kernel<T, false, kMaskedTail>(i, half, split);
+  return a_columns ? pick_kernel<T, true, kWholeTail>(i, half, split) : pick_kernel<T, false, kWholeTail>(i, half, split);
 }
 
 /// A buffer for packed panels that only grows: once warm, packing allocates nothing.
@@ -415,6 +486,12 @@ PackBuffer<T>& a_buffer() {
 
 template <class T>
 PackBuffer<T>& b_buffer() {
+  thread_local PackBuffer<T> buffer;
+  return buffer;
+}
+
+template <class T>
+PackBuffer<T>& c_buffer() {  // a transposed product's result (gemm_impl)
   thread_local PackBuffer<T> buffer;
   return buffer;
 }
@@ -575,19 +652,24 @@ struct Tile {
 
 // Twice the cycles per k of an mr x nv tile: FMAs issue two a cycle, loads (mr broadcasts and
 // nv vectors) two a cycle, and each accumulator chain waits ~4 cycles for the previous FMA.
-constexpr Index tile_cost(Index mr, Index nv) { return std::max({mr * nv, Index(8), mr + nv}); }
+constexpr Index tile_cost(Index mr, Index nv, bool half = false) {
+  return std::max({Index(tile_chains(static_cast<int>(mr), static_cast<int>(nv), half)), Index(8), mr + nv});
+}
 
-// Cost per k of covering m x n with mr x nv tiles and their edges.
+// Cost per k of covering m x n with mr x nv tiles and their edges. With `halves`, tiles whose
+// last vector is at most half full count its sharing between two rows (tile_kernel's kHalf).
 template <class T>
-constexpr Index cover_cost(Index m, Index n, Tile t) {
+constexpr Index cover_cost(Index m, Index n, Tile t, bool halves = false) {
   constexpr Index L = Simd<T>::kLanes;
   const Index nr = t.nv * L;
   const Index full_r = m / t.mr, rem_r = m % t.mr;
   const Index full_c = n / nr, rem_nv = (n % nr + L - 1) / L;
+  // Only the column edge has a partial last vector (nr is whole vectors).
+  auto half = [&](Index mr) { return halves && n % L != 0 && use_half_tail<T>(mr, static_cast<int>(n % L)); };
   Index cost = full_r * full_c * tile_cost(t.mr, t.nv);
   if (rem_r > 0) cost += full_c * tile_cost(rem_r, t.nv);
-  if (rem_nv > 0) cost += full_r * tile_cost(t.mr, rem_nv);
-  if (rem_r > 0 && rem_nv > 0) cost += tile_cost(rem_r, rem_nv);
+  if (rem_nv > 0) cost += full_r * tile_cost(t.mr, rem_nv, half(t.mr));
+  if (rem_r > 0 && rem_nv > 0) cost += tile_cost(rem_r, rem_nv, half(rem_r));
   return cost;
 }
 
@@ -597,6 +679,12 @@ constexpr Tile choose_tile(Index m, Index n) {
   // clearly more lanes to be worth its wider panel.
   constexpr Tile kWide{4, 3}, kTall{6, 2};
   return 100 * cover_cost<T>(m, n, kWide) < 97 * cover_cost<T>(m, n, kTall) ? kWide : kTall;
+}
+
+// Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile).
+template <class T>
+constexpr bool swap_pays(Index m, Index n) {
+  return 10 * cover_cost<T>(n, m, choose_tile<T>(n, m), true) < 9 * cover_cost<T>(m, n, choose_tile<T>(m, n), true);
 }
 
 template <class T>
@@ -720,6 +808,22 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
       return;
     }
   }
+  if (ta && !tb && !prepacked && k >= kMinSplitK && m > 1 && swap_pays<T>(m, n)) {
+    // A weight gradient's C covers better transposed: C^T = B^T A into a scratch block, then
+    // added in. 20 x 1600 x 10 (a Dense(10)'s weight) becomes 10 x 1600 x 20, whose rows of 20
+    // fill the 4 x 3 tiles with a half vector; as 20 x 10 its rows of 10 took 4 x 2 tiles.
+    T* s = c_buffer<T>().get(static_cast<std::size_t>(m * n));
+    gemm_impl(true, false, n, m, k, T(1), b, ldb, a, lda, T(0), s, m);
+    for (Index i = 0; i < m; ++i) {
+      T* ci = c + i * ldc;
+      for (Index j = 0; j < n; ++j) {
+        T v = alpha * s[j * m + i];
+        if (bias) v += bias[i * ld_bias + j];
+        ci[j] = beta == T(0) ? v : v + beta * ci[j];
+      }
+    }
+    return;
+  }
   constexpr Index L = Simd<T>::kLanes;
   const Tile tile = choose_tile<T>(m, n);
   const Index mr = tile.mr, nr = tile.nv * L;
@@ -770,20 +874,23 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
           // B read in place needs its last vector masked, unless a half-vector tile reads it as
           // exactly half a register (no mask, no lane move: the kernel's broadcast of a half).
-          auto mask_b = [&](bool half) { return !packed_b && last_lanes != L && !(half && 2 * last_lanes == L); };
+          auto b_tail = [&](bool half) {
+            if (packed_b || last_lanes == L || (half && 2 * last_lanes == L)) return kWholeTail;
+            return half && last_lanes == Simd<T>::kPairLanes ? kPairTail : kMaskedTail;
+          };
           T* c_panel = c + ic * ldc + jc + jr;
           const T* bias_panel = bias_pc ? bias_pc + ic * ld_bias + jc + jr : nullptr;
           const Index full_tiles = mc / mr, rest = mc - full_tiles * mr;
           if (full_tiles > 0) {
             const bool half = use_half_tail<T>(mr, last_lanes);
-            kernel_for<T>(static_cast<int>(mr), nv, a_columns, mask_b(half), half)(
+            kernel_for<T>(static_cast<int>(mr), nv, a_columns, b_tail(half), half, kc)(
                 full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
                 beta_pc, last_lanes, bias_panel, ld_bias);
           }
           if (rest > 0) {
             const Index ir = full_tiles * mr;
             const bool half = use_half_tail<T>(rest, last_lanes);
-            kernel_for<T>(static_cast<int>(rest), nv, a_columns, mask_b(half), half)(
+            kernel_for<T>(static_cast<int>(rest), nv, a_columns, b_tail(half), half, kc)(
                 1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
                 alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
           }
@@ -845,9 +952,9 @@ PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
   plan.rests = m - plan.full_tiles * mr;
   plan.b_stride = round_up(n, L);
   if (plan.full_tiles > 0)
-    plan.full = kernel_for<T>(static_cast<int>(mr), nv, false, false, use_half_tail<T>(mr, plan.last_lanes));
+    plan.full = kernel_for<T>(static_cast<int>(mr), nv, false, kWholeTail, use_half_tail<T>(mr, plan.last_lanes));
   if (plan.rests > 0)
-    plan.rest = kernel_for<T>(static_cast<int>(plan.rests), nv, false, false,
+    plan.rest = kernel_for<T>(static_cast<int>(plan.rests), nv, false, kWholeTail,
                               use_half_tail<T>(plan.rests, plan.last_lanes));
   plan.direct = true;
   return plan;

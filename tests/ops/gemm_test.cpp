@@ -139,7 +139,11 @@ const std::vector<Shape>& shapes() {
       {32, 1, 1},   {6, 1, 3},     {1, 1, 7},     {1, 1, 37},   {1, 1, 1599},
       // rows half a vector past whole ones (N = 4, 12, 28 floats; 2, 6, 10 doubles), stored
       // two rows at a time as whole vectors when C is dense
-      {8, 12, 5},   {6, 4, 7},     {10, 28, 9},  {4, 2, 3},    {6, 10, 4},    {9, 12, 3}};
+      {8, 12, 5},   {6, 4, 7},     {10, 28, 9},  {4, 2, 3},    {6, 10, 4},    {9, 12, 3},
+      // rows of two past whole vectors (N = 10 floats: a Dense(10)); with A^T and a long K, the
+      // product computed transposed (20 x 1600 x 10), tiles of few chains splitting K (1 x 1600
+      // x 20, an odd K), and the same over shorter K
+      {8, 10, 20},  {20, 10, 1600}, {1, 20, 1599}, {16, 10, 300}, {30, 17, 70},  {4, 10, 65}};
   return all;
 }
 
@@ -264,6 +268,7 @@ TEST(Gemm, WarmCallsDoNotAllocate) {
   auto step = [&] {
     gemm(false, false, 32, 20, 20, 1.0f, a.data(), 20, b.data(), 20, 0.0f, c.data(), 20);
     gemm(true, false, 20, 20, 1600, 1.0f, a.data(), 20, b.data(), 20, 1.0f, c.data(), 20);
+    gemm(true, false, 20, 10, 1600, 1.0f, a.data(), 20, b.data(), 10, 1.0f, c.data(), 10);  // transposed
     gemm(false, true, 32, 20, 20, 1.0f, a.data(), 20, b.data(), 20, 0.0f, c.data(), 20);
     gemm(false, false, 64, 256, 256, 1.0f, a.data(), 256, b.data(), 256, 0.0f, c.data(), 256);
     gemm(false, false, 32, 1, 20, 1.0f, a.data(), 20, b.data(), 4, 0.0f, c.data(), 1);
