@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace tg {
 
 // Under the sanitizers every buffer goes straight to the system, so AddressSanitizer sees each
@@ -28,6 +32,22 @@ struct StoragePool {
 constinit thread_local StoragePool t_pool;
 StoragePool& StoragePool::get() { return t_pool; }
 
+// Blocks of 2 MiB and more (a dataset, a large model's activations) are aligned to 2 MiB and
+// offered to the kernel for transparent huge pages: a minibatch gathered from random rows of a
+// 14 MB target tensor then misses the TLB once per 2 MiB rather than once per 4 KiB row piece
+// (seq2seq's gather: 3.2-3.5 ms an epoch on 4 KiB pages, 2.2-3.3 ms on huge pages).
+namespace {
+void* system_alloc(std::size_t block) {
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  if (block < kHugePage) return std::aligned_alloc(64, block);
+  void* p = std::aligned_alloc(kHugePage, block);  // block is a power of two, so a multiple
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p) madvise(p, block, MADV_HUGEPAGE);  // advice only: its failure changes nothing
+#endif
+  return p;
+}
+}  // namespace
+
 Storage* Storage::allocate(std::size_t bytes) {
   std::size_t total = bytes + kHeader;
   auto cls = static_cast<std::uint32_t>(std::bit_width(std::max<std::size_t>(total, 128) - 1));
@@ -40,7 +60,7 @@ Storage* Storage::allocate(std::size_t bytes) {
     pool.stats.bytes_cached -= block;
     ++pool.stats.reuses;
   } else {
-    void* p = std::aligned_alloc(64, block);
+    void* p = system_alloc(block);
     if (!p) throw std::bad_alloc();
     s = ::new (p) Storage;
     ++pool.stats.system_allocs;

@@ -110,6 +110,18 @@ TEST(Tape, PoolReusesBuffersOnceWarm) {
   EXPECT_EQ(pool_stats().system_allocs, before);
 }
 
+TEST(Storage, BlocksOfTwoMebibytesAreAlignedForHugePages) {
+  // Such blocks start on a 2 MiB boundary (where the kernel can back them with huge pages); the
+  // data follow the header, and every byte of them is usable.
+  Tensor big = zeros({3 << 18});  // 3 MiB of floats
+  const auto block = reinterpret_cast<std::uintptr_t>(big.data<float>()) - Storage::kHeader;
+  EXPECT_EQ(block % (std::uintptr_t{2} << 20), 0u);
+  big.data<float>()[big.numel() - 1] = 1.0f;
+  EXPECT_EQ(sum(big).item(), 1.0);
+  Tensor small = zeros({1000});
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data<float>()) % 64, 0u);
+}
+
 // Elementwise rules scale dy in its own buffer when the tape holds it alone. A gradient someone
 // else can see (a retained one, or the caller's seed) must come out untouched.
 TEST(Tape, InPlaceRulesLeaveGradientsOthersHoldAlone) {
