@@ -14,6 +14,7 @@
 
 #include "core/tape.h"
 #include "nn/dist.h"
+#include "ops/kernels/rows.h"
 #include "ops/shape_ops.h"
 #include "nn/serialize.h"
 
@@ -243,9 +244,7 @@ class Batcher {
     if (!order) {
       std::memcpy(dst, src + static_cast<std::size_t>(start) * row_bytes_, static_cast<std::size_t>(count) * row_bytes_);
     } else {
-      for (std::int64_t i = 0; i < count; ++i)
-        std::memcpy(dst + static_cast<std::size_t>(i) * row_bytes_,
-                    src + static_cast<std::size_t>(order[start + i]) * row_bytes_, row_bytes_);
+      kernels::gather_rows(src, row_bytes_, order + start, count, dst);
     }
     return out;
   }

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "ops/kernels/rows.h"
 #include "optim/adam.h"
 
 namespace {
@@ -57,13 +57,10 @@ std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) 
                                       Dense(1));
 }
 
-// Copies rows `idx[begin, begin + n)` of `src` ([N, ...]) into `dst` ([n, ...]).
+// Copies rows `idx[begin, begin + n)` of `src` ([N, ...]) into `dst` ([n, ...]), as fit() does.
 void gather_rows(const tg::Tensor& src, const std::vector<std::int64_t>& idx, std::size_t begin, tg::Tensor& dst) {
-  const std::int64_t row = src.numel() / src.size(0);
-  const float* s = src.data<float>();
-  float* d = dst.data<float>();
-  for (std::int64_t i = 0; i < dst.size(0); ++i)
-    std::memcpy(d + i * row, s + idx[begin + static_cast<std::size_t>(i)] * row, sizeof(float) * static_cast<std::size_t>(row));
+  const auto row_bytes = sizeof(float) * static_cast<std::size_t>(src.numel() / src.size(0));
+  tg::kernels::gather_rows(src.data<float>(), row_bytes, idx.data() + begin, dst.size(0), dst.data<float>());
 }
 
 int run(const Config& cfg) {

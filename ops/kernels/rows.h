@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -24,6 +25,31 @@ namespace tg::kernels {
 #else
 #define TAPEGRAD_NO_MEMCPY_IDIOM  // clang has no such attribute (only the fuzzing build uses clang)
 #endif
+
+/// Row i of dst = row idx[i] of src, for i < count (rows of `row_bytes` bytes, dst dense): a
+/// minibatch gathered from a dataset. Rows picked at random from a dataset larger than the caches
+/// each begin with a miss; the lines of row i + 2 (its first 4 KiB, after which the hardware's
+/// stream prefetch runs on) are requested while row i is copied, so those misses overlap instead
+/// of following one another (seq2seq's targets, 32 rows of 2000 bytes from 14 MB: 2.2-3.3 to
+/// 1.8-2.6 ms an epoch).
+inline void gather_rows(const void* src, std::size_t row_bytes, const std::int64_t* idx, std::int64_t count,
+                        void* dst) {
+  constexpr std::int64_t kAhead = 2;
+  constexpr std::size_t kPrefetchBytes = 4096;
+  const auto* s = static_cast<const unsigned char*>(src);
+  auto* d = static_cast<unsigned char*>(dst);
+  auto row = [&](std::int64_t i) { return s + static_cast<std::size_t>(idx[i]) * row_bytes; };
+  auto prefetch = [&](std::int64_t i) {
+    const unsigned char* p = row(i);
+    const std::size_t n = row_bytes < kPrefetchBytes ? row_bytes : kPrefetchBytes;
+    for (std::size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o);
+  };
+  for (std::int64_t i = 0; i < kAhead && i < count; ++i) prefetch(i);
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (i + kAhead < count) prefetch(i + kAhead);
+    std::memcpy(d + static_cast<std::size_t>(i) * row_bytes, row(i), row_bytes);
+  }
+}
 
 /// dst[i * dst_stride + j] = src[i * src_stride + j] for i < rows, j < cols.
 template <class T>

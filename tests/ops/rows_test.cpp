@@ -48,6 +48,28 @@ void check_column_sums(std::uint32_t seed) {
   }
 }
 
+TEST(Rows, GatherRowsCopiesThePickedRowsInOrder) {
+  // Row sizes below a cache line, not a multiple of one, and past the 4 KiB prefetched per row;
+  // counts around the prefetch distance; indices repeated and out of order.
+  std::mt19937 rng(3);
+  for (std::size_t row_bytes : {std::size_t{12}, std::size_t{2000}, std::size_t{5003}}) {
+    const std::int64_t n = 40;
+    std::vector<unsigned char> src(static_cast<std::size_t>(n) * row_bytes);
+    for (auto& v : src) v = static_cast<unsigned char>(rng());
+    for (std::int64_t count : {0, 1, 2, 3, 32}) {
+      std::vector<std::int64_t> idx(static_cast<std::size_t>(count));
+      for (auto& i : idx) i = static_cast<std::int64_t>(rng() % n);
+      std::vector<unsigned char> dst(static_cast<std::size_t>(count) * row_bytes + 1, 0xAB);
+      gather_rows(src.data(), row_bytes, idx.data(), count, dst.data());
+      for (std::int64_t i = 0; i < count; ++i)
+        for (std::size_t b = 0; b < row_bytes; ++b)
+          ASSERT_EQ(dst[static_cast<std::size_t>(i) * row_bytes + b], src[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]) * row_bytes + b])
+              << "row_bytes " << row_bytes << " count " << count << " row " << i << " byte " << b;
+      EXPECT_EQ(dst.back(), 0xAB) << "written past the last row";
+    }
+  }
+}
+
 TEST(Rows, ColumnSumsFloatMatchReferenceSums) { check_column_sums<float>(1); }
 
 TEST(Rows, ColumnSumsDoubleMatchReferenceSums) { check_column_sums<double>(2); }
