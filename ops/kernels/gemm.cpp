@@ -425,9 +425,11 @@ constexpr bool use_half_tail(Index mr, int last_lanes) {
   return Simd<T>::kLanes >= 2 && mr % 2 == 0 && last_lanes <= Simd<T>::kLanes / 2;
 }
 
-// Split K for A^T (weight gradients, whose K is the batch's rows) over a long block of K; short
-// products keep one set of accumulators (the second set's zeroing and adds are a fixed cost).
-constexpr Index kMinSplitK = 64;
+// A long K, as in a weight gradient (A^T B over the batch's rows). Over a block of K this long, a
+// tile of few chains splits K (short products keep one set: the second set's zeroing and adds
+// are a fixed cost), and gemm_impl may compute the product transposed (its scratch block and the
+// pass adding it into C are then small beside the FMAs).
+constexpr Index kLongK = 64;
 
 template <class T, bool kAColumns, int kTail>
 KernelFn<T> pick_kernel(int i, bool half, bool split) {
@@ -442,7 +444,7 @@ KernelFn<T> pick_kernel(int i, bool half, bool split) {
 template <class T>
 KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, bool half, Index k = 0) {
   const int i = (mr - 1) * kMaxNv + (nv - 1);
-  const bool split = a_columns && k >= kMinSplitK && tile_chains(mr, nv, half) <= kMaxSplitChains;
+  const bool split = a_columns && k >= kLongK && tile_chains(mr, nv, half) <= kMaxSplitChains;
   if constexpr (Simd<T>::kPairLanes > 0) {
     if (tail == kPairTail) return a_columns ? pick_kernel<T, true, kPairTail>(i, true, split)
                                             : pick_kernel<T, false, kPairTail>(i, true, split);
@@ -810,7 +812,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
       return;
     }
   }
-  if (ta && !tb && !prepacked && k >= kMinSplitK && m > 1 && swap_pays<T>(m, n)) {
+  if (ta && !tb && !prepacked && k >= kLongK && m > 1 && swap_pays<T>(m, n)) {
     // A weight gradient's C covers better transposed: C^T = B^T A into a scratch block, then
     // added in. 20 x 1600 x 10 (a Dense(10)'s weight) becomes 10 x 1600 x 20, whose rows of 20
     // fill the 4 x 3 tiles with a half vector; as 20 x 10 its rows of 10 took 4 x 2 tiles.
