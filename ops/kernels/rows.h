@@ -98,9 +98,10 @@ inline void store_first_lanes(double* p, __m256d x, int lanes) {
 #endif
 
 namespace detail {
-/// Eight floats in one vector (GCC's vector extension, which clang shares): code written for
-/// float can run on it lane by lane (tanh's, in unary.h).
+/// Eight and sixteen floats in one vector (GCC's vector extension, which clang shares): code
+/// written for float can run on them lane by lane (tanh's, in unary.h).
 using f32x8 = float __attribute__((vector_size(32)));
+using f32x16 = float __attribute__((vector_size(64)));
 }  // namespace detail
 
 #if defined(__AVX2__)
@@ -150,6 +151,56 @@ inline void spread_vectors(const float* src, float* out, float* dst, std::int64_
 }  // namespace detail
 #endif
 
+#if defined(__AVX512F__)
+namespace detail {
+// spread_vectors by sixteen (cols >= 16): a vector that crosses into the next row is stored
+// twice under complementary masks, its first lanes at the end of row r and the rest at the
+// start of row r + 1 (the second store's address is that row's start less the lanes before).
+template <class F>
+inline void spread_vectors16(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                             std::int64_t cols, F f) {
+  constexpr std::int64_t L = 16;
+  const std::int64_t total = rows * cols;
+  std::int64_t i = 0, r = 0, c = 0;  // flat source index, and the row and column it lands on
+  for (; i + L <= total; i += L) {
+    const __m512 v = reinterpret_cast<__m512>(f(reinterpret_cast<f32x16>(_mm512_loadu_ps(src + i))));
+    if (out != nullptr) _mm512_storeu_ps(out + i, v);
+    float* d = dst + r * dst_stride + c;
+    const std::int64_t left = cols - c;  // lanes that still belong to row r
+    if (left > L) {
+      _mm512_storeu_ps(d, v);
+      c += L;
+    } else if (left == L) {
+      _mm512_storeu_ps(d, v);
+      c = 0;
+      ++r;
+    } else {
+      const auto first = static_cast<__mmask16>((1u << left) - 1u);
+      _mm512_mask_storeu_ps(d, first, v);
+      ++r;
+      _mm512_mask_storeu_ps(dst + r * dst_stride - left, static_cast<__mmask16>(~first), v);
+      c = L - left;
+    }
+  }
+  const std::int64_t rest = total - i;  // the last values, fewer than a vector: one masked vector
+  if (rest > 0) {
+    const auto m = static_cast<__mmask16>((1u << rest) - 1u);
+    const __m512 v = reinterpret_cast<__m512>(f(reinterpret_cast<f32x16>(_mm512_maskz_loadu_ps(m, src + i))));
+    if (out != nullptr) _mm512_mask_storeu_ps(out + i, m, v);
+    float* d = dst + r * dst_stride + c;
+    const std::int64_t left = cols - c;
+    if (left >= rest) {
+      _mm512_mask_storeu_ps(d, m, v);
+    } else {
+      const auto first = static_cast<__mmask16>((1u << left) - 1u);
+      _mm512_mask_storeu_ps(d, first, v);
+      _mm512_mask_storeu_ps(dst + (r + 1) * dst_stride - left, static_cast<__mmask16>(m & ~first), v);
+    }
+  }
+}
+}  // namespace detail
+#endif
+
 /// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
 /// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
 /// vector loop has just written is then read back load for store: row by row, a row of 20 floats
@@ -157,6 +208,14 @@ inline void spread_vectors(const float* src, float* out, float* dst, std::int64_
 /// both to reach the cache instead of taking its value from the store queue.
 template <class T>
 inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols >= 16) {
+      detail::spread_vectors16(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
+      return;
+    }
+  }
+#endif
 #if defined(__AVX2__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 8) {  // otherwise a vector would span more than two rows
@@ -169,12 +228,21 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
 }
 
 /// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
-/// densely to `out` (which may be `src`). `f` takes a T and, for float where AVX2 is on, an f32x8.
+/// densely to `out` (which may be `src`). `f` takes a T and, for float where AVX2 is on, an f32x8
+/// (and an f32x16 where AVX-512 is).
 /// One pass instead of two (f in place, then the spread): the stores into the rows, which miss
 /// the cache, overlap with f's arithmetic (tanh_forward_spread, a recurrent step's output).
 template <class T, class F>
 inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride, std::int64_t rows,
                             std::int64_t cols, F f) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols >= 16) {
+      detail::spread_vectors16(src, out, dst, dst_stride, rows, cols, f);
+      return;
+    }
+  }
+#endif
 #if defined(__AVX2__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 8) {  // otherwise a vector would span more than two rows

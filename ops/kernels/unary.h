@@ -52,6 +52,7 @@ inline float exp_nonpositive(float y) {
 /// Lane bits of f32x8 (rows.h): tanh's code below serves the vector and the plain float alike,
 /// for loops that hold a vector of values in hand (tanh_forward_spread).
 using u32x8 = std::uint32_t __attribute__((vector_size(32)));
+using u32x16 = std::uint32_t __attribute__((vector_size(64)));
 
 template <class V>
 struct LaneBits {
@@ -61,6 +62,10 @@ template <>
 struct LaneBits<f32x8> {
   using type = u32x8;
 };
+template <>
+struct LaneBits<f32x16> {
+  using type = u32x16;
+};
 
 /// min(c, x) that keeps a NaN x (vminps returns its second operand when either is NaN).
 inline float min_keep_nan(float c, float x) { return c < x ? c : x; }
@@ -69,13 +74,19 @@ inline f32x8 min_keep_nan(float c, f32x8 x) {  // gcc writes the vector form as 
   return reinterpret_cast<f32x8>(_mm256_min_ps(_mm256_set1_ps(c), reinterpret_cast<__m256>(x)));
 }
 #endif
+#if defined(__AVX512F__)
+inline f32x16 min_keep_nan(float c, f32x16 x) {  // zero-masked under a full mask: see gemm.cpp's Simd
+  return reinterpret_cast<f32x16>(_mm512_maskz_min_ps(0xffff, _mm512_set1_ps(c), reinterpret_cast<__m512>(x)));
+}
+#endif
 
 /// tanh for float, from expm1: with m = expm1(-2|x|) (so -1 < m <= 0),
 /// tanh|x| = -m / (2 + m), and the sign of x put back. expm1(y) = 2^k (1 + p) - 1 with
 /// p = expm1(r) by its Taylor series to r^7, and the last step done in one fma so small |x|
 /// (k = 0, m = p) keeps full relative accuracy: no branch on |x|, no cancellation, within 2 ulp
 /// of std::tanh (tests/ops/fast_math_test.cpp). |x| is clamped at 10, past which
-/// 1 - e^-2|x| rounds to 1; NaN stays NaN. V is float or f32x8 (lane by lane, the same values).
+/// 1 - e^-2|x| rounds to 1; NaN stays NaN. V is float, f32x8 or f32x16 (lane by lane, the same
+/// values).
 ///
 /// The loop over a step's values is bound by the length of this chain of dependent operations
 /// and by the FMA units it shares with nothing else, so both are kept short (~8% of a training
@@ -135,7 +146,7 @@ inline void tanh_forward(const double* x, double* y, std::int64_t n) {
 /// y = tanh(x) for a dense block of `rows` x `cols` (y may alias x), and the same values into rows
 /// `dst_stride` apart at dst (spread_rows): a recurrent step's output and its row of the
 /// sequence in one pass, whose stores into the sequence overlap with tanh's arithmetic. float
-/// uses the fast tanh (on vectors of eight where AVX2 is on), double the C library's.
+/// uses the fast tanh (on vectors of eight where AVX2 is on, sixteen where AVX-512 is), double the C library's.
 template <class T>
 inline void tanh_forward_spread(const T* x, T* y, T* dst, std::int64_t dst_stride, std::int64_t rows,
                                 std::int64_t cols) {

@@ -43,18 +43,21 @@ TEST(FastMath, TanhWithinTwoUlp) {
 }
 
 #if defined(__AVX2__)  // without AVX, a vector of eight floats by value changes the call ABI
-// The same code on eight lanes at once (tanh_forward_spread's vectors): the same values, to the
-// bit, as the loop over floats that the test above holds to 2 ulp, NaN and the signs of zero too.
-TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) {
+// The same code on eight or sixteen lanes at once (tanh_forward_spread's vectors): the same
+// values, to the bit, as the loop over floats that the test above holds to 2 ulp, NaN and the
+// signs of zero too.
+template <class V>
+void check_tanh_on_vectors() {
+  constexpr std::size_t kLanes = sizeof(V) / sizeof(float);
   std::vector<float> xs = grid();
   xs.push_back(std::numeric_limits<float>::quiet_NaN());
   xs.push_back(std::numeric_limits<float>::infinity());
   xs.push_back(-std::numeric_limits<float>::infinity());
-  while (xs.size() % 8 != 0) xs.push_back(0.25f);
+  while (xs.size() % kLanes != 0) xs.push_back(0.25f);
   std::vector<float> want(xs.size()), got(xs.size());
   tanh_forward(xs.data(), want.data(), static_cast<std::int64_t>(xs.size()));
-  for (std::size_t i = 0; i < xs.size(); i += 8) {
-    detail::f32x8 v;
+  for (std::size_t i = 0; i < xs.size(); i += kLanes) {
+    V v;
     std::memcpy(&v, xs.data() + i, sizeof v);
     v = detail::tanh_lanes(v);
     std::memcpy(got.data() + i, &v, sizeof v);
@@ -62,6 +65,12 @@ TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) {
   for (std::size_t i = 0; i < xs.size(); ++i)
     ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i])) << "x = " << xs[i];
 }
+
+TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) { check_tanh_on_vectors<detail::f32x8>(); }
+
+#if defined(__AVX512F__)
+TEST(FastMath, TanhOnWideVectorsMatchesTanhOnFloats) { check_tanh_on_vectors<detail::f32x16>(); }
+#endif
 #endif
 
 TEST(FastMath, SigmoidWithinFourUlp) {
