@@ -7,18 +7,25 @@
 #include <new>
 #include <utility>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
 #include <immintrin.h>
+#define TG_GEMM_AVX512 1
+#define TG_GEMM_AVX2 0
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define TG_GEMM_AVX512 0
 #define TG_GEMM_AVX2 1
 #else
+#define TG_GEMM_AVX512 0
 #define TG_GEMM_AVX2 0
 #endif
 
 // Design (BLIS-style, see docs/performance.md "GEMM"):
 // - A register-blocked micro-kernel computes an MR x (NV * lanes) tile of C with MR * NV vector
 //   accumulators, broadcasting one element of op(A) and loading NV vectors of op(B) per k.
-//   Main tiles are 6x16 and 4x24 (float; 6x8 and 4x12 for double); the driver picks the one that
-//   covers the shape with the fewest wasted lanes, and smaller instances of the same template
+//   Main tiles are 6x16 and 4x24 with AVX2 (float; 6x8 and 4x12 for double), 8x32 and 8x48 with
+//   AVX-512 (8x16 and 8x24), whose 32 registers hold 8 rows of accumulators; the driver picks the
+//   one that covers the shape with the fewest wasted lanes, and smaller instances of the same template
 //   handle the row and column edges (the last column vector is partial). A last vector at most
 //   half full is shared by two rows, one in each half (N = 20 floats: 10 FMAs per k for a 4 x 3
 //   tile instead of 12; 32 x 20 x K costs 12.6 instead of 15 ns per k). When C is dense, two
@@ -41,7 +48,124 @@ using Index = std::int64_t;
 template <class T>
 struct Simd;
 
-#if TG_GEMM_AVX2
+#if TG_GEMM_AVX512
+// Sixteen floats (eight doubles) a register, and 32 registers. Masks are mask registers: a
+// masked load or store costs what a whole one does, and never touches the lanes left out.
+//
+// Shuffles and broadcasts are written in their zero-masking form under a full mask, which
+// compiles to the plain instruction: GCC 12's plain forms start from a vector initialised from
+// itself (_mm512_undefined_ps), which -Wmaybe-uninitialized reports wherever they are inlined.
+constexpr __mmask16 kAll16 = 0xffff;
+constexpr __mmask8 kAll8 = 0xff;
+template <>
+struct Simd<float> {
+  using Reg = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static Reg zero() { return _mm512_setzero_ps(); }
+  static Reg set1(float x) { return _mm512_set1_ps(x); }
+  static Reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static Reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Reg x) { _mm512_storeu_ps(p, x); }
+  static void store_first(float* p, Reg x, int lanes) { _mm512_mask_storeu_ps(p, mask(lanes), x); }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static float hsum(Reg x) {
+    const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(kAll8, x, 0), _mm512_maskz_extractf32x8_ps(kAll8, x, 1));
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+  }
+  // r[i][j] <- r[j][i] for a 16 x 16 block: 4 x 4 blocks within each 128-bit lane, then the
+  // 4 x 4 transpose of the lanes.
+  static void transpose(Reg (&r)[kLanes]) {
+    Reg b[4][4];  // b[g][q], lane c: rows 4g..4g+3 of column 4c+q
+    for (int g = 0; g < 4; ++g) {
+      const Reg a0 = _mm512_maskz_unpacklo_ps(kAll16, r[4 * g], r[4 * g + 1]), a1 = _mm512_maskz_unpackhi_ps(kAll16, r[4 * g], r[4 * g + 1]);
+      const Reg a2 = _mm512_maskz_unpacklo_ps(kAll16, r[4 * g + 2], r[4 * g + 3]), a3 = _mm512_maskz_unpackhi_ps(kAll16, r[4 * g + 2], r[4 * g + 3]);
+      b[g][0] = _mm512_maskz_shuffle_ps(kAll16, a0, a2, 0x44);
+      b[g][1] = _mm512_maskz_shuffle_ps(kAll16, a0, a2, 0xee);
+      b[g][2] = _mm512_maskz_shuffle_ps(kAll16, a1, a3, 0x44);
+      b[g][3] = _mm512_maskz_shuffle_ps(kAll16, a1, a3, 0xee);
+    }
+    for (int q = 0; q < 4; ++q) {
+      const Reg e0 = _mm512_maskz_shuffle_f32x4(kAll16, b[0][q], b[1][q], 0x44), e1 = _mm512_maskz_shuffle_f32x4(kAll16, b[0][q], b[1][q], 0xee);
+      const Reg e2 = _mm512_maskz_shuffle_f32x4(kAll16, b[2][q], b[3][q], 0x44), e3 = _mm512_maskz_shuffle_f32x4(kAll16, b[2][q], b[3][q], 0xee);
+      r[q] = _mm512_maskz_shuffle_f32x4(kAll16, e0, e2, 0x88);
+      r[4 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e0, e2, 0xdd);
+      r[8 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e1, e3, 0x88);
+      r[12 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e1, e3, 0xdd);
+    }
+  }
+  static void pin(Reg& x) { __asm__("" : "+v"(x)); }
+  static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
+  static Reg broadcast_half(const float* p) { return _mm512_maskz_broadcast_f32x8(kAll16, _mm256_loadu_ps(p)); }
+  // The four values at p in every quarter (16 bytes, read exactly): N = 20 is 16 + 4.
+  static constexpr int kPairLanes = 4;
+  static Reg broadcast_pair(const float* p) { return _mm512_maskz_broadcast_f32x4(kAll16, _mm_loadu_ps(p)); }
+  static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0x44); }
+  static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_ps(0xff00, lo, hi); }
+  static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0xee); }
+  template <int Imm>
+  static Reg join_halves(Reg a, Reg b) {
+    static_assert(Imm == 0x20 || Imm == 0x21);
+    return _mm512_maskz_shuffle_f32x4(kAll16, a, b, Imm == 0x20 ? 0x44 : 0x4e);
+  }
+};
+
+template <>
+struct Simd<double> {
+  using Reg = __m512d;
+  using Mask = __mmask8;
+  static constexpr int kLanes = 8;
+  static Reg zero() { return _mm512_setzero_pd(); }
+  static Reg set1(double x) { return _mm512_set1_pd(x); }
+  static Reg broadcast(const double* p) { return _mm512_set1_pd(*p); }
+  static Reg load(const double* p) { return _mm512_loadu_pd(p); }
+  static Reg load(const double* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(double* p, Reg x) { _mm512_storeu_pd(p, x); }
+  static void store_first(double* p, Reg x, int lanes) { _mm512_mask_storeu_pd(p, mask(lanes), x); }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_pd(a, b); }
+  static double hsum(Reg x) {
+    const __m256d h = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(kAll8, x, 0), _mm512_maskz_extractf64x4_pd(kAll8, x, 1));
+    const __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
+  }
+  // An 8 x 8 block: 2 x 2 blocks within each 128-bit lane, then the lanes.
+  static void transpose(Reg (&r)[kLanes]) {
+    Reg b[4][2];  // b[g][q], lane c: rows 2g, 2g+1 of column 2c+q
+    for (int g = 0; g < 4; ++g) {
+      b[g][0] = _mm512_maskz_unpacklo_pd(kAll8, r[2 * g], r[2 * g + 1]);
+      b[g][1] = _mm512_maskz_unpackhi_pd(kAll8, r[2 * g], r[2 * g + 1]);
+    }
+    for (int q = 0; q < 2; ++q) {
+      const Reg e0 = _mm512_maskz_shuffle_f64x2(kAll8, b[0][q], b[1][q], 0x44), e1 = _mm512_maskz_shuffle_f64x2(kAll8, b[0][q], b[1][q], 0xee);
+      const Reg e2 = _mm512_maskz_shuffle_f64x2(kAll8, b[2][q], b[3][q], 0x44), e3 = _mm512_maskz_shuffle_f64x2(kAll8, b[2][q], b[3][q], 0xee);
+      r[q] = _mm512_maskz_shuffle_f64x2(kAll8, e0, e2, 0x88);
+      r[2 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e0, e2, 0xdd);
+      r[4 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e1, e3, 0x88);
+      r[6 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e1, e3, 0xdd);
+    }
+  }
+  static void pin(Reg& x) { __asm__("" : "+v"(x)); }
+  static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
+  static Reg broadcast_half(const double* p) { return _mm512_maskz_broadcast_f64x4(kAll8, _mm256_loadu_pd(p)); }
+  static constexpr int kPairLanes = 2;
+  static Reg broadcast_pair(const double* p) { return _mm512_maskz_broadcast_f64x2(kAll8, _mm_loadu_pd(p)); }
+  static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0x44); }
+  static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_pd(0xf0, lo, hi); }
+  static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0xee); }
+  template <int Imm>
+  static Reg join_halves(Reg a, Reg b) {
+    static_assert(Imm == 0x20 || Imm == 0x21);
+    return _mm512_maskz_shuffle_f64x2(kAll8, a, b, Imm == 0x20 ? 0x44 : 0x4e);
+  }
+};
+#elif TG_GEMM_AVX2
 alignas(32) constexpr std::int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                                   0,  0,  0,  0,  0,  0,  0,  0};
 alignas(32) constexpr std::int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
@@ -179,7 +303,11 @@ struct Simd {
 };
 #endif
 
+#if TG_GEMM_AVX512
+constexpr int kMaxMr = 8;  // 32 registers hold 8 x 3 accumulators beside the vectors of B
+#else
 constexpr int kMaxMr = 6;
+#endif
 constexpr int kMaxNv = 3;
 
 // C[0:MR, 0:NV*lanes] = alpha * acc (+ bias) + beta * C, the last vector holding `last_lanes`
@@ -681,7 +809,11 @@ template <class T>
 constexpr Tile choose_tile(Index m, Index n) {
   // 6 x 2 vectors reads a narrower panel of B (16 KiB of L1 at KC = 256); 4 x 3 must save
   // clearly more lanes to be worth its wider panel.
+#if TG_GEMM_AVX512
+  constexpr Tile kWide{8, 3}, kTall{8, 2};
+#else
   constexpr Tile kWide{4, 3}, kTall{6, 2};
+#endif
   return 100 * cover_cost<T>(m, n, kWide) < 97 * cover_cost<T>(m, n, kTall) ? kWide : kTall;
 }
 

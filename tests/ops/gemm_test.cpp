@@ -137,9 +137,11 @@ const std::vector<Shape>& shapes() {
       {64, 70, 17}, {128, 96, 40},
       // N = 1 below one vector of K (an RNN of one unit) and single dot products (M = N = 1)
       {32, 1, 1},   {6, 1, 3},     {1, 1, 7},     {1, 1, 37},   {1, 1, 1599},
-      // rows half a vector past whole ones (N = 4, 12, 28 floats; 2, 6, 10 doubles), stored
-      // two rows at a time as whole vectors when C is dense
+      // rows half a vector past whole ones (N = 4, 12, 28 floats with AVX2, 8, 24, 40 with
+      // AVX-512; 2, 6, 10 doubles with AVX2, 4, 12, 28 with AVX-512), stored two rows at a time
+      // as whole vectors when C is dense
       {8, 12, 5},   {6, 4, 7},     {10, 28, 9},  {4, 2, 3},    {6, 10, 4},    {9, 12, 3},
+      {8, 24, 5},   {6, 8, 7},     {10, 40, 9},  {16, 24, 33},
       // rows of two past whole vectors (N = 10 floats: a Dense(10)); with A^T and a long K, the
       // product computed transposed (20 x 1600 x 10), tiles of few chains splitting K (1 x 1600
       // x 20, an odd K), and the same over shorter K
@@ -207,8 +209,11 @@ void check_planned(std::uint32_t seed) {
   EXPECT_GT(direct, 0);
   EXPECT_LT(direct, static_cast<int>(all.size()));
   EXPECT_TRUE(plan_packed_b<T>(32, 2, 20).direct);
-#if defined(__AVX2__)
-  EXPECT_EQ(plan_packed_b<T>(32, 20, 20).direct, (std::is_same_v<T, float>));  // the scan's steps at H = 20
+  // The scan's steps at H = 20: one panel of B when a panel is at least 20 wide.
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+  EXPECT_TRUE(plan_packed_b<T>(32, 20, 20).direct);  // 6 x 32 floats, 4 x 24 doubles
+#elif defined(__AVX2__)
+  EXPECT_EQ(plan_packed_b<T>(32, 20, 20).direct, (std::is_same_v<T, float>));  // 4 x 24 floats, 6 x 8 doubles
 #endif
   EXPECT_FALSE(plan_packed_b<T>(32, 1, 20).direct);
   EXPECT_FALSE(plan_packed_b<T>(40, 20, 300).direct);
