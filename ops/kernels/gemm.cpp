@@ -835,6 +835,9 @@ struct Blocking {
 // n = 1 with A read by rows: c[i * ldc] = alpha * dot(A[i, :], x) (+ bias[i * ld_bias]) +
 // beta * c[i * ldc]. The tile kernels would fill one lane in eight; dot products along k fill
 // them all.
+// Dot products no longer than this are summed one product at a time.
+constexpr Index kShortDot = 4;
+
 template <class T>
 [[gnu::noinline]] void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x,
                                  T beta, T* c, Index ldc, const T* bias, Index ld_bias) {
@@ -847,6 +850,17 @@ template <class T>
     if (bias) v += bias[i * ld_bias];
     y = beta == T(0) ? v : v + beta * y;
   };
+  if (k <= kShortDot) {
+    // A few products a row (a hidden size of 1: k = 1): summed in a register, with no vector to
+    // reduce across its lanes afterwards.
+    for (Index i = 0; i < m; ++i) {
+      const T* row = a + i * lda;
+      T dot = row[0] * x[0];
+      for (Index p = 1; p < k; ++p) dot += row[p] * x[p];
+      finish(i, dot);
+    }
+    return;
+  }
   constexpr int kRows = 4;
   const Index k_full = k / L * L;
   const int tail = static_cast<int>(k - k_full);
