@@ -107,6 +107,14 @@ struct Simd<float> {
   static Reg broadcast_pair(const float* p) { return _mm512_maskz_broadcast_f32x4(kAll16, _mm_loadu_ps(p)); }
   static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0x44); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_ps(0xff00, lo, hi); }
+  // Quarters (128 bits): four rows share a vector, one quarter each (see tile_kernel's kShare).
+  static constexpr bool kQuarters = true;
+  static Reg broadcast_quarter(const float* p) { return broadcast_pair(p); }
+  static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
+    return _mm512_mask_blend_ps(0xf000, _mm512_mask_blend_ps(0x0f00, _mm512_mask_blend_ps(0x00f0, q0, q1), q2), q3);
+  }
+  template <int I>
+  static Reg quarter_to_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, I); }
   static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0xee); }
   template <int Imm>
   static Reg join_halves(Reg a, Reg b) {
@@ -158,6 +166,13 @@ struct Simd<double> {
   static Reg broadcast_pair(const double* p) { return _mm512_maskz_broadcast_f64x2(kAll8, _mm_loadu_pd(p)); }
   static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0x44); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_pd(0xf0, lo, hi); }
+  static constexpr bool kQuarters = true;
+  static Reg broadcast_quarter(const double* p) { return broadcast_pair(p); }
+  static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
+    return _mm512_mask_blend_pd(0xc0, _mm512_mask_blend_pd(0x30, _mm512_mask_blend_pd(0x0c, q0, q1), q2), q3);
+  }
+  template <int I>
+  static Reg quarter_to_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, I); }
   static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0xee); }
   template <int Imm>
   static Reg join_halves(Reg a, Reg b) {
@@ -222,6 +237,7 @@ struct Simd<float> {
   // The two values at p in every quarter (8 bytes, read exactly).
   static constexpr int kPairLanes = 2;
   static Reg broadcast_pair(const float* p) { return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p))); }
+  static constexpr bool kQuarters = false;  // a quarter is 64 bits: no lane moves for it here
   static Reg dup_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_ps(lo, hi, 0xf0); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x01); }
@@ -264,6 +280,7 @@ struct Simd<double> {
   static Reg broadcast_half(const double* p) { return _mm256_broadcast_pd(reinterpret_cast<const __m128d*>(p)); }
   static constexpr int kPairLanes = 0;  // a half is already two doubles
   static Reg broadcast_pair(const double* p) { return broadcast_half(p); }
+  static constexpr bool kQuarters = false;
   static Reg dup_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_pd(lo, hi, 0xc); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x01); }
@@ -291,10 +308,11 @@ struct Simd {
   static void transpose(Reg (&)[kLanes]) {}
   static void pin(Reg&) {}
   static Mask mask(int) { return 0; }
-  // One lane has no halves: the half-vector tiles are never chosen (see use_half_tail).
+  // One lane has no halves: the shared tiles are never chosen (see tail_share).
   static Reg broadcast_half(const T* p) { return *p; }
   static constexpr int kPairLanes = 0;
   static Reg broadcast_pair(const T* p) { return *p; }
+  static constexpr bool kQuarters = false;
   static Reg dup_low(Reg x) { return x; }
   static Reg blend_high(Reg lo, Reg) { return lo; }
   static Reg high_to_low(Reg x) { return x; }
@@ -403,27 +421,31 @@ enum BTail : int { kWholeTail, kMaskedTail, kPairTail };
 // a[p * a_stride + r] (kAColumns true: columns of A^T, or a packed panel with a_stride = MR).
 // opB[p, :] starts at b + p * ldb; kTail says how its last vector is read (see BTail).
 //
-// kHalf: the last vector holds at most half a register of columns (N = 20 floats is 8 + 8 + 4),
-// and MR is even. Rows r and r + 1 then share one accumulator for it, row r in its first half
-// and row r + 1 in its second: opB's half row is loaded into both halves, and the two rows'
-// broadcasts are blended. A 4 x 3 tile so issues 10 FMAs per k instead of 12, of which 2 were
-// computing padding.
+// kShare = 2: the last vector holds at most half a register of columns (N = 20 floats is 8 + 8 +
+// 4 with AVX2), and MR is even. Rows r and r + 1 then share one accumulator for it, row r in its
+// first half and row r + 1 in its second: opB's half row is loaded into both halves, and the two
+// rows' broadcasts are blended. A 4 x 3 tile so issues 10 FMAs per k instead of 12, of which 2
+// were computing padding.
+// kShare = 4 (AVX-512): at most a quarter (N = 20 floats is 16 + 4), MR a multiple of 4; four
+// rows share the accumulator, a quarter each. An 8 x 2 tile issues 10 FMAs per k instead of 12
+// with halves (the blends cost nothing measurable: without them the FMAs took as long).
 //
 // kSplit: two sets of accumulators, for even and odd k, added at the end. A tile of few
 // accumulator chains (the 1 x 3 row of a [1 x 1600] x [1600 x 20] weight gradient has 3)
 // otherwise waits at every k for each chain's previous FMA; over a long K that is most of its
 // time (1 x 1600 x 20: 2.27 -> 1.75 us).
-template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool kSplit>
+template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
 [[gnu::always_inline]] inline void tile_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c,
                                                Index ldc, T alpha, T beta, int last_lanes, const T* bias,
                                                Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
-  constexpr int NF = kHalf ? NV - 1 : NV;  // whole vectors per row
-  constexpr int NP = kHalf ? MR / 2 : 1;   // shared accumulators of the half vector
-  constexpr int NS = kSplit ? 2 : 1;       // accumulator sets
-  static_assert(!kHalf || MR % 2 == 0, "the half-vector tile pairs rows");
+  constexpr bool kShared = kShare > 1;
+  constexpr int NF = kShared ? NV - 1 : NV;  // whole vectors per row
+  constexpr int NP = MR / kShare;            // shared accumulators of the last vector
+  constexpr int NS = kSplit ? 2 : 1;         // accumulator sets
+  static_assert(MR % kShare == 0, "the shared last vector needs whole groups of rows");
   Reg acc[NS][MR][NV];
   Reg pair[NS][NP];
 #pragma GCC unroll 2
@@ -446,10 +468,25 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool k
     Reg bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NF; ++v) {
-      bv[v] = (kTail == kMaskedTail && !kHalf && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
+      bv[v] = (kTail == kMaskedTail && !kShared && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
       S::pin(bv[v]);
     }
-    if constexpr (kHalf) {
+    if constexpr (kShare == 4) {
+      static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
+      bv[NV - 1] = S::broadcast_quarter(b + (NV - 1) * L);
+      S::pin(bv[NV - 1]);
+#pragma GCC unroll 2
+      for (int r = 0; r < MR; r += 4) {
+        Reg ar[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) ar[i] = S::broadcast(kAColumns ? a + r + i : rows[r + i] + p);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+          for (int v = 0; v < NF; ++v) acc[s][r + i][v] = S::fma(ar[i], bv[v], acc[s][r + i][v]);
+        pair[s][r / 4] = S::fma(S::blend_quarters(ar[0], ar[1], ar[2], ar[3]), bv[NV - 1], pair[s][r / 4]);
+      }
+    } else if constexpr (kShare == 2) {
       if constexpr (kTail == kWholeTail)
         bv[NV - 1] = S::broadcast_half(b + (NV - 1) * L);
       else if constexpr (kTail == kPairTail)
@@ -498,23 +535,32 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool k
 #pragma GCC unroll 4
     for (int i = 0; i < NP; ++i) pair[0][i] = S::add(pair[0][i], pair[1][i]);
   }
-  if constexpr (kHalf)
+  if constexpr (kShare == 4) {
+#pragma GCC unroll 2
+    for (int r = 0; r < MR; r += 4) {
+      acc[0][r][NV - 1] = pair[0][r / 4];
+      acc[0][r + 1][NV - 1] = S::template quarter_to_low<1>(pair[0][r / 4]);
+      acc[0][r + 2][NV - 1] = S::template quarter_to_low<2>(pair[0][r / 4]);
+      acc[0][r + 3][NV - 1] = S::template quarter_to_low<3>(pair[0][r / 4]);
+    }
+  } else if constexpr (kShare == 2) {
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r += 2) {
       acc[0][r][NV - 1] = pair[0][r / 2];
       acc[0][r + 1][NV - 1] = S::high_to_low(pair[0][r / 2]);
     }
+  }
   write_tile<T, MR, NV>(acc[0], c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
 // product the call and its arguments cost about as much as a tile.
-template <class T, int MR, int NV, bool kAColumns, int kTail, bool kHalf, bool kSplit>
+template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
 void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
                   T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
   for (Index tile = 0; tile < tiles; ++tile)
-    tile_kernel<T, MR, NV, kAColumns, kTail, kHalf, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
+    tile_kernel<T, MR, NV, kAColumns, kTail, kShare, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
                                                              c0 + tile * MR * ldc, ldc, alpha, beta, last_lanes,
                                                              bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
 }
@@ -522,8 +568,8 @@ void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_strid
 template <class T>
 using KernelFn = detail::TileRun<T>;  // a micro_kernel instance (gemm.h: plans hold them too)
 
-// Accumulator chains of an mr x nv tile: one per vector, a half-vector tail shared by two rows.
-constexpr int tile_chains(int mr, int nv, bool half) { return half ? mr * (nv - 1) + mr / 2 : mr * nv; }
+// Accumulator chains of an mr x nv tile: one per vector, a last vector shared by `share` rows.
+constexpr int tile_chains(int mr, int nv, int share) { return share > 1 ? mr * (nv - 1) + mr / share : mr * nv; }
 
 // A tile splits K (kSplit) when its chains cannot keep the FMA units busy on their own: the FMA's
 // latency (4 cycles) times its throughput (2 a cycle) is 8 chains. Measured gains at 1-3 chains;
@@ -534,23 +580,28 @@ constexpr int kMaxSplitChains = 6;
 // The kernels for every tile up to kMaxMr x kMaxNv; the half-vector variant exists for even MR
 // only (odd entries hold the plain kernel, never chosen for it: see kernel_for), the split-K one
 // for tiles of at most kMaxSplitChains chains (the others hold the plain kernel).
-template <class T, bool kAColumns, int kTail, bool kHalf, bool kSplit, int... I>
+template <class T, bool kAColumns, int kTail, int kShare, bool kSplit, int... I>
 constexpr std::array<KernelFn<T>, sizeof...(I)> kernel_table(std::integer_sequence<int, I...>) {
-  constexpr auto half = [](int i) { return kHalf && (i / kMaxNv + 1) % 2 == 0; };
-  constexpr auto split = [half](int i) {
-    return kSplit && tile_chains(i / kMaxNv + 1, i % kMaxNv + 1, half(i)) <= kMaxSplitChains;
+  constexpr auto share = [](int i) { return (i / kMaxNv + 1) % kShare == 0 ? kShare : 1; };
+  constexpr auto split = [share](int i) {
+    return kSplit && tile_chains(i / kMaxNv + 1, i % kMaxNv + 1, share(i)) <= kMaxSplitChains;
   };
-  return {&micro_kernel<T, I / kMaxNv + 1, I % kMaxNv + 1, kAColumns, kTail, half(I), split(I)>...};
+  return {&micro_kernel<T, I / kMaxNv + 1, I % kMaxNv + 1, kAColumns, kTail, share(I), split(I)>...};
 }
 
-template <class T, bool kAColumns, int kTail, bool kHalf, bool kSplit>
+template <class T, bool kAColumns, int kTail, int kShare, bool kSplit>
 constexpr auto kKernels =
-    kernel_table<T, kAColumns, kTail, kHalf, kSplit>(std::make_integer_sequence<int, kMaxMr * kMaxNv>{});
+    kernel_table<T, kAColumns, kTail, kShare, kSplit>(std::make_integer_sequence<int, kMaxMr * kMaxNv>{});
 
-// Whether an mr-row tile whose last vector holds `last_lanes` columns takes the half-vector form.
+// How many rows of an mr-row tile share its last vector, which holds `last_lanes` columns: four
+// (a quarter each) where the registers have quarters and B's quarter is read whole (packed and
+// zero-padded, or exactly a quarter wide), two (halves), or none.
 template <class T>
-constexpr bool use_half_tail(Index mr, int last_lanes) {
-  return Simd<T>::kLanes >= 2 && mr % 2 == 0 && last_lanes <= Simd<T>::kLanes / 2;
+constexpr int tail_share(Index mr, int last_lanes, bool b_packed) {
+  constexpr int L = Simd<T>::kLanes;
+  if (Simd<T>::kQuarters && mr % 4 == 0 && (b_packed ? last_lanes <= L / 4 : last_lanes == L / 4)) return 4;
+  if (L >= 2 && mr % 2 == 0 && last_lanes <= L / 2) return 2;
+  return 1;
 }
 
 // A long K, as in a weight gradient (A^T B over the batch's rows). Over a block of K this long, a
@@ -559,27 +610,37 @@ constexpr bool use_half_tail(Index mr, int last_lanes) {
 // pass adding it into C are then small beside the FMAs).
 constexpr Index kLongK = 64;
 
-template <class T, bool kAColumns, int kTail>
-KernelFn<T> pick_kernel(int i, bool half, bool split) {
-  if constexpr (kAColumns) {
-    if (split) return half ? kKernels<T, true, kTail, true, true>[i] : kKernels<T, true, kTail, false, true>[i];
+template <class T, bool kAColumns, int kTail, bool kSplit>
+KernelFn<T> pick_share(int i, int share) {
+  if constexpr (Simd<T>::kQuarters && kTail != kMaskedTail) {
+    if (share == 4) return kKernels<T, kAColumns, kTail, 4, kSplit>[i];
   }
-  if constexpr (kTail == kPairTail) return kKernels<T, kAColumns, kTail, true, false>[i];  // half tiles only
-  return half ? kKernels<T, kAColumns, kTail, true, false>[i] : kKernels<T, kAColumns, kTail, false, false>[i];
+  if constexpr (kTail == kPairTail) return kKernels<T, kAColumns, kTail, 2, kSplit>[i];  // shared tiles only
+  return share == 2 ? kKernels<T, kAColumns, kTail, 2, kSplit>[i] : kKernels<T, kAColumns, kTail, 1, kSplit>[i];
 }
 
-// The kernel for an mr x nv tile; k is the length of the block of K it runs over.
+template <class T, bool kAColumns, int kTail>
+KernelFn<T> pick_kernel(int i, int share, bool split) {
+  if constexpr (kAColumns) {
+    if (split) return pick_share<T, true, kTail, true>(i, share);
+  }
+  return pick_share<T, kAColumns, kTail, false>(i, share);
+}
+
+// The kernel for an mr x nv tile whose last vector is shared by `share` rows (tail_share); k is
+// the length of the block of K it runs over.
 template <class T>
-KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, bool half, Index k = 0) {
+KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, int share, Index k = 0) {
   const int i = (mr - 1) * kMaxNv + (nv - 1);
-  const bool split = a_columns && k >= kLongK && tile_chains(mr, nv, half) <= kMaxSplitChains;
+  const bool split = a_columns && k >= kLongK && tile_chains(mr, nv, share) <= kMaxSplitChains;
   if constexpr (Simd<T>::kPairLanes > 0) {
-    if (tail == kPairTail) return a_columns ? pick_kernel<T, true, kPairTail>(i, true, split)
-                                            : pick_kernel<T, false, kPairTail>(i, true, split);
+    if (tail == kPairTail) return a_columns ? pick_kernel<T, true, kPairTail>(i, share, split)
+                                            : pick_kernel<T, false, kPairTail>(i, share, split);
   }
   if (tail == kMaskedTail)
-    return a_columns ? pick_kernel<T, true, kMaskedTail>(i, half, split) : pick_kernel<T, false, kMaskedTail>(i, half, split);
-  return a_columns ? pick_kernel<T, true, kWholeTail>(i, half, split) : pick_kernel<T, false, kWholeTail>(i, half, split);
+    return a_columns ? pick_kernel<T, true, kMaskedTail>(i, share, split)
+                     : pick_kernel<T, false, kMaskedTail>(i, share, split);
+  return a_columns ? pick_kernel<T, true, kWholeTail>(i, share, split) : pick_kernel<T, false, kWholeTail>(i, share, split);
 }
 
 /// A buffer for packed panels that only grows: once warm, packing allocates nothing.
@@ -784,12 +845,13 @@ struct Tile {
 
 // Twice the cycles per k of an mr x nv tile: FMAs issue two a cycle, loads (mr broadcasts and
 // nv vectors) two a cycle, and each accumulator chain waits ~4 cycles for the previous FMA.
-constexpr Index tile_cost(Index mr, Index nv, bool half = false) {
-  return std::max({Index(tile_chains(static_cast<int>(mr), static_cast<int>(nv), half)), Index(8), mr + nv});
+constexpr Index tile_cost(Index mr, Index nv, int share = 1) {
+  return std::max({Index(tile_chains(static_cast<int>(mr), static_cast<int>(nv), share)), Index(8), mr + nv});
 }
 
 // Cost per k of covering m x n with mr x nv tiles and their edges. With `halves`, tiles whose
-// last vector is at most half full count its sharing between two rows (tile_kernel's kHalf).
+// last vector is at most half full count its sharing among rows (tile_kernel's kShare, as for B
+// packed).
 template <class T>
 constexpr Index cover_cost(Index m, Index n, Tile t, bool halves = false) {
   constexpr Index L = Simd<T>::kLanes;
@@ -797,7 +859,7 @@ constexpr Index cover_cost(Index m, Index n, Tile t, bool halves = false) {
   const Index full_r = m / t.mr, rem_r = m % t.mr;
   const Index full_c = n / nr, rem_nv = (n % nr + L - 1) / L;
   // Only the column edge has a partial last vector (nr is whole vectors).
-  auto half = [&](Index mr) { return halves && n % L != 0 && use_half_tail<T>(mr, static_cast<int>(n % L)); };
+  auto half = [&](Index mr) { return halves && n % L != 0 ? tail_share<T>(mr, static_cast<int>(n % L), true) : 1; };
   Index cost = full_r * full_c * tile_cost(t.mr, t.nv);
   if (rem_r > 0) cost += full_c * tile_cost(rem_r, t.nv);
   if (rem_nv > 0) cost += full_r * tile_cost(t.mr, rem_nv, half(t.mr));
@@ -1022,25 +1084,25 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           const int last_lanes = static_cast<int>(w - (nv - 1) * L);
           const T* b_panel = packed_b ? bbuf + jr * kc : b + pc * ldb + jc + jr;
           const Index b_stride = packed_b ? round_up(w, L) : ldb;
-          // B read in place needs its last vector masked, unless a half-vector tile reads it as
-          // exactly half a register (no mask, no lane move: the kernel's broadcast of a half).
-          auto b_tail = [&](bool half) {
-            if (packed_b || last_lanes == L || (half && 2 * last_lanes == L)) return kWholeTail;
-            return half && last_lanes == Simd<T>::kPairLanes ? kPairTail : kMaskedTail;
+          // B read in place needs its last vector masked, unless a shared tile reads it as
+          // exactly half a register or exactly kPairLanes values (no mask, no lane move).
+          auto b_tail = [&](int share) {
+            if (packed_b || last_lanes == L || (share == 2 && 2 * last_lanes == L)) return kWholeTail;
+            return share > 1 && last_lanes == Simd<T>::kPairLanes ? kPairTail : kMaskedTail;
           };
           T* c_panel = c + ic * ldc + jc + jr;
           const T* bias_panel = bias_pc ? bias_pc + ic * ld_bias + jc + jr : nullptr;
           const Index full_tiles = mc / mr, rest = mc - full_tiles * mr;
           if (full_tiles > 0) {
-            const bool half = use_half_tail<T>(mr, last_lanes);
-            kernel_for<T>(static_cast<int>(mr), nv, a_columns, b_tail(half), half, kc)(
+            const int share = tail_share<T>(mr, last_lanes, packed_b);
+            kernel_for<T>(static_cast<int>(mr), nv, a_columns, b_tail(share), share, kc)(
                 full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
                 beta_pc, last_lanes, bias_panel, ld_bias);
           }
           if (rest > 0) {
             const Index ir = full_tiles * mr;
-            const bool half = use_half_tail<T>(rest, last_lanes);
-            kernel_for<T>(static_cast<int>(rest), nv, a_columns, b_tail(half), half, kc)(
+            const int share = tail_share<T>(rest, last_lanes, packed_b);
+            kernel_for<T>(static_cast<int>(rest), nv, a_columns, b_tail(share), share, kc)(
                 1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
                 alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
           }
@@ -1102,10 +1164,10 @@ PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
   plan.rests = m - plan.full_tiles * mr;
   plan.b_stride = round_up(n, L);
   if (plan.full_tiles > 0)
-    plan.full = kernel_for<T>(static_cast<int>(mr), nv, false, kWholeTail, use_half_tail<T>(mr, plan.last_lanes));
+    plan.full = kernel_for<T>(static_cast<int>(mr), nv, false, kWholeTail, tail_share<T>(mr, plan.last_lanes, true));
   if (plan.rests > 0)
     plan.rest = kernel_for<T>(static_cast<int>(plan.rests), nv, false, kWholeTail,
-                              use_half_tail<T>(plan.rests, plan.last_lanes));
+                              tail_share<T>(plan.rests, plan.last_lanes, true));
   plan.direct = true;
   return plan;
 }
