@@ -153,50 +153,49 @@ inline void spread_vectors(const float* src, float* out, float* dst, std::int64_
 
 #if defined(__AVX512F__)
 namespace detail {
-// spread_vectors by sixteen (cols >= 16): a vector that crosses into the next row is stored
-// twice under complementary masks, its first lanes at the end of row r and the rest at the
-// start of row r + 1 (the second store's address is that row's start less the lanes before).
-template <class F>
-inline void spread_vectors16(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
-                             std::int64_t cols, F f) {
+// spread_vectors by sixteen (cols >= 16), each vector the value of get(i, mask) for the flat
+// index i (mask: the lanes that exist, all but in the last vector). A vector that crosses into
+// the next row is stored twice under complementary masks, its first lanes at the end of row r and
+// the rest at the start of row r + 1 (the second store's address is that row's start less the
+// lanes before).
+template <class Get>
+inline void spread_vectors16(float* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols, Get get) {
   constexpr std::int64_t L = 16;
   const std::int64_t total = rows * cols;
-  std::int64_t i = 0, r = 0, c = 0;  // flat source index, and the row and column it lands on
-  for (; i + L <= total; i += L) {
-    const __m512 v = reinterpret_cast<__m512>(f(reinterpret_cast<f32x16>(_mm512_loadu_ps(src + i))));
-    if (out != nullptr) _mm512_storeu_ps(out + i, v);
+  std::int64_t r = 0, c = 0;  // the row and column of flat index i
+  for (std::int64_t i = 0; i < total; i += L) {
+    const auto m = static_cast<__mmask16>(total - i >= L ? 0xffffu : (1u << (total - i)) - 1u);
+    const __m512 v = get(i, m);
     float* d = dst + r * dst_stride + c;
     const std::int64_t left = cols - c;  // lanes that still belong to row r
     if (left > L) {
-      _mm512_storeu_ps(d, v);
+      _mm512_mask_storeu_ps(d, m, v);
       c += L;
     } else if (left == L) {
-      _mm512_storeu_ps(d, v);
+      _mm512_mask_storeu_ps(d, m, v);
       c = 0;
       ++r;
     } else {
       const auto first = static_cast<__mmask16>((1u << left) - 1u);
-      _mm512_mask_storeu_ps(d, first, v);
+      _mm512_mask_storeu_ps(d, m & first, v);
       ++r;
-      _mm512_mask_storeu_ps(dst + r * dst_stride - left, static_cast<__mmask16>(~first), v);
+      if (static_cast<__mmask16>(m & ~first) != 0)
+        _mm512_mask_storeu_ps(dst + r * dst_stride - left, static_cast<__mmask16>(m & ~first), v);
       c = L - left;
     }
   }
-  const std::int64_t rest = total - i;  // the last values, fewer than a vector: one masked vector
-  if (rest > 0) {
-    const auto m = static_cast<__mmask16>((1u << rest) - 1u);
+}
+
+// spread_vectors16 of f(src) (f on vectors of sixteen), the mapped block also written to `out`
+// unless it is null.
+template <class F>
+inline void map_spread_vectors16(const float* src, float* out, float* dst, std::int64_t dst_stride, std::int64_t rows,
+                                 std::int64_t cols, F f) {
+  spread_vectors16(dst, dst_stride, rows, cols, [&](std::int64_t i, __mmask16 m) {
     const __m512 v = reinterpret_cast<__m512>(f(reinterpret_cast<f32x16>(_mm512_maskz_loadu_ps(m, src + i))));
     if (out != nullptr) _mm512_mask_storeu_ps(out + i, m, v);
-    float* d = dst + r * dst_stride + c;
-    const std::int64_t left = cols - c;
-    if (left >= rest) {
-      _mm512_mask_storeu_ps(d, m, v);
-    } else {
-      const auto first = static_cast<__mmask16>((1u << left) - 1u);
-      _mm512_mask_storeu_ps(d, first, v);
-      _mm512_mask_storeu_ps(dst + (r + 1) * dst_stride - left, static_cast<__mmask16>(m & ~first), v);
-    }
-  }
+    return v;
+  });
 }
 }  // namespace detail
 #endif
@@ -211,7 +210,7 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 16) {
-      detail::spread_vectors16(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
+      detail::map_spread_vectors16(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
       return;
     }
   }
@@ -238,7 +237,7 @@ inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_strid
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 16) {
-      detail::spread_vectors16(src, out, dst, dst_stride, rows, cols, f);
+      detail::map_spread_vectors16(src, out, dst, dst_stride, rows, cols, f);
       return;
     }
   }
@@ -254,6 +253,28 @@ inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_strid
   const std::int64_t total = rows * cols;
   for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
   copy_rows(out, cols, dst, dst_stride, rows, cols);
+}
+
+/// Row i of dst (rows dst_stride apart) = f(a, b) over row i of the dense blocks a and b, value by
+/// value: f takes two T and, for float where AVX-512 is on, two f32x16. The blocks are read in
+/// whole vectors from their start, as in spread_rows (a recurrent step's dz = dh (1 - h^2), from
+/// [B,H] blocks into a [B,T,H] buffer: a row of 20 floats is otherwise a vector and four values).
+template <class T, class F>
+inline void map2_spread_rows(const T* a, const T* b, T* dst, std::int64_t dst_stride, std::int64_t rows,
+                             std::int64_t cols, F f) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols >= 16) {
+      detail::spread_vectors16(dst, dst_stride, rows, cols, [&](std::int64_t i, __mmask16 m) {
+        return reinterpret_cast<__m512>(f(reinterpret_cast<detail::f32x16>(_mm512_maskz_loadu_ps(m, a + i)),
+                                          reinterpret_cast<detail::f32x16>(_mm512_maskz_loadu_ps(m, b + i))));
+      });
+      return;
+    }
+  }
+#endif
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) dst[i * dst_stride + j] = f(a[i * cols + j], b[i * cols + j]);
 }
 
 /// dst[i * dst_stride + j] += src[i * src_stride + j] for i < rows, j < cols.

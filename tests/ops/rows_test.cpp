@@ -97,6 +97,34 @@ TEST(Rows, SpreadRowsMatchesCopyRows) {
     }
 }
 
+// map2_spread_rows writes f of two dense blocks into strided rows, value for value what a loop
+// over the rows computes (a recurrent step's dz = dh (1 - h^2)): every width, tails, gaps kept.
+template <class T>
+void check_map2_spread_rows() {
+  auto f = [](auto g, auto y) { return g * (T(1) - y * y); };
+  for (std::int64_t cols = 1; cols <= 41; ++cols)
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33}) {
+      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      const std::int64_t stride = cols + 3;
+      std::vector<T> a(static_cast<std::size_t>(rows * cols)), b(a.size());
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        a[i] = static_cast<T>(std::sin(0.3 * static_cast<double>(i)));
+        b[i] = static_cast<T>(std::cos(0.7 * static_cast<double>(i)));
+      }
+      std::vector<T> want(static_cast<std::size_t>(rows * stride + 1), T(-7)), got(want);
+      for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t j = 0; j < cols; ++j)
+          want[static_cast<std::size_t>(i * stride + j)] = f(a[static_cast<std::size_t>(i * cols + j)],
+                                                              b[static_cast<std::size_t>(i * cols + j)]);
+      map2_spread_rows(a.data(), b.data(), got.data(), stride, rows, cols, f);
+      for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "index " << i;
+    }
+}
+
+TEST(Rows, Map2SpreadRowsMatchesARowLoop) { check_map2_spread_rows<float>(); }
+
+TEST(Rows, Map2SpreadRowsDoubleMatchesARowLoop) { check_map2_spread_rows<double>(); }
+
 // tanh of a step's output written to it and spread into the sequence in one pass: the same
 // values, to the bit, as tanh_forward followed by spread_rows, on every width (vectors that split
 // across two rows, tails) and with the output in place of its input or apart from it.
