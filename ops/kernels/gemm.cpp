@@ -57,8 +57,38 @@ struct Simd;
 // itself (_mm512_undefined_ps), which -Wmaybe-uninitialized reports wherever they are inlined.
 constexpr __mmask16 kAll16 = 0xffff;
 constexpr __mmask8 kAll8 = 0xff;
+
+// The second stage of a transpose: the 4 x 4 transpose of the 128-bit lanes of b0..b3, lane c of
+// the result to out[c * stride]. S::shuffle_lanes<Imm>(a, b) takes lanes Imm[1:0] and Imm[3:2]
+// of a, then Imm[5:4] and Imm[7:6] of b.
+template <class S, class Reg>
+inline void transpose_lanes(Reg b0, Reg b1, Reg b2, Reg b3, Reg* out, int stride) {
+  const Reg e0 = S::template shuffle_lanes<0x44>(b0, b1), e1 = S::template shuffle_lanes<0xee>(b0, b1);
+  const Reg e2 = S::template shuffle_lanes<0x44>(b2, b3), e3 = S::template shuffle_lanes<0xee>(b2, b3);
+  out[0] = S::template shuffle_lanes<0x88>(e0, e2);
+  out[stride] = S::template shuffle_lanes<0xdd>(e0, e2);
+  out[2 * stride] = S::template shuffle_lanes<0x88>(e1, e3);
+  out[3 * stride] = S::template shuffle_lanes<0xdd>(e1, e3);
+}
+
+// The moves of 128-bit lanes both element types share, from S::shuffle_lanes (R is S::Reg): see
+// the AVX2 types below for what each one does.
+template <class S>
+struct LaneMoves {
+  template <class R>
+  static R dup_low(R x) { return S::template shuffle_lanes<0x44>(x, x); }
+  template <class R>
+  static R high_to_low(R x) { return S::template shuffle_lanes<0xee>(x, x); }
+  template <int I, class R>
+  static R quarter_to_low(R x) { return S::template shuffle_lanes<I>(x, x); }
+  template <int Imm, class R>
+  static R join_halves(R a, R b) {
+    static_assert(Imm == 0x20 || Imm == 0x21);
+    return S::template shuffle_lanes<Imm == 0x20 ? 0x44 : 0x4e>(a, b);
+  }
+};
 template <>
-struct Simd<float> {
+struct Simd<float> : LaneMoves<Simd<float>> {
   using Reg = __m512;
   using Mask = __mmask16;
   static constexpr int kLanes = 16;
@@ -73,7 +103,8 @@ struct Simd<float> {
   static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static float hsum(Reg x) {
-    const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(kAll8, x, 0), _mm512_maskz_extractf32x8_ps(kAll8, x, 1));
+    const __m256 h =
+        _mm256_add_ps(_mm512_maskz_extractf32x8_ps(kAll8, x, 0), _mm512_maskz_extractf32x8_ps(kAll8, x, 1));
     __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
     return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
@@ -83,29 +114,28 @@ struct Simd<float> {
   static void transpose(Reg (&r)[kLanes]) {
     Reg b[4][4];  // b[g][q], lane c: rows 4g..4g+3 of column 4c+q
     for (int g = 0; g < 4; ++g) {
-      const Reg a0 = _mm512_maskz_unpacklo_ps(kAll16, r[4 * g], r[4 * g + 1]), a1 = _mm512_maskz_unpackhi_ps(kAll16, r[4 * g], r[4 * g + 1]);
-      const Reg a2 = _mm512_maskz_unpacklo_ps(kAll16, r[4 * g + 2], r[4 * g + 3]), a3 = _mm512_maskz_unpackhi_ps(kAll16, r[4 * g + 2], r[4 * g + 3]);
+      const Reg* rg = r + 4 * g;
+      const Reg a0 = _mm512_maskz_unpacklo_ps(kAll16, rg[0], rg[1]);
+      const Reg a1 = _mm512_maskz_unpackhi_ps(kAll16, rg[0], rg[1]);
+      const Reg a2 = _mm512_maskz_unpacklo_ps(kAll16, rg[2], rg[3]);
+      const Reg a3 = _mm512_maskz_unpackhi_ps(kAll16, rg[2], rg[3]);
       b[g][0] = _mm512_maskz_shuffle_ps(kAll16, a0, a2, 0x44);
       b[g][1] = _mm512_maskz_shuffle_ps(kAll16, a0, a2, 0xee);
       b[g][2] = _mm512_maskz_shuffle_ps(kAll16, a1, a3, 0x44);
       b[g][3] = _mm512_maskz_shuffle_ps(kAll16, a1, a3, 0xee);
     }
-    for (int q = 0; q < 4; ++q) {
-      const Reg e0 = _mm512_maskz_shuffle_f32x4(kAll16, b[0][q], b[1][q], 0x44), e1 = _mm512_maskz_shuffle_f32x4(kAll16, b[0][q], b[1][q], 0xee);
-      const Reg e2 = _mm512_maskz_shuffle_f32x4(kAll16, b[2][q], b[3][q], 0x44), e3 = _mm512_maskz_shuffle_f32x4(kAll16, b[2][q], b[3][q], 0xee);
-      r[q] = _mm512_maskz_shuffle_f32x4(kAll16, e0, e2, 0x88);
-      r[4 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e0, e2, 0xdd);
-      r[8 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e1, e3, 0x88);
-      r[12 + q] = _mm512_maskz_shuffle_f32x4(kAll16, e1, e3, 0xdd);
-    }
+    for (int q = 0; q < 4; ++q) transpose_lanes<Simd>(b[0][q], b[1][q], b[2][q], b[3][q], r + q, 4);
   }
+  template <int Imm>
+  static Reg shuffle_lanes(Reg a, Reg b) { return _mm512_maskz_shuffle_f32x4(kAll16, a, b, Imm); }
   static void pin(Reg& x) { __asm__("" : "+v"(x)); }
   static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
-  static Reg broadcast_half(const float* p) { return _mm512_maskz_broadcast_f32x8(kAll16, _mm256_loadu_ps(p)); }
+  static Reg broadcast_half(const float* p) {
+    return _mm512_maskz_broadcast_f32x8(kAll16, _mm256_loadu_ps(p));
+  }
   // The four values at p in every quarter (16 bytes, read exactly): N = 20 is 16 + 4.
   static constexpr int kPairLanes = 4;
   static Reg broadcast_pair(const float* p) { return _mm512_maskz_broadcast_f32x4(kAll16, _mm_loadu_ps(p)); }
-  static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0x44); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_ps(0xff00, lo, hi); }
   // Quarters (128 bits): four rows share a vector, one quarter each (see tile_kernel's kShare).
   static constexpr bool kQuarters = true;
@@ -113,18 +143,10 @@ struct Simd<float> {
   static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
     return _mm512_mask_blend_ps(0xf000, _mm512_mask_blend_ps(0x0f00, _mm512_mask_blend_ps(0x00f0, q0, q1), q2), q3);
   }
-  template <int I>
-  static Reg quarter_to_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, I); }
-  static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f32x4(kAll16, x, x, 0xee); }
-  template <int Imm>
-  static Reg join_halves(Reg a, Reg b) {
-    static_assert(Imm == 0x20 || Imm == 0x21);
-    return _mm512_maskz_shuffle_f32x4(kAll16, a, b, Imm == 0x20 ? 0x44 : 0x4e);
-  }
 };
 
 template <>
-struct Simd<double> {
+struct Simd<double> : LaneMoves<Simd<double>> {
   using Reg = __m512d;
   using Mask = __mmask8;
   static constexpr int kLanes = 8;
@@ -139,7 +161,8 @@ struct Simd<double> {
   static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
   static Reg add(Reg a, Reg b) { return _mm512_add_pd(a, b); }
   static double hsum(Reg x) {
-    const __m256d h = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(kAll8, x, 0), _mm512_maskz_extractf64x4_pd(kAll8, x, 1));
+    const __m256d h =
+        _mm256_add_pd(_mm512_maskz_extractf64x4_pd(kAll8, x, 0), _mm512_maskz_extractf64x4_pd(kAll8, x, 1));
     const __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
@@ -150,34 +173,22 @@ struct Simd<double> {
       b[g][0] = _mm512_maskz_unpacklo_pd(kAll8, r[2 * g], r[2 * g + 1]);
       b[g][1] = _mm512_maskz_unpackhi_pd(kAll8, r[2 * g], r[2 * g + 1]);
     }
-    for (int q = 0; q < 2; ++q) {
-      const Reg e0 = _mm512_maskz_shuffle_f64x2(kAll8, b[0][q], b[1][q], 0x44), e1 = _mm512_maskz_shuffle_f64x2(kAll8, b[0][q], b[1][q], 0xee);
-      const Reg e2 = _mm512_maskz_shuffle_f64x2(kAll8, b[2][q], b[3][q], 0x44), e3 = _mm512_maskz_shuffle_f64x2(kAll8, b[2][q], b[3][q], 0xee);
-      r[q] = _mm512_maskz_shuffle_f64x2(kAll8, e0, e2, 0x88);
-      r[2 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e0, e2, 0xdd);
-      r[4 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e1, e3, 0x88);
-      r[6 + q] = _mm512_maskz_shuffle_f64x2(kAll8, e1, e3, 0xdd);
-    }
+    for (int q = 0; q < 2; ++q) transpose_lanes<Simd>(b[0][q], b[1][q], b[2][q], b[3][q], r + q, 2);
   }
+  template <int Imm>
+  static Reg shuffle_lanes(Reg a, Reg b) { return _mm512_maskz_shuffle_f64x2(kAll8, a, b, Imm); }
   static void pin(Reg& x) { __asm__("" : "+v"(x)); }
   static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
-  static Reg broadcast_half(const double* p) { return _mm512_maskz_broadcast_f64x4(kAll8, _mm256_loadu_pd(p)); }
+  static Reg broadcast_half(const double* p) {
+    return _mm512_maskz_broadcast_f64x4(kAll8, _mm256_loadu_pd(p));
+  }
   static constexpr int kPairLanes = 2;
   static Reg broadcast_pair(const double* p) { return _mm512_maskz_broadcast_f64x2(kAll8, _mm_loadu_pd(p)); }
-  static Reg dup_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0x44); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_pd(0xf0, lo, hi); }
   static constexpr bool kQuarters = true;
   static Reg broadcast_quarter(const double* p) { return broadcast_pair(p); }
   static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
     return _mm512_mask_blend_pd(0xc0, _mm512_mask_blend_pd(0x30, _mm512_mask_blend_pd(0x0c, q0, q1), q2), q3);
-  }
-  template <int I>
-  static Reg quarter_to_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, I); }
-  static Reg high_to_low(Reg x) { return _mm512_maskz_shuffle_f64x2(kAll8, x, x, 0xee); }
-  template <int Imm>
-  static Reg join_halves(Reg a, Reg b) {
-    static_assert(Imm == 0x20 || Imm == 0x21);
-    return _mm512_maskz_shuffle_f64x2(kAll8, a, b, Imm == 0x20 ? 0x44 : 0x4e);
   }
 };
 #elif TG_GEMM_AVX2
