@@ -651,7 +651,8 @@ KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, int share, In
   if (tail == kMaskedTail)
     return a_columns ? pick_kernel<T, true, kMaskedTail>(i, share, split)
                      : pick_kernel<T, false, kMaskedTail>(i, share, split);
-  return a_columns ? pick_kernel<T, true, kWholeTail>(i, share, split) : pick_kernel<T, false, kWholeTail>(i, share, split);
+  return a_columns ? pick_kernel<T, true, kWholeTail>(i, share, split)
+                   : pick_kernel<T, false, kWholeTail>(i, share, split);
 }
 
 /// A buffer for packed panels that only grows: once warm, packing allocates nothing.
