@@ -200,40 +200,14 @@ inline void map_spread_vectors16(const float* src, float* out, float* dst, std::
 }  // namespace detail
 #endif
 
-/// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
-/// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
-/// vector loop has just written is then read back load for store: row by row, a row of 20 floats
-/// starting mid-vector, most loads would cover parts of two stores, and such a load waits for
-/// both to reach the cache instead of taking its value from the store queue.
-template <class T>
-inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (cols >= 16) {
-      detail::map_spread_vectors16(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
-      return;
-    }
-  }
-#endif
-#if defined(__AVX2__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (cols >= 8) {  // otherwise a vector would span more than two rows
-      detail::spread_vectors(src, nullptr, dst, dst_stride, rows, cols, [](auto v) { return v; });
-      return;
-    }
-  }
-#endif
-  copy_rows(src, cols, dst, dst_stride, rows, cols);
-}
-
 /// spread_rows of f(src), f applied to each value on the way; the mapped block is also written
-/// densely to `out` (which may be `src`). `f` takes a T and, for float where AVX2 is on, an f32x8
-/// (and an f32x16 where AVX-512 is).
+/// densely to `out` (which may be `src`) unless `out` is null. `f` takes a T and, for float where
+/// AVX2 is on, an f32x8 (and an f32x16 where AVX-512 is).
 /// One pass instead of two (f in place, then the spread): the stores into the rows, which miss
 /// the cache, overlap with f's arithmetic (tanh_forward_spread, a recurrent step's output).
 template <class T, class F>
-inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride, std::int64_t rows,
-                            std::int64_t cols, F f) {
+TAPEGRAD_NO_MEMCPY_IDIOM inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_stride,
+                                                     std::int64_t rows, std::int64_t cols, F f) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 16) {
@@ -250,9 +224,22 @@ inline void map_spread_rows(const T* src, T* out, T* dst, std::int64_t dst_strid
     }
   }
 #endif
-  const std::int64_t total = rows * cols;
-  for (std::int64_t i = 0; i < total; ++i) out[i] = f(src[i]);
-  copy_rows(out, cols, dst, dst_stride, rows, cols);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const T y = f(src[i * cols + j]);
+      if (out != nullptr) out[i * cols + j] = y;
+      dst[i * dst_stride + j] = y;
+    }
+}
+
+/// copy_rows from a dense block: dst[i * dst_stride + j] = src[i * cols + j]. The source is read
+/// in whole vectors from its start, each stored to the one or two rows it covers. A block that a
+/// vector loop has just written is then read back load for store: row by row, a row of 20 floats
+/// starting mid-vector, most loads would cover parts of two stores, and such a load waits for
+/// both to reach the cache instead of taking its value from the store queue.
+template <class T>
+inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols) {
+  map_spread_rows(src, static_cast<T*>(nullptr), dst, dst_stride, rows, cols, [](auto v) { return v; });
 }
 
 /// Row i of dst (rows dst_stride apart) = f(a, b) over row i of the dense blocks a and b, value by
