@@ -16,7 +16,7 @@
 #include <random>
 #include <vector>
 
-#include "ops/kernels/gemm.h"
+#include <tapegrad/ops/kernels/gemm.h>
 
 #ifdef TAPEGRAD_HAVE_OPENBLAS
 #include <cblas.h>

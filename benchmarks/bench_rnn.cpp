@@ -8,7 +8,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "ops/kernels/unary.h"
+#include <tapegrad/ops/kernels/unary.h>
 
 namespace {
 

@@ -1,6 +1,6 @@
 # The library as others build on it: the shared library, the install rules, the CMake package
-# (find_package(tapegrad CONFIG), targets tapegrad::tapegrad and tapegrad::tapegrad_shared) and
-# the pkg-config file tapegrad.pc. Included from the top-level CMakeLists.txt once the static
+# (find_package(tapegrad CONFIG), targets tapegrad::tapegrad and tapegrad::tapegrad_shared, and
+# with COMPONENTS dist, tapegrad::dist) and the pkg-config files tapegrad.pc and tapegrad-dist.pc. Included from the top-level CMakeLists.txt once the static
 # library `tapegrad` is fully defined. See docs/getting-started.md, "Install".
 
 include(GNUInstallDirs)
@@ -12,9 +12,7 @@ include(CMakePackageConfigHelpers)
 # on them. A library built with -march=native runs only on CPUs like the building one; configure
 # with -DTAPEGRAD_NATIVE=OFF to install a portable one.
 target_compile_features(tapegrad INTERFACE cxx_std_20)
-target_include_directories(tapegrad INTERFACE
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/tapegrad>)
+target_include_directories(tapegrad INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 set(TAPEGRAD_SANITIZER_LINK_FLAGS "")
 if(TAPEGRAD_SANITIZE)
   set(TAPEGRAD_SANITIZER_LINK_FLAGS -fsanitize=address,undefined)
@@ -50,13 +48,16 @@ if(TAPEGRAD_BUILD_SHARED)
   list(APPEND TAPEGRAD_INSTALL_TARGETS tapegrad_shared)
 endif()
 
-# Headers keep the source layout under include/tapegrad/: the umbrella header includes
-# "core/tensor.h" and the headers include each other the same way, so consumers get both
-# <prefix>/include (for <tapegrad/tapegrad.h>) and <prefix>/include/tapegrad on their path.
-# ops/kernels/ is internal (no public header includes it).
+# Headers keep the source layout under <prefix>/include/tapegrad/ and include each other as
+# <tapegrad/...>, so a consumer's include path holds <prefix>/include only and a consumer's own
+# core/shape.h cannot shadow tapegrad's. ops/kernels/ is internal (no public header includes
+# it); nn/dist/ is installed with the dist component.
 install(FILES include/tapegrad/tapegrad.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad)
-install(DIRECTORY core ops nn optim DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad
-  FILES_MATCHING PATTERN "*.h" PATTERN "kernels" EXCLUDE)
+install(DIRECTORY core ops nn optim data DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad
+  FILES_MATCHING PATTERN "*.h" PATTERN "kernels" EXCLUDE PATTERN "dist" EXCLUDE)
+if(TAPEGRAD_MPI)
+  install(DIRECTORY nn/dist DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/nn FILES_MATCHING PATTERN "*.h")
+endif()
 
 install(TARGETS ${TAPEGRAD_INSTALL_TARGETS} EXPORT tapegradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -64,6 +65,11 @@ install(TARGETS ${TAPEGRAD_INSTALL_TARGETS} EXPORT tapegradTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set(TAPEGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad)
 install(EXPORT tapegradTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR})
+if(TAPEGRAD_MPI)
+  # Its own export set, read only when a consumer asks for the component (tapegradConfig.cmake).
+  install(TARGETS tapegrad_dist EXPORT tapegradDistTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT tapegradDistTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR})
+endif()
 configure_package_config_file(cmake/tapegradConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/tapegradConfig.cmake INSTALL_DESTINATION ${TAPEGRAD_CMAKE_DIR})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/tapegradConfigVersion.cmake
@@ -85,9 +91,9 @@ list(JOIN TAPEGRAD_SANITIZER_LINK_FLAGS " " TAPEGRAD_PC_EXTRA_LIBS)
 if(TAPEGRAD_PC_EXTRA_LIBS)
   string(PREPEND TAPEGRAD_PC_EXTRA_LIBS " ")
 endif()
-set(TAPEGRAD_PC_EXTRA_REQUIRES "")
-if(TAPEGRAD_MPI)
-  set(TAPEGRAD_PC_EXTRA_REQUIRES ", ompi-c")
-endif()
 configure_file(cmake/tapegrad.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tapegrad.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tapegrad.pc DESTINATION ${TAPEGRAD_PC_DIR})
+if(TAPEGRAD_MPI)
+  configure_file(cmake/tapegrad-dist.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tapegrad-dist.pc @ONLY)
+  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tapegrad-dist.pc DESTINATION ${TAPEGRAD_PC_DIR})
+endif()

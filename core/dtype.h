@@ -2,6 +2,8 @@
 /// \file
 /// Element types: float32 (the default) and float64 (exact gradient checks).
 
+#include <tapegrad/core/config.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

@@ -3,6 +3,8 @@
 /// Typed errors. Every message names the op or layer and says what was expected and what came,
 /// e.g. `matmul: lhs [32,20] and rhs [10,20]: inner dimensions 20 != 10`.
 
+#include <tapegrad/core/config.h>
+
 #include <stdexcept>
 #include <string>
 

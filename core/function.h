@@ -18,6 +18,8 @@
 /// backward returns one gradient per Tensor argument of forward (an undefined Tensor for none);
 /// the library checks their number, shapes and dtypes and names the function when they are off.
 
+#include <tapegrad/core/config.h>
+
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -27,7 +29,7 @@
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

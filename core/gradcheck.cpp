@@ -1,11 +1,11 @@
-#include "core/gradcheck.h"
+#include <tapegrad/core/gradcheck.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/random.h"
-#include "core/tape.h"
+#include <tapegrad/core/random.h>
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

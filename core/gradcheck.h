@@ -3,12 +3,14 @@
 /// The gradient checker: compares backward with central finite differences in float64. Every op,
 /// layer and unrolled RNN in the tests goes through it, and so can a user's own op.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

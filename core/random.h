@@ -3,6 +3,8 @@
 /// Generator: a seedable MT19937 whose doubles and normals follow numpy's legacy RandomState, so
 /// `Generator g(42); g.uniform()` gives `np.random.seed(42); np.random.rand()` bit for bit.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <random>
 

@@ -1,6 +1,6 @@
-#include "core/shape.h"
+#include <tapegrad/core/shape.h>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tg {
 

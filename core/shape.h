@@ -2,6 +2,8 @@
 /// \file
 /// Shape: the sizes of a tensor's dimensions, held inline (no heap), at most kMaxRank of them.
 
+#include <tapegrad/core/config.h>
+
 #include <array>
 #include <cstdint>
 #include <initializer_list>

@@ -4,6 +4,8 @@
 /// back to a per-thread free list of its size class (powers of two) and is handed out again, so a
 /// warm training step does not call malloc.
 
+#include <tapegrad/core/config.h>
+
 #include <cstddef>
 #include <cstdint>
 

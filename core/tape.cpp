@@ -1,4 +1,4 @@
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 #include <cmath>
 #include <unordered_map>

@@ -8,6 +8,8 @@
 /// Ops record themselves through `record()`; users only see Tensor::backward, NoGradGuard and
 /// the inspection functions at the end of this file.
 
+#include <tapegrad/core/config.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

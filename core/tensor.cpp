@@ -1,4 +1,4 @@
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "core/random.h"
-#include "core/tape.h"
+#include <tapegrad/core/random.h>
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

@@ -4,6 +4,8 @@
 /// row-major storage. Copying a Tensor shares the data; `clone()` copies it. Tensors that come
 /// out of recorded ops carry a slot on the tape, through which backward passes gradients.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -12,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/error.h"
-#include "core/shape.h"
-#include "core/storage.h"
+#include <tapegrad/core/dtype.h>
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/shape.h>
+#include <tapegrad/core/storage.h>
 
 namespace tg {
 

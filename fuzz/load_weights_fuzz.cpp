@@ -14,7 +14,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "nn/serialize.h"
+#include <tapegrad/nn/training/serialize.h>
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "ops/broadcast.h"
+#include <tapegrad/ops/broadcast.h>
 
 #include <fmt/format.h>
 

@@ -4,10 +4,12 @@
 /// that runs a binary functor over broadcast operands, and `sum_to`, which folds a gradient back
 /// onto the shape of a broadcast operand.
 
+#include <tapegrad/core/config.h>
+
 #include <array>
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,11 +1,11 @@
-#include "ops/conv.h"
+#include <tapegrad/ops/conv.h>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/kernels/conv.h"
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/rows.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/kernels/conv.h>
+#include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 namespace tg {
 

@@ -9,9 +9,11 @@
 ///                stride, dilation).permute(0, 2, 1)
 /// i.e. torch.nn.Conv1d's weight [O, F, K] is this kernel with axes 0 and 2 swapped.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,11 +1,11 @@
-#include "ops/cross_entropy.h"
+#include <tapegrad/ops/cross_entropy.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

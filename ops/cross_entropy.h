@@ -5,10 +5,12 @@
 /// log-sum-exp form, so logits of +-100 give finite losses and gradients; from probabilities
 /// they clip as Keras does (epsilon 1e-7).
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <optional>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,9 +1,9 @@
-#include "ops/elementwise.h"
+#include <tapegrad/ops/elementwise.h>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/broadcast.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/broadcast.h>
 
 namespace tg {
 

@@ -2,7 +2,9 @@
 /// \file
 /// Binary elementwise ops with numpy broadcasting, their scalar forms and operators.
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,4 +1,4 @@
-#include "ops/embedding.h"
+#include <tapegrad/ops/embedding.h>
 
 #include <cmath>
 #include <cstring>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

@@ -3,7 +3,9 @@
 /// Embedding lookup: rows of a table picked by integer ids (a gather), whose backward adds each
 /// output row's gradient into the row it came from (a scatter-add).
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

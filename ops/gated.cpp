@@ -1,17 +1,17 @@
-#include "ops/gated.h"
+#include <tapegrad/ops/gated.h>
 
 #include <initializer_list>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/elementwise.h"
-#include "ops/kernels/gated.h"
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/rows.h"
-#include "ops/matmul.h"
-#include "ops/shape_ops.h"
-#include "ops/unary.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/kernels/gated.h>
+#include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/rows.h>
+#include <tapegrad/ops/matmul.h>
+#include <tapegrad/ops/shape_ops.h>
+#include <tapegrad/ops/unary.h>
 
 namespace tg {
 

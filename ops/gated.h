@@ -12,9 +12,11 @@
 /// (select, matmul, slice, sigmoid, tanh, add, mul): the readable statement of the math, used
 /// to test the fused ops and to measure what fusing saves.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

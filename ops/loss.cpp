@@ -1,8 +1,8 @@
-#include "ops/loss.h"
+#include <tapegrad/ops/loss.h>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

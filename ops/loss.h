@@ -2,7 +2,9 @@
 /// \file
 /// Losses as plain differentiable functions of (y_true, y_pred) or (y_pred, y_true) as named.
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,10 +1,10 @@
-#include "ops/mask.h"
+#include <tapegrad/ops/mask.h>
 
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

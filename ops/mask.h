@@ -4,9 +4,11 @@
 /// not differentiated. The functions that make one are unrecorded; `masked_update` is the one
 /// differentiable op: it lets a recurrent layer keep its state across padded steps.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

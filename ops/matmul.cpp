@@ -1,10 +1,10 @@
-#include "ops/matmul.h"
+#include <tapegrad/ops/matmul.h>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/rows.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 namespace tg {
 

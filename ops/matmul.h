@@ -2,7 +2,9 @@
 /// \file
 /// Matrix products on top of ops/kernels/gemm.
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

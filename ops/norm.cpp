@@ -1,11 +1,11 @@
-#include "ops/norm.h"
+#include <tapegrad/ops/norm.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/kernels/rows.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 namespace tg {
 

@@ -2,7 +2,9 @@
 /// \file
 /// Layer normalisation over the last axis as one fused op (Keras' LayerNormalization math).
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

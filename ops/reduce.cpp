@@ -1,12 +1,12 @@
-#include "ops/reduce.h"
+#include <tapegrad/ops/reduce.h>
 
 #include <cmath>
 #include <span>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/broadcast.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/broadcast.h>
 
 namespace tg {
 

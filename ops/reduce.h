@@ -2,10 +2,12 @@
 /// \file
 /// Reductions over all elements or over axes (negative axes count from the end).
 
+#include <tapegrad/core/config.h>
+
 #include <initializer_list>
 #include <vector>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

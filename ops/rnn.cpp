@@ -1,4 +1,4 @@
-#include "ops/rnn.h"
+#include <tapegrad/ops/rnn.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -6,11 +6,11 @@
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/rows.h"
-#include "ops/kernels/unary.h"
-#include "ops/shape_ops.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/rows.h>
+#include <tapegrad/ops/kernels/unary.h>
+#include <tapegrad/ops/shape_ops.h>
 
 namespace tg {
 

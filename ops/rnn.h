@@ -3,11 +3,13 @@
 /// The fused time step of a tanh RNN: one node per step instead of four (select, matmul, add,
 /// tanh). BPTT still comes from the tape: each step is an ordinary node that reads h_{t-1}.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <memory>
 #include <span>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

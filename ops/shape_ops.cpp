@@ -1,4 +1,4 @@
-#include "ops/shape_ops.h"
+#include <tapegrad/ops/shape_ops.h>
 
 #include <algorithm>
 #include <array>
@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/broadcast.h"
-#include "ops/kernels/rows.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/broadcast.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 namespace tg {
 

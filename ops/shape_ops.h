@@ -2,11 +2,13 @@
 /// \file
 /// Shape ops: every output is a new contiguous tensor (reshape and flatten share the elements).
 
+#include <tapegrad/core/config.h>
+
 #include <initializer_list>
 #include <span>
 #include <vector>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,10 +1,10 @@
-#include "ops/softmax.h"
+#include <tapegrad/ops/softmax.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

@@ -3,7 +3,9 @@
 /// Softmax and log-softmax along one axis, computed stably (the maximum of each slice is
 /// subtracted before exponentiating, so logits of +-1000 give finite results).
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

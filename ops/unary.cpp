@@ -1,12 +1,12 @@
-#include "ops/unary.h"
+#include <tapegrad/ops/unary.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
-#include "ops/elementwise.h"
-#include "ops/kernels/unary.h"
+#include <tapegrad/core/tape.h>
+#include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/kernels/unary.h>
 
 namespace tg {
 

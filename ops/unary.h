@@ -3,7 +3,9 @@
 /// Unary elementwise math: each forward is a loop in ops/kernels/unary.h, each backward a
 /// second loop that reads only what forward saved (tanh and sigmoid keep their output).
 
-#include "core/tensor.h"
+#include <tapegrad/core/config.h>
+
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

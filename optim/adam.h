@@ -16,10 +16,12 @@
 /// (as PyTorch's state["step"]), so a parameter that had no gradient for a while is not
 /// bias-corrected as if it had.
 
+#include <tapegrad/core/config.h>
+
 #include <cstdint>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 namespace tg {
 

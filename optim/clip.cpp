@@ -1,10 +1,10 @@
-#include "optim/clip.h"
+#include <tapegrad/optim/clip.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

@@ -3,9 +3,11 @@
 /// Gradient clipping, applied between backward and Optimizer::step. Parameters whose gradient is
 /// undefined are skipped.
 
+#include <tapegrad/core/config.h>
+
 #include <span>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

@@ -1,10 +1,10 @@
-#include "optim/optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/tape.h"
+#include <tapegrad/core/tape.h>
 
 namespace tg {
 

@@ -14,12 +14,14 @@
 /// step allocates nothing. Parameters whose gradient is undefined are skipped (their state is
 /// left as it was).
 
+#include <tapegrad/core/config.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tg {
 

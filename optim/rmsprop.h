@@ -7,9 +7,11 @@
 ///
 /// (TensorFlow 2.4's Keras put epsilon inside the square root: sqrt(v + epsilon).)
 
+#include <tapegrad/core/config.h>
+
 #include <vector>
 
-#include "optim/optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 namespace tg {
 

@@ -8,9 +8,11 @@
 ///
 /// With momentum 0 this is theta -= lr * g and keeps no state.
 
+#include <tapegrad/core/config.h>
+
 #include <vector>
 
-#include "optim/optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 namespace tg {
 

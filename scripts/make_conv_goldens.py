@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/goldens/conv.txt, the PyTorch goldens of Conv1D, LayerNormalization and the
 layer-normalised SimpleRNN cell, checked by tests/ops/conv_golden_test.cpp. Format and
-tolerances as scripts/make_goldens.py (tests/golden_reader.h): each case in float64 and float32,
+tolerances as scripts/make_goldens.py (tests/support/golden_reader.h): each case in float64 and float32,
 inputs from numpy's RandomState with a fixed seed per case, the forward output and the gradient
 of every input for a random seed gradient.
 

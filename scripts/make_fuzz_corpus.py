@@ -3,7 +3,7 @@
 the project. Run: /usr/bin/python3 scripts/make_fuzz_corpus.py
 
 load_weights: the first byte is the fuzz target's mode (bit 0: fix the checksum up); the rest is a
-weights file (format TGW1, nn/serialize.h) for the target's model, SimpleRNN(2, seq) + SimpleRNN(2)
+weights file (format TGW1, nn/training/serialize.h) for the target's model, SimpleRNN(2, seq) + SimpleRNN(2)
 + Dense(1) on 1 feature, and variants of it. op_inputs: random byte strings, one per op."""
 import os
 import random

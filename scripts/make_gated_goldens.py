@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Writes tests/goldens/gated.txt: PyTorch's torch.nn.LSTM and torch.nn.GRU on weights mapped from
-tapegrad's (Keras') layouts, for tests/nn/gated_layers_test.cpp.
+tapegrad's (Keras') layouts, for tests/nn/recurrent/gated_layers_test.cpp.
 
 Each case is a two-layer stack with return_sequences on a short sequence: x [3, 6, 2] through
 LSTM(5, seq) + LSTM(4, seq) (or GRU), the mse against a random target [3, 6, 4], and backward.
 The weights are drawn here in tapegrad's layout and under its parameter names
 (lstm.cell.kernel [F, 4u], lstm.cell.recurrent_kernel [u, 4u], lstm.cell.bias [4u];
 gru.cell.bias [2, 3u]), loaded into PyTorch's modules through the mapping documented in
-nn/lstm.h and nn/gru.h, and PyTorch's gradients are mapped back the same way:
+nn/recurrent/lstm.h and nn/recurrent/gru.h, and PyTorch's gradients are mapped back the same way:
 
   LSTM (PyTorch gate order i, f, g, o = Keras' i, f, c, o):
       weight_ih = kernel.T, weight_hh = recurrent_kernel.T, bias_ih + bias_hh = bias
@@ -21,7 +21,7 @@ equations (keras_lstm / keras_gru below) and checks that outputs and every gradi
 torch.nn's: the mapping, not only PyTorch, is what the goldens pin.
 
 Written in float64 and float32 (inputs rounded to float32 first), in the format of
-tests/golden_reader.h (see scripts/make_goldens.py). Run: /usr/bin/python3 scripts/make_gated_goldens.py
+tests/support/golden_reader.h (see scripts/make_goldens.py). Run: /usr/bin/python3 scripts/make_gated_goldens.py
 """
 
 import os

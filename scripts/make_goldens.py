@@ -6,13 +6,13 @@
                             and the gradient of every input, checked by tests/core/golden_test.cpp;
   tests/goldens/models.txt  the seed post's deep RNN and seq2seq model with fixed weights: the
                             prediction, the mse loss and every parameter's gradient, checked by
-                            tests/nn/golden_models_test.cpp.
+                            tests/nn/layers/golden_models_test.cpp.
 
 Every case is written twice, computed in float64 and in float32 (inputs rounded to float32 first,
 so that C++ reads exactly the numbers PyTorch used). Inputs come from numpy's RandomState with a
 fixed seed per case; the files are committed, so the C++ tests need no Python.
 
-File format (read by tests/golden_reader.h); '#' starts a comment line:
+File format (read by tests/support/golden_reader.h); '#' starts a comment line:
     case <name> <float32|float64>
     <role> <name> <d0> <d1> ... : <values...>      row-major; a scalar has no dims
     end

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/goldens/masked.txt: Embedding(mask_zero) -> SimpleRNN or LSTM -> Dense(1) logits
 with binary cross-entropy (the sentiment example's model), on padded token ids, against PyTorch
-running every sequence alone without its padding; read by tests/nn/masked_embedding_test.cpp.
+running every sequence alone without its padding; read by tests/nn/layers/masked_embedding_test.cpp.
 
 Keras' masking promises that a padded sequence gives what the sequence alone gives: a masked step
 keeps the states, so padding in front (Keras' pad_sequences default, "pre") or behind ("post")
@@ -15,11 +15,11 @@ Cases (a batch of 5 sequences of 1 to 12 ids over a vocabulary of 10, id 0 the p
   emb_rnn_pre, emb_rnn_post     Embedding(10, 4) -> SimpleRNN(6) -> Dense(1)
   emb_lstm_pre, emb_lstm_post   Embedding(10, 4) -> LSTM(5) -> Dense(1)
 Weights in Keras' layout: emb [V, D], W [D, u or 4u], U [u, u or 4u], b [u or 4u], dW [u, 1],
-db [1]; torch gets weight_ih = W^T, weight_hh = U^T, bias_ih = b, bias_hh = 0 (nn/lstm.h: the
+db [1]; torch gets weight_ih = W^T, weight_hh = U^T, bias_ih = b, bias_hh = 0 (nn/recurrent/lstm.h: the
 gate blocks i, f, c, o are PyTorch's i, f, g, o). Values: ids [5, 12], labels [5, 1].
 
 Written in float64 and float32 (inputs rounded to float32 first), in the format of
-tests/golden_reader.h (see scripts/make_goldens.py). Run: /usr/bin/python3 scripts/make_masked_goldens.py
+tests/support/golden_reader.h (see scripts/make_goldens.py). Run: /usr/bin/python3 scripts/make_masked_goldens.py
 """
 
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes tests/goldens/seq.txt, the PyTorch goldens of the sequence parts (read by
-tests/nn/seq_golden_test.cpp through tests/golden_reader.h, format described in
+tests/nn/recurrent/seq_golden_test.cpp through tests/support/golden_reader.h, format described in
 scripts/make_goldens.py):
 
   embedding           torch.nn.functional.embedding: the rows and the scatter-added gradient;

@@ -4,7 +4,7 @@ cross-entropy losses (ops/softmax.h, ops/cross_entropy.h), checked by tests/ops/
 
 Each case holds its inputs, the forward output and the gradient of every input, in float64 and in
 float32 (inputs rounded to float32 first), in the format of scripts/make_goldens.py (read by
-tests/golden_reader.h). Class ids, which take no gradient, are written as `value targets`.
+tests/support/golden_reader.h). Class ids, which take no gradient, are written as `value targets`.
 Non-scalar outputs get a random `seed`: the graph computes sum(output * seed).
 
 References: torch.softmax / torch.log_softmax; torch.nn.functional.cross_entropy (mean, with

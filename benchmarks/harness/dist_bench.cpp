@@ -13,9 +13,10 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/dist/dist.h>
 #include <tapegrad/tapegrad.h>
 
-#include "optim/adam.h"
+#include <tapegrad/optim/adam.h>
 
 namespace {
 
@@ -41,12 +42,12 @@ int run(const Config& c) {
   Generator shuffle(7);
   History h = fit(model, x, y,
                   {.epochs = c.epochs, .batch_size = c.batch, .optimizer = &adam, .verbose = 0, .generator = &shuffle,
-                   .distributed = true});
+                   .process_group = &tg::dist::world()});
   std::vector<double> timed(h.epoch_seconds.begin() + 1, h.epoch_seconds.end());
   const double epoch_s = median(timed);
 
   // The communication alone: one gradient all-reduce of this model, as fit makes it each step.
-  dist::GradientReducer reducer(model.parameters());
+  GradientReducer reducer(tg::dist::world(), model.parameters());
   std::vector<double> stats(1, 0.0), ms;
   for (int i = 0; i < 23; ++i) {
     dist::barrier();

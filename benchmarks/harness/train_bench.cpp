@@ -17,8 +17,8 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "ops/kernels/rows.h"
-#include "optim/adam.h"
+#include <tapegrad/ops/kernels/rows.h>
+#include <tapegrad/optim/adam.h>
 
 namespace {
 

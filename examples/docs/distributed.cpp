@@ -1,3 +1,4 @@
+#include <tapegrad/nn/dist/dist.h>  // tapegrad::dist: link it beside tapegrad::tapegrad
 #include <tapegrad/tapegrad.h>
 
 // Run alone (one process) or with `mpirun -np 2 ./docs_distributed`: the same result either way.
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
   o.generator = &shuffle;
   o.validation_data = std::make_pair(d.x_valid, d.y_valid);
   o.verbose = dist::rank() == 0 ? 2 : 0;
-  o.distributed = true;
+  o.process_group = &dist::world();  // MPI_COMM_WORLD: one process when not started by mpirun
   History h = fit(model, d.x_train, d.y_train, o);
   return h["val_loss"].back() < h["val_loss"].front() ? 0 : 1;
 }

@@ -26,7 +26,7 @@ int main() {
   Tensor y_pred = predict(model, d.x_test);  // [200, 1]
   fmt::print("test mse {:.4f}, first prediction {:.4f}\n", test["loss"], y_pred.at({0, 0}));
 
-  // Saving and loading the weights (a versioned binary format; see nn/serialize.h).
+  // Saving and loading the weights (a versioned binary format; see nn/training/serialize.h).
   std::string path = (std::filesystem::temp_directory_path() / "first_model.tgw").string();
   save_weights(model, path);
   Sequential restored(Input{None, 1}, SimpleRNN(20), Dense(1));

@@ -17,9 +17,11 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "nn/plot.h"
-#include "nn/training.h"
-#include "optim/adam.h"
+#include <tapegrad/nn/training/fit.h>
+#include <tapegrad/optim/adam.h>
+
+#include "ranks.h"
+#include "support/plot.h"
 
 namespace {
 
@@ -160,7 +162,7 @@ Tensor every_second_step(const Tensor& y, std::int64_t first) {
 
 class Walkthrough {
  public:
-  explicit Walkthrough(const Options& o) : o_(o) {
+  Walkthrough(const Options& o, const forecast::Ranks& ranks) : o_(o), ranks_(ranks) {
     ForecastSizes sizes;
     if (o.quick) sizes = {.train = 700, .valid = 200, .test = 100, .steps = 50, .ahead = 10};
     Generator one(o.seed), ten(o.seed), s2s(o.seed);  // reseeded for each dataset, as the notebook
@@ -302,8 +304,8 @@ class Walkthrough {
     fo.verbose = o_.verbose && !o_.quiet ? 1 : 0;
     fo.generator = &shuffle;
     // Under mpirun, data-parallel: the ranks share each batch of 32 (docs/distributed.md).
-    fo.distributed = true;
-    if (32 % dist::world_size() == 0) fo.batch_size = 32 / dist::world_size();
+    fo.process_group = ranks_.group();
+    if (32 % ranks_.size() == 0) fo.batch_size = 32 / ranks_.size();
     Result r;
     auto t0 = std::chrono::steady_clock::now();
     r.history = fit(*shared, d.x_train, d.y_train, fo);
@@ -343,6 +345,7 @@ class Walkthrough {
   }
 
   const Options& o_;
+  const forecast::Ranks& ranks_;
   ForecastData one_, ten_, seq_, conv_;
   std::map<std::string, std::shared_ptr<Module>> models_;
   bool ran_iterative_ = false;
@@ -378,7 +381,7 @@ void plot_history(const std::string& dir, const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dist::Session mpi(argc, argv);  // a no-op without MPI or mpirun
+  forecast::Ranks ranks(argc, argv);  // MPI under mpirun (with tapegrad::dist), else one process
   Options o;
   try {
     o = parse(argc, argv);
@@ -388,7 +391,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, help ? stdout : stderr);
     return help ? 0 : 2;
   }
-  if (dist::rank() != 0) {  // rank 0 prints and plots for all
+  if (ranks.rank() != 0) {  // rank 0 prints and plots for all
     if (!std::freopen("/dev/null", "w", stdout)) return 1;
     o.plots.clear();
   }
@@ -400,7 +403,7 @@ int main(int argc, char** argv) {
         throw IOError(fmt::format("--plots: cannot create the directory '{}'", o.plots));
     }
     auto t0 = std::chrono::steady_clock::now();
-    Walkthrough w(o);
+    Walkthrough w(o, ranks);
     std::vector<Result> results;
     for (const std::string& m : o.models) {
       if (!o.quiet && !o.json) fmt::print("{:<21}", m), std::fflush(stdout);
@@ -418,7 +421,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "forecast: %s\n", e.what());
-    if (dist::world_size() > 1) dist::abort(1);  // the other ranks may be waiting for this one
+    if (ranks.size() > 1) ranks.abort_all(1);  // the other ranks may be waiting for this one
     return 1;
   }
 }

@@ -1,5 +1,5 @@
 // Imputation: fill the gaps of a series from both sides. In the forecasting walkthrough's series
-// (nn/data.h) random gaps of 2 to 6 steps are hidden; a bidirectional RNN reads the series with
+// (data/series.h) random gaps of 2 to 6 steps are hidden; a bidirectional RNN reads the series with
 // its gaps and outputs a value for every step; its error on the hidden points is printed beside
 // that of linear interpolation between the gap's two known neighbours.
 //

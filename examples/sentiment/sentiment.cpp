@@ -15,7 +15,7 @@
 // gives, as Keras promises.
 //
 // The embedding table starts from uniform(-1, 1), not Keras' uniform(-0.05, 0.05): from Keras'
-// init the SimpleRNN sits at chance for several epochs (no bug: tests/nn/masked_embedding_test.cpp
+// init the SimpleRNN sits at chance for several epochs (no bug: tests/nn/layers/masked_embedding_test.cpp
 // checks the gradients reaching the table against PyTorch and finite differences). The label is
 // an XOR, negation x polarity: no bag of words fits it, and the best fit a model linear in the
 // words can make is the constant 0.5 (loss 0.69). At the start the SimpleRNN is nearly such a

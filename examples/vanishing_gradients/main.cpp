@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "support/plot.h"
 #include "vanishing.h"
 
 int main(int argc, char** argv) {

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "ops/kernels/unary.h"
+#include <tapegrad/ops/kernels/unary.h>
 
 namespace tg::kernels {
 

@@ -1,5 +1,5 @@
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/rows.h"
+#include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 #include <algorithm>
 #include <array>

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "ops/kernels/rows.h"
+#include <tapegrad/ops/kernels/rows.h>
 
 namespace tg::kernels {
 

@@ -7,7 +7,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "nn/error_of.h"
+#include "support/error_of.h"
 
 namespace tg {
 namespace {

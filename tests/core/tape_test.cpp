@@ -2,7 +2,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "optim/alloc_counter.h"
+#include "support/alloc_counter.h"
 
 namespace tg {
 namespace {

@@ -8,9 +8,10 @@
 #include <cstdlib>
 #include <string>
 
+#include <tapegrad/nn/dist/dist.h>
 #include <tapegrad/tapegrad.h>
 
-#include "optim/sgd.h"
+#include <tapegrad/optim/sgd.h>
 
 namespace {
 
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     Failure failure(mode);
     tg::fit(model, x, y,
             {.epochs = 1000, .batch_size = 16, .optimizer = &sgd, .callbacks = {&failure}, .verbose = 0,
-             .distributed = true});
+             .process_group = &tg::dist::world()});
     std::fprintf(stderr, "dist_crash: rank %d finished 1000 epochs: the failure did not stop it\n", tg::dist::rank());
     return 0;
   } catch (const std::exception& e) {

@@ -13,11 +13,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <tapegrad/nn/dist/dist.h>
 #include <tapegrad/tapegrad.h>
 
-#include "optim/adam.h"
-#include "optim/alloc_counter.h"
-#include "optim/sgd.h"
+#include <tapegrad/optim/adam.h>
+#include "support/alloc_counter.h"
+#include <tapegrad/optim/sgd.h>
 
 namespace tg {
 namespace {
@@ -73,7 +74,7 @@ Run train(std::int64_t samples, std::int64_t batch, bool distributed, bool adam,
   o.validation_data = std::make_pair(x_valid, y_valid);
   o.verbose = 0;
   o.generator = &shuffle;
-  o.distributed = distributed;
+  o.process_group = distributed ? &dist::world() : nullptr;
   Run r;
   r.history = fit(model, x_train, y_train, o);
   r.weights = weights(model);
@@ -126,7 +127,7 @@ TEST(DistMPI, ReducerSumsWeightedGradientsInBuckets) {
   a.set_grad(full({10}, r + 1.0, DType::f32));
   b.set_grad(full({7}, 10.0 * (r + 1), DType::f64));
   if (r == 1) c.set_grad(full({2}, 3.0, DType::f64));
-  dist::GradientReducer reducer({a, b, c, d}, 16);
+  GradientReducer reducer(dist::world(), {a, b, c, d}, 16);
   std::vector<double> stats{static_cast<double>(r), 1.0};
   reducer.all_reduce(0.5, stats);
   EXPECT_EQ(reducer.last_calls(), 1 + 3 + 6);  // stats; 10 floats / 4; 11 doubles / 2
@@ -148,7 +149,7 @@ TEST(DistMPI, WarmReductionAllocatesNothing) {
   if (!testing::pooling_enabled()) GTEST_SKIP() << "pools are off in the sanitizer build";
   Tensor a = ones({100000}, DType::f32).requires_grad_();
   a.set_grad(ones_like(a));
-  dist::GradientReducer reducer({a}, 65536);
+  GradientReducer reducer(dist::world(), {a}, 65536);
   std::vector<double> stats(2, 1.0);
   reducer.all_reduce(1.0, stats);
   std::uint64_t news = 0;
@@ -171,7 +172,7 @@ TEST(DistMPI, OnlyRankZeroPrintsAndWritesCheckpoints) {
   std::ostringstream out;
   fit(model, x, y,
       {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .callbacks = {&ckpt}, .verbose = 2, .out = &out,
-       .distributed = true});
+       .process_group = &tg::dist::world()});
   struct stat st {};
   const bool written = ::stat(path.c_str(), &st) == 0;
   std::remove(path.c_str());
@@ -191,7 +192,7 @@ TEST(DistMPI, ALossThatIsNaNOnOneRankStopsEveryRank) {
   Tensor x = randn({32, 12, 1}, DType::f64), y = randn({32, 1}, DType::f64);
   if (dist::rank() == dist::world_size() - 1) y.set({31, 0}, std::nan(""));  // the last rank's share
   EXPECT_THROW(fit(model, x, y, {.batch_size = 16, .optimizer = &sgd, .shuffle = false, .verbose = 0,
-                                 .distributed = true}),
+                                 .process_group = &tg::dist::world()}),
                ValueError);
 }
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "run_program.h"
+#include "support/run_program.h"
 
 namespace {
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "examples/custom_model/leaky_cell.h"
-#include "examples/custom_op/softplus.h"
+#include "custom_model/leaky_cell.h"
+#include "custom_op/softplus.h"
 
 namespace tg {
 namespace {

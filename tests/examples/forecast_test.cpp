@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "run_program.h"
+#include "support/run_program.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <string>
 
-#include "run_program.h"
+#include "support/run_program.h"
 
 #if defined(TAPEGRAD_GENERATE_BIN) && defined(TAPEGRAD_IMPUTATION_BIN)
 

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "run_program.h"
+#include "support/run_program.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <vector>
 
-#include "examples/vanishing_gradients/vanishing.h"
+#include "vanishing_gradients/vanishing.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "golden_reader.h"
+#include "support/golden_reader.h"
 
 namespace tg {
 namespace {

@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-#include "ops/kernels/unary.h"
+#include <tapegrad/ops/kernels/unary.h>
 
 namespace tg::kernels {
 namespace {

@@ -11,8 +11,8 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "nn/error_of.h"
-#include "op_test_util.h"
+#include "support/error_of.h"
+#include "support/op_test_util.h"
 
 namespace tg {
 namespace {

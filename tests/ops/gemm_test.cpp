@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "ops/kernels/gemm.h"
-#include "optim/alloc_counter.h"
+#include <tapegrad/ops/kernels/gemm.h>
+#include "support/alloc_counter.h"
 
 namespace tg::kernels {
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "op_test_util.h"
+#include "support/op_test_util.h"
 
 namespace tg {
 namespace {

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "ops/kernels/rows.h"
-#include "ops/kernels/unary.h"
+#include <tapegrad/ops/kernels/rows.h>
+#include <tapegrad/ops/kernels/unary.h>
 
 namespace tg::kernels {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "ops/op_test_util.h"
+#include "support/op_test_util.h"
 
 namespace tg {
 namespace {

@@ -12,9 +12,9 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "golden_reader.h"
-#include "nn/error_of.h"
-#include "ops/op_test_util.h"
+#include "support/golden_reader.h"
+#include "support/error_of.h"
+#include "support/op_test_util.h"
 
 namespace tg {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "ops/op_test_util.h"
+#include "support/op_test_util.h"
 
 namespace tg {
 namespace {

@@ -10,11 +10,11 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include "optim/adam.h"
-#include "optim/alloc_counter.h"
-#include "optim/clip.h"
-#include "optim/rmsprop.h"
-#include "optim/sgd.h"
+#include <tapegrad/optim/adam.h>
+#include "support/alloc_counter.h"
+#include <tapegrad/optim/clip.h>
+#include <tapegrad/optim/rmsprop.h>
+#include <tapegrad/optim/sgd.h>
 
 namespace tg {
 namespace {

@@ -1,0 +1,130 @@
+#include <tapegrad/nn/layers/module.h>
+
+#include <fmt/format.h>
+
+#include <tapegrad/core/tape.h>
+
+namespace tg {
+
+std::string dims_str(const Dims& dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    s += dims[i] < 0 ? "None" : std::to_string(dims[i]);
+  }
+  if (dims.size() == 1) s += ",";
+  return s + ")";
+}
+
+Tensor Module::operator()(const Tensor& x) {
+  if (!built_) {
+    Dims d(x.shape().begin(), x.shape().end());
+    if (!d.empty()) d[0] = -1;
+    build(d);
+  }
+  return forward(x);
+}
+
+Tensor Module::operator()(const Tensor& x, const Tensor& mask) {
+  if (!mask.defined()) return (*this)(x);
+  if (!built_) {
+    Dims d(x.shape().begin(), x.shape().end());
+    if (!d.empty()) d[0] = -1;
+    build(d);
+  }
+  return forward_masked(x, mask);
+}
+
+Tensor Module::forward_masked(const Tensor& x, const Tensor& mask) {
+  if (!supports_masking())
+    throw ValueError(fmt::format("{} ({}): does not support masking, but input {} comes with a mask {} (from an "
+                                 "Embedding with mask_zero or a Masking layer before it)",
+                                 name_.empty() ? type_name_ : name_, type_name_, x.shape(), mask.shape()));
+  return forward(x);
+}
+
+Tensor Module::compute_mask(const Tensor&, const Tensor& mask) const {
+  return supports_masking() ? mask : Tensor();
+}
+
+Dims Module::build(const Dims& input) {
+  if (built_) return output_dims_;
+  output_dims_ = on_build(input);
+  built_ = true;
+  return output_dims_;
+}
+
+Tensor Module::register_parameter(std::string name, Tensor value) {
+  if (!value.defined()) throw ValueError(fmt::format("{}: parameter '{}' is undefined", type_name_, name));
+  value.requires_grad_(true);
+  value.set_name(name_.empty() ? name : name_ + "." + name);
+  params_.emplace_back(std::move(name), value);
+  return value;
+}
+
+void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (const auto& [n, p] : params_) out.emplace_back(prefix + n, p);
+  for (const auto& [n, c] : children_) c->collect(prefix + n + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, p] : named_parameters()) out.push_back(p);
+  return out;
+}
+
+std::int64_t Module::num_parameters() const {
+  std::int64_t n = 0;
+  for (const Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+void Module::zero_grad() {  // walks the tree: no parameter list is built, nothing allocated
+  for (auto& [n, p] : params_) p.zero_grad();
+  for (auto& [n, c] : children_) c->zero_grad();
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::to(DType dtype) {
+  for (auto& [n, p] : params_)
+    if (p.dtype() != dtype) p.assign_(p.to(dtype));
+  for (auto& [n, c] : children_) c->to(dtype);
+  on_parameters_changed();
+}
+
+std::string Module::summary() const {
+  constexpr int kW1 = 33, kW2 = 25, kW3 = 10;
+  const std::string rule(kW1 + kW2 + kW3 + 4, '_');
+  const std::string heavy(kW1 + kW2 + kW3 + 4, '=');
+  std::string s = fmt::format("Model: \"{}\"\n{}\n", name_.empty() ? type_name_ : name_, rule);
+  s += fmt::format(" {:<{}}{:<{}}{:<{}}\n{}\n", "Layer (type)", kW1, "Output Shape", kW2, "Param #", kW3, heavy);
+  auto row = [&](const Module& m, const std::string& label) {
+    std::string out = m.built() ? dims_str(m.output_dims()) : "?";
+    return fmt::format(" {:<{}}{:<{}}{:<{}}\n", fmt::format("{} ({})", label, m.type_name()), kW1, out, kW2,
+                       m.num_parameters(), kW3);
+  };
+  if (children_.empty()) {
+    s += row(*this, name_.empty() ? type_name_ : name_);
+  } else {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (i) s += "\n";
+      s += row(*children_[i].second, children_[i].second->name());
+    }
+  }
+  const std::int64_t total = num_parameters();
+  s += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: 0\n{}\n", heavy, total,
+                   total, rule);
+  return s;
+}
+
+}  // namespace tg

@@ -1,0 +1,51 @@
+#pragma once
+/// \file
+/// Saving and loading a module's parameters.
+///
+/// File format "TGW1", version 1. All integers are little-endian; elements are IEEE-754 in
+/// little-endian byte order.
+///
+///     offset  size   field
+///     0       4      magic "TGW1"
+///     4       4      u32 format version (1)
+///     8       4      u32 parameter count N
+///     then N records, in named_parameters() order:
+///             4      u32 name length L
+///             L      name, UTF-8, no terminator ("0.kernel", "1.cell.recurrent_kernel")
+///             1      u8 dtype: 0 float32, 1 float64
+///             1      u8 rank R (0..6)
+///             8*R    i64 dims
+///             n*s    elements, row-major (n = product of dims, s = 4 or 8)
+///     end-8   8      u64 FNV-1a 64 checksum of every byte before it
+///
+/// save_weights writes `path + ".tmp"`, flushes it to disk (fsync), renames it over `path` and
+/// flushes the directory, so a reader (or a process after a crash or power loss) sees either the
+/// old file or the complete new one, never a part. load_weights reads and checks the whole
+/// file (magic, version, structure, checksum) and compares it with the model (parameter count,
+/// names, shapes, dtypes) before changing any parameter: a failed load leaves the model as it was.
+
+#include <tapegrad/core/config.h>
+
+#include <span>
+#include <string>
+
+#include <tapegrad/nn/layers/module.h>
+
+namespace tg {
+
+/// Writes every parameter of `model` to `path` (atomically). IOError naming the path when it
+/// cannot be written.
+void save_weights(const Module& model, const std::string& path);
+
+/// Reads parameters written by save_weights into `model`, which must have the same architecture
+/// (build it first). Throws IOError for a file that cannot be read, is not a weights file, has
+/// another version, is truncated or fails its checksum; ShapeError when the parameter count,
+/// names or shapes differ from the model's (naming the first difference); DTypeError when a
+/// parameter's dtype differs. Nothing is changed when it throws.
+void load_weights(Module& model, const std::string& path);
+
+/// load_weights from the bytes of a weights file held in memory; `source` names them in the
+/// messages. Same checks and errors; nothing is changed when it throws.
+void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& source);
+
+}  // namespace tg
