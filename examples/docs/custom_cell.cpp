@@ -22,6 +22,10 @@ class MGUCell : public tg::RecurrentCell {
     return {h + f * (c - h)};
   }
 
+  // A new, unbuilt cell of the same configuration (not the weights): Bidirectional makes its
+  // backward direction from it. Without it, Bidirectional throws a ValueError naming the cell.
+  std::shared_ptr<tg::RecurrentCell> clone() const override { return std::make_shared<MGUCell>(units_); }
+
   tg::Tensor kernel, bias, forget_kernel, recurrent_kernel;
 
  protected:
@@ -45,8 +49,9 @@ int main() {
   ForecastData d = one_step_data(rng, {.train = 500, .valid = 200, .test = 100});
 
   // tg::RNN unrolls the cell over time; it stacks and nests like the built-in layers.
+  // Bidirectional runs a clone() of the cell, with weights of its own, from the last step back.
   Sequential model(Input{None, 1},
-                   RNN(std::make_shared<MGUCell>(8), {.return_sequences = true}),
+                   Bidirectional(RNN(std::make_shared<MGUCell>(8), {.return_sequences = true})),
                    RNN(std::make_shared<MGUCell>(8)),
                    Dense(1));
   fmt::print("{}", model.summary());
