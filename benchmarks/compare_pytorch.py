@@ -4,9 +4,9 @@
 For each workload it runs one training epoch (same model, data shapes, batch size, Adam, loss)
 in tapegrad (build/benchmarks/tapegrad_train_bench) and in PyTorch, each in its own process,
 alternating A B A B, and prints one JSON line per workload with the medians. With --epochs E
-each process trains E epochs (a new shuffle each) and reports its median epoch: a 0.1 s run
-of tapegrad otherwise catches one phase of a machine whose speed drifts, where PyTorch's
-2 s epoch averages over several.
+each process trains E epochs (a new shuffle each) and reports its median epoch: tapegrad's
+epoch, many times shorter than PyTorch's, otherwise catches one phase of a machine whose speed
+drifts, where PyTorch's averages over several.
 
   {"workload": ..., "tapegrad_s": ..., "pytorch_s": ..., "speedup": pytorch/tapegrad,
    "tapegrad_rss_mb": ..., "pytorch_rss_mb": ...}

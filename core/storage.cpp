@@ -35,7 +35,7 @@ StoragePool& StoragePool::get() { return t_pool; }
 // Blocks of 2 MiB and more (a dataset, a large model's activations) are aligned to 2 MiB and
 // offered to the kernel for transparent huge pages: a minibatch gathered from random rows of a
 // 14 MB target tensor then misses the TLB once per 2 MiB rather than once per 4 KiB row piece
-// (seq2seq's gather: 3.2-3.5 ms an epoch on 4 KiB pages, 2.2-3.3 ms on huge pages).
+// (docs/performance.md, "Pooled storage").
 namespace {
 void* system_alloc(std::size_t block) {
   constexpr std::size_t kHugePage = std::size_t{2} << 20;

@@ -27,9 +27,10 @@
 //   AVX-512 (8x16 and 8x24), whose 32 registers hold 8 rows of accumulators; the driver picks the
 //   one that covers the shape with the fewest wasted lanes, and smaller instances of the same template
 //   handle the row and column edges (the last column vector is partial). A last vector at most
-//   half full is shared by two rows, one in each half (N = 20 floats: 10 FMAs per k for a 4 x 3
-//   tile instead of 12; 32 x 20 x K costs 12.6 instead of 15 ns per k). When C is dense, two
-//   such rows are stored together as whole vectors, which is how the next loop reads them.
+//   half full is shared by two rows, one in each half (N = 20 floats with AVX2: 10 FMAs per k for
+//   a 4 x 3 tile instead of 12), and with AVX-512 one at most a quarter full by four rows. When C
+//   is dense, two such rows are stored together as whole vectors, which is how the next loop
+//   reads them.
 // - op(B) is packed into zero-padded panels NR wide whenever more than one row panel will read
 //   it (or it is transposed): aligned loads, no masks, no cache-line splits. op(A) is read in
 //   place, row-wise (A) or column-wise (A^T), and packed only when many column panels reuse it.
@@ -348,7 +349,7 @@ template <class T, int MR, int NV>
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
-  if (alpha != T(1)) {  // 12 multiplies of a 4 x 3 tile: ~1% of a seq2seq epoch
+  if (alpha != T(1)) {  // alpha = 1, the common case, skips a multiply per accumulator
     const Reg va = S::set1(alpha);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
@@ -444,7 +445,7 @@ enum BTail : int { kWholeTail, kMaskedTail, kPairTail };
 // kSplit: two sets of accumulators, for even and odd k, added at the end. A tile of few
 // accumulator chains (the 1 x 3 row of a [1 x 1600] x [1600 x 20] weight gradient has 3)
 // otherwise waits at every k for each chain's previous FMA; over a long K that is most of its
-// time (1 x 1600 x 20: 2.27 -> 1.75 us).
+// time.
 template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
 [[gnu::always_inline]] inline void tile_kernel(Index k, const T* a, Index a_stride, const T* b, Index ldb, T* c,
                                                Index ldc, T alpha, T beta, int last_lanes, const T* bias,
@@ -534,8 +535,8 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
       step(1, p + 1);
     }
   }
-  // Unrolled by 4: on this machine (Zen) large shapes go from ~65 to ~78 GFLOP/s (512^3, and
-  // the [256 x 6400] x [6400 x 256] weight gradient of the large RNN), small ones are unchanged.
+  // Unrolled by 4: faster on large shapes (512^3, the [256 x 6400] x [6400 x 256] weight
+  // gradient of the large RNN), no change on small ones.
 #pragma GCC unroll 4
   for (; p < k; ++p) step(0, p);
   if constexpr (kSplit) {
@@ -584,8 +585,8 @@ constexpr int tile_chains(int mr, int nv, int share) { return share > 1 ? mr * (
 
 // A tile splits K (kSplit) when its chains cannot keep the FMA units busy on their own: the FMA's
 // latency (4 cycles) times its throughput (2 a cycle) is 8 chains. Measured gains at 1-3 chains;
-// the 6 of a 4 x 2 tile with a half vector gained nothing measurable (20 x 1600 x 10: 15.0
-// against 15.1 us), and splitting it costs nothing either.
+// the 6 of a 4 x 2 tile with a half vector gain nothing measurable, and splitting them costs
+// nothing either.
 constexpr int kMaxSplitChains = 6;
 
 // The kernels for every tile up to kMaxMr x kMaxNv; the half-vector variant exists for even MR
@@ -769,7 +770,7 @@ template <class T>
 // lanes landing on the next columns' slots before those are stored; the last columns, whose
 // spare lanes would leave the panel, store only their H lanes. A^T's column is H contiguous
 // values (one masked load); A's L columns are an L x L transpose of H rows (the rest zero).
-// Element by element, packing the 64 x 256 state of the large RNN's steps took ~7 % of its epoch.
+// Element by element, packing the 64 x 256 states of the large RNN's steps showed in its profile.
 template <class T, int H>
 void pack_a_panel(bool trans, const T* a, Index lda, Index kc, T* dst) {
   using S = Simd<T>;
@@ -1059,8 +1060,8 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   // Packing B pays once its panels are reused by enough row blocks; transposed B is always packed
   // so that the kernel reads rows of op(B). A B no wider than one panel is read in place (its last
   // vector masked): packing it costs a pass over all of B, which a weight gradient's K = B*T rows
-  // make large, and buys nothing a narrow row does not already have (20 x 1600 x 20 with A^T:
-  // 18 us in place against 24 us packed; 32 x 20 x 20: 540 ns against 660 ns).
+  // make large, and buys nothing a narrow row does not already have (measured on 20 x 1600 x 20
+  // with A^T and on 32 x 20 x 20: docs/performance.md, "GEMM").
   const bool packed_b = prepacked || tb || (m > mr && n > nr);
   const bool packed_a = m > mr && k > 16 && n > 4 * nr;
 

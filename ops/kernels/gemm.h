@@ -9,8 +9,9 @@
 /// - Any M, N, K >= 0; leading dimensions at least the row length. C must not overlap A or B.
 /// - Single-threaded and thread-safe: packing buffers are thread-local and reused, so a warm call
 ///   allocates nothing.
-/// - AVX2/FMA register-blocked kernels when the build targets them (-march=native), a portable
-///   loop otherwise. Design and figures: docs/performance.md, section "GEMM".
+/// - Register-blocked kernels for AVX-512 (F, DQ, VL) or AVX2 + FMA, whichever the build targets
+///   (-march=native), a portable one-lane loop otherwise. Design and figures: docs/performance.md,
+///   section "GEMM".
 
 #include <cstdint>
 

@@ -30,8 +30,7 @@ namespace tg::kernels {
 /// minibatch gathered from a dataset. Rows picked at random from a dataset larger than the caches
 /// each begin with a miss; the lines of row i + 2 (its first 4 KiB, after which the hardware's
 /// stream prefetch runs on) are requested while row i is copied, so those misses overlap instead
-/// of following one another (seq2seq's targets, 32 rows of 2000 bytes from 14 MB: 2.2-3.3 to
-/// 1.8-2.6 ms an epoch).
+/// of following one another (seq2seq's targets: 32 rows of 2000 bytes from 14 MB).
 inline void gather_rows(const void* src, std::size_t row_bytes, const std::int64_t* idx, std::int64_t count,
                         void* dst) {
   constexpr std::int64_t kAhead = 2;
@@ -291,7 +290,7 @@ namespace detail {
 /// width left them in memory, a store and a reload per row), and R rows at a time, into R
 /// partial sums, keep R additions in flight instead of one chain as long as the column. The
 /// columns past the last whole 16-byte vector are summed apart, so that the vector part stays
-/// vectorised (10 floats as one block of 10 ran scalar, at three times the time).
+/// vectorised (10 floats as one block of 10 ran scalar).
 template <int W, class T>
 inline void add_column_sums_block(const T* src, std::int64_t src_stride, std::int64_t rows, T* dst) {
   constexpr int R = W >= 32 ? 2 : 4;
@@ -322,8 +321,8 @@ constexpr std::array<void (*)(const T*, std::int64_t, std::int64_t, T*), sizeof.
 /// dst[j] += sum_i src[i * src_stride + j] for j < cols (a bias gradient: the column sums of dY;
 /// linear, conv1d, the gated steps, layer norm).
 /// - Up to 32 columns: one pass over the rows with the sums in registers, R partial sums per
-///   column (rows i, i + R, ... to the same one), added up at the end. 1600 rows of 20 floats
-///   take 1.3 us, against 4 us with one running sum per column kept in memory.
+///   column (rows i, i + R, ... to the same one), added up at the end, rather than one running
+///   sum per column kept in memory.
 /// - Wider: 64 columns at a time, the sums in a local buffer, row by row in order. Each row is
 ///   then a long vectorised loop, and the passes over the rows are as few as the chunks.
 template <class T>

@@ -89,15 +89,15 @@ inline f32x16 min_keep_nan(float c, f32x16 x) {  // zero-masked under a full mas
 /// values).
 ///
 /// The loop over a step's values is bound by the length of this chain of dependent operations
-/// and by the FMA units it shares with nothing else, so both are kept short (~8% of a training
-/// step of seq2seq, measured within one process against the longer form):
+/// and by the FMA units it shares with nothing else, so both are kept short (figures in
+/// docs/performance.md, "Fast math"):
 /// - r = y - k ln2 with ln2 in one float: the clamp keeps k <= 29, so the error of the constant
 ///   (2e-9 k) stays below 0.1 ulp of the result, where exp (k up to 125) needs ln2 in two parts;
 /// - the polynomial of r by Estrin's scheme (pairs, then powers of r^2) rather than Horner's;
 /// - the work is done on s = -r/2 = |x| + k ln2/2, with every constant scaled by the power of two
 ///   that turns each step into the step on r times a power of two. Scaling by a power of two is
 ///   exact, so the result is bit for bit the one computed on r, without forming -2|x| first
-///   and with the clamp a single min: 3.82 to 3.40 ns a vector of eight (min of 40 runs).
+///   and with the clamp a single min.
 template <class V>
 inline V tanh_lanes(V x) {
   using U = typename LaneBits<V>::type;
