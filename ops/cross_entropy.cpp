@@ -34,7 +34,7 @@ T clip_probability(T p) {
 
 }  // namespace
 
-Tensor sparse_categorical_crossentropy(const Tensor& pred, const Tensor& targets, bool from_logits,
+Tensor sparse_categorical_crossentropy(const Tensor& targets, const Tensor& pred, bool from_logits,
                                        std::optional<std::int64_t> ignore_class) {
   constexpr const char* op = "sparse_categorical_crossentropy";
   const Shape& ps = pred.shape();
@@ -122,7 +122,7 @@ Tensor sparse_categorical_crossentropy(const Tensor& pred, const Tensor& targets
   return out;
 }
 
-Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits) {
+Tensor binary_crossentropy(const Tensor& target, const Tensor& pred, bool from_logits) {
   constexpr const char* op = "binary_crossentropy";
   if (pred.shape() != target.shape())
     throw ShapeError(fmt::format("{}: pred {} and target {}: expected equal shapes", op, pred.shape(), target.shape()));

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// Cross-entropy losses for classification, as plain differentiable functions of (prediction,
-/// targets), each one node on the tape and numerically stable: from logits they use the
+/// Cross-entropy losses for classification, as plain differentiable functions of (targets,
+/// prediction), Keras' (y_true, y_pred) order like every loss in tapegrad, each one node on the tape and numerically stable: from logits they use the
 /// log-sum-exp form, so logits of +-100 give finite losses and gradients; from probabilities
 /// they clip as Keras does (epsilon 1e-7).
 
@@ -28,7 +28,7 @@ inline constexpr double kProbabilityEpsilon = 1e-7;
 ///
 /// ShapeError when pred is a scalar or targets' shape is not pred's without its last axis;
 /// ValueError for a class id that is not an integer in [0, C) (nor ignore_class), naming it.
-Tensor sparse_categorical_crossentropy(const Tensor& pred, const Tensor& targets, bool from_logits = true,
+Tensor sparse_categorical_crossentropy(const Tensor& targets, const Tensor& pred, bool from_logits = true,
                                        std::optional<std::int64_t> ignore_class = std::nullopt);
 
 /// Mean over all elements of the binary cross-entropy between `pred` and `target` in [0, 1], of
@@ -37,6 +37,6 @@ Tensor sparse_categorical_crossentropy(const Tensor& pred, const Tensor& targets
 /// p clipped to [1e-7, 1 - 1e-7], then -(t log(p + 1e-7) + (1 - t) log(1 - p + 1e-7)).
 /// The gradient flows to both (to `target` if it requires one).
 /// ShapeError unless the shapes are equal, DTypeError unless the dtypes are.
-Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits = false);
+Tensor binary_crossentropy(const Tensor& target, const Tensor& pred, bool from_logits = false);
 
 }  // namespace tg

@@ -3,17 +3,28 @@
 #include <fmt/format.h>
 
 #include <tapegrad/core/tape.h>
+#include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/reduce.h>
+#include <tapegrad/ops/unary.h>
 
 namespace tg {
 
-Tensor mse_loss(const Tensor& y_pred, const Tensor& y_true) {
-  if (y_pred.shape() != y_true.shape())
-    throw ShapeError(fmt::format("mse_loss: y_pred {} and y_true {}: expected equal shapes", y_pred.shape(),
-                                 y_true.shape()));
-  if (y_pred.dtype() != y_true.dtype())
-    throw DTypeError(fmt::format("mse_loss: y_pred {} is {} and y_true {} is {}; expected the same dtype",
-                                 y_pred.shape(), dtype_name(y_pred.dtype()), y_true.shape(),
-                                 dtype_name(y_true.dtype())));
+namespace {
+
+void check_pair(const char* fn, const Tensor& y_true, const Tensor& y_pred) {
+  if (y_true.shape() != y_pred.shape())
+    throw ShapeError(fmt::format("{}: y_true {} and y_pred {}: expected equal shapes", fn, y_true.shape(),
+                                 y_pred.shape()));
+  if (y_true.dtype() != y_pred.dtype())
+    throw DTypeError(fmt::format("{}: y_true {} is {} and y_pred {} is {}; expected the same dtype", fn,
+                                 y_true.shape(), dtype_name(y_true.dtype()), y_pred.shape(),
+                                 dtype_name(y_pred.dtype())));
+}
+
+}  // namespace
+
+Tensor mse(const Tensor& y_true, const Tensor& y_pred) {
+  check_pair("mse", y_true, y_pred);
   const std::int64_t n = y_pred.numel();
   Tensor out = Tensor::empty(Shape{}, y_pred.dtype());
   dispatch(y_pred.dtype(), [&]<class T>() {
@@ -37,30 +48,35 @@ Tensor mse_loss(const Tensor& y_pred, const Tensor& y_true) {
     for (double s : part) acc += s;
     out.data<T>()[0] = static_cast<T>(acc / static_cast<double>(n));  // NaN for no elements, as numpy
   });
-  if (NodeRef node = record("mse_loss", [](BackwardContext& ctx) {
-        const Tensor& pred = ctx.saved(0);
-        const Tensor& truth = ctx.saved(1);
+  if (NodeRef node = record("mse", [](BackwardContext& ctx) {
+        const Tensor& truth = ctx.saved(0);
+        const Tensor& pred = ctx.saved(1);
         dispatch(pred.dtype(), [&]<class T>() {
           const std::int64_t n = pred.numel();
           const T* p = pred.data<T>();
           const T* t = truth.data<T>();
-          // d/dpred = 2 (pred - true) / n, d/dtrue its negative
+          // d/dtrue = -2 (pred - true) / n, d/dpred its negative
           const double g = static_cast<double>(ctx.grad_output().data<T>()[0]);
           const T s = static_cast<T>(2.0 * g / static_cast<double>(n));
           for (int i = 0; i < 2; ++i) {
             if (!ctx.needs_grad(i)) continue;
             auto [grad, first] = ctx.grad_target(i);
             T* d = grad.data<T>();
-            const T si = i == 0 ? s : -s;
+            const T si = i == 0 ? -s : s;
             if (first)
               for (std::int64_t j = 0; j < n; ++j) d[j] = si * (p[j] - t[j]);
             else
               for (std::int64_t j = 0; j < n; ++j) d[j] += si * (p[j] - t[j]);
           }
         });
-      }, {&y_pred, &y_true}, out))
-    node.save(y_pred).save(y_true);
+      }, {&y_true, &y_pred}, out))
+    node.save(y_true).save(y_pred);
   return out;
+}
+
+Tensor mae(const Tensor& y_true, const Tensor& y_pred) {
+  check_pair("mae", y_true, y_pred);
+  return mean(abs(y_pred - y_true));
 }
 
 }  // namespace tg

@@ -172,7 +172,7 @@ def _(rng):
     return inputs, lambda t: mse(rnn_scan(t["x"], t["w"], t["u"], t["b"]), t["target"])
 
 
-# (c) mse_loss
+# (c) mse
 @graph("mse_2d", 301)
 def _(rng):
     return dict(pred=uni(rng, (4, 3)), target=uni(rng, (4, 3))), lambda t: mse(t["pred"], t["target"])

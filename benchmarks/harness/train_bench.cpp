@@ -96,7 +96,7 @@ int run(const Config& cfg) {
     gather_rows(x, order, begin, bx);
     gather_rows(y, order, begin, by);
     opt.zero_grad();
-    tg::Tensor loss = tg::mse_loss((*model)(bx), by);
+    tg::Tensor loss = tg::mse(by, (*model)(bx));
     loss.backward();
     opt.step();
     last_loss = loss.item();

@@ -299,8 +299,8 @@ int run(const Config& c) {
   const double ed_seconds = train("encoder-decoder", ed, c,
       [&](const std::vector<std::int64_t>& order, std::size_t s, std::int64_t n) {
         return tg::sparse_categorical_crossentropy(
-            ed.teacher_forced(take_rows(x_train, order, s, n), take_rows(dec_train, order, s, n)),
-            take_rows(y_train, order, s, n));
+            take_rows(y_train, order, s, n),
+            ed.teacher_forced(take_rows(x_train, order, s, n), take_rows(dec_train, order, s, n)));
       },
       [&] { return score(ed.greedy(x_test), y_test); });
   const Tensor ed_ids = ed.greedy(x_test);
@@ -319,8 +319,8 @@ int run(const Config& c) {
   };
   const double plain_seconds = train("plain seq2seq", plain, c,
       [&](const std::vector<std::int64_t>& order, std::size_t s, std::int64_t n) {
-        return tg::sparse_categorical_crossentropy(plain(take_rows(xp_train, order, s, n)),
-                                                   take_rows(y_train, order, s, n));
+        return tg::sparse_categorical_crossentropy(take_rows(y_train, order, s, n),
+                                                   plain(take_rows(xp_train, order, s, n)));
       },
       plain_scores_now);
   const Scores plain_scores = plain_scores_now();

@@ -21,13 +21,13 @@ bool binary_shapes(const Tensor& y_true, const Tensor& y_pred) {
 
 LossFn sparse_categorical_crossentropy_loss(bool from_logits, std::optional<std::int64_t> ignore_class) {
   return [from_logits, ignore_class](const Tensor& y_true, const Tensor& y_pred) {
-    return sparse_categorical_crossentropy(y_pred, y_true, from_logits, ignore_class);
+    return sparse_categorical_crossentropy(y_true, y_pred, from_logits, ignore_class);
   };
 }
 
 LossFn binary_crossentropy_loss(bool from_logits) {
   return [from_logits](const Tensor& y_true, const Tensor& y_pred) {
-    return binary_crossentropy(y_pred, y_true, from_logits);
+    return binary_crossentropy(y_true, y_pred, from_logits);
   };
 }
 

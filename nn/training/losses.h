@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// Losses and metrics as plain functions of (y_true, y_pred), in Keras' argument order, returning
-/// a scalar tensor. A loss is differentiated; a metric is only reported (fit computes metrics
-/// without recording them). A metric is a name and such a function, so a user's own metric is a
-/// lambda:
+/// Losses and metrics as fit takes them: plain functions of (y_true, y_pred), in Keras' argument
+/// order, returning a scalar tensor. The losses themselves are ops in the same order (tg::mse and
+/// tg::mae in ops/loss.h, the cross-entropies in ops/cross_entropy.h). A loss is differentiated;
+/// a metric is only reported (fit computes metrics without recording them). A metric is a name
+/// and such a function, so a user's own metric is a lambda:
 ///
 ///     tg::Metric last_time_step_mse{"last_time_step_mse", [](const tg::Tensor& y_true, const tg::Tensor& y_pred) {
 ///       return tg::mse(tg::select(y_true, 1, -1), tg::select(y_pred, 1, -1));
@@ -15,18 +16,13 @@
 #include <string>
 
 #include <tapegrad/core/tensor.h>
+#include <tapegrad/ops/loss.h>
 
 namespace tg {
 
-/// A loss or metric: (y_true, y_pred) -> scalar tensor. Keras' order, unlike ops/loss.h.
+/// A loss or metric: (y_true, y_pred) -> scalar tensor.
 using LossFn = std::function<Tensor(const Tensor& y_true, const Tensor& y_pred)>;
 
-/// Mean over all elements of (y_pred - y_true)^2 (Keras' "mse"). ShapeError unless the shapes
-/// are equal.
-Tensor mse(const Tensor& y_true, const Tensor& y_pred);
-/// Mean over all elements of |y_pred - y_true| (Keras' "mae"). ShapeError unless the shapes are
-/// equal, DTypeError unless the dtypes are.
-Tensor mae(const Tensor& y_true, const Tensor& y_pred);
 
 /// A named metric. fit reports it as `name` (and `val_<name>` on the validation data), evaluate
 /// under `name`.

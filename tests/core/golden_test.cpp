@@ -106,12 +106,12 @@ std::vector<GraphBuilder> graph_builders() {
       {"tanh_chain_mse", "ops", [](Leaves& in) {
          Tensor h = tanh_layer(in["x"], in["w1"], in["b1"]);
          h = tanh_layer(h, in["w2"], in["b2"]);
-         return mse_loss(matmul(h, in["w3"]) + in["b3"], in["target"]);
+         return mse(in["target"], matmul(h, in["w3"]) + in["b3"]);
        }},
       {"tanh_chain_mse", "dense_layers", [](Leaves& in) {
          Sequential m(Input{4}, Dense(6, activations::tanh), Dense(5, activations::tanh), Dense(1));
          bind_parameters(m, in, {"w1", "b1", "w2", "b2", "w3", "b3"});
-         return mse_loss(m(in["x"]), in["target"]);
+         return mse(in["target"], m(in["x"]));
        }},
       // (b) a 3-step hand-unrolled RNN sharing W, U, b; h_0 = 0 so step 1 has no h U term
       {"rnn_unrolled_3", "ops", [](Leaves& in) {
@@ -119,18 +119,18 @@ std::vector<GraphBuilder> graph_builders() {
          Tensor h1 = tanh(matmul(select(x, 1, 0), w) + bias);
          Tensor h2 = tanh(matmul(select(x, 1, 1), w) + matmul(h1, u) + bias);
          Tensor h3 = tanh(matmul(select(x, 1, 2), w) + matmul(h2, u) + bias);
-         return mse_loss(h3, in["target"]);
+         return mse(in["target"], h3);
        }},
       {"rnn_unrolled_3", "fused_step", [](Leaves& in) {
          Tensor xw = linear(in["x"], in["w"], in["b"]);  // [2,3,3] x [3,4] + [4] -> [2,3,4]
          Tensor h;
          for (std::int64_t t = 0; t < 3; ++t) h = rnn_tanh_step(xw, t, h, in["u"]);
-         return mse_loss(h, in["target"]);
+         return mse(in["target"], h);
        }},
       {"rnn_unrolled_3", "simple_rnn_layer", [](Leaves& in) {
          Sequential m(Input{None, 3}, SimpleRNN(4));
          bind_parameters(m, in, {"w", "u", "b"});
-         return mse_loss(m(in["x"]), in["target"]);
+         return mse(in["target"], m(in["x"]));
        }},
       {"rnn_unrolled_3_sequences", "ops", [](Leaves& in) {
          Tensor h;
@@ -140,19 +140,19 @@ std::vector<GraphBuilder> graph_builders() {
            h = tanh(h.defined() ? z + matmul(h, in["u"]) : z);
            hs.push_back(h);
          }
-         return mse_loss(stack(hs, 1), in["target"]);
+         return mse(in["target"], stack(hs, 1));
        }},
       {"rnn_unrolled_3_sequences", "simple_rnn_layer", [](Leaves& in) {
          Sequential m(Input{None, 3}, SimpleRNN(4, {.return_sequences = true}));
          bind_parameters(m, in, {"w", "u", "b"});
-         return mse_loss(m(in["x"]), in["target"]);
+         return mse(in["target"], m(in["x"]));
        }},
       // (c) mse
-      {"mse_2d", "mse_loss", [](Leaves& in) { return mse_loss(in["pred"], in["target"]); }},
+      {"mse_2d", "mse_op", [](Leaves& in) { return mse(in["target"], in["pred"]); }},
       {"mse_2d", "ops", [](Leaves& in) { return mean(square(in["pred"] - in["target"])); }},
-      {"mse_3d", "mse_loss", [](Leaves& in) { return mse_loss(in["pred"], in["target"]); }},
+      {"mse_3d", "mse_op", [](Leaves& in) { return mse(in["target"], in["pred"]); }},
       {"mse_of_tanh_chain", "ops", [](Leaves& in) {
-         return mse_loss(tanh(matmul(in["x"], in["w"])) * 2.0, in["target"]);
+         return mse(in["target"], tanh(matmul(in["x"], in["w"])) * 2.0);
        }},
       // (d) broadcasting
       {"bcast_add_row", "ops", [](Leaves& in) { return in["a"] + in["b"]; }},

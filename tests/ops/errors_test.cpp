@@ -157,9 +157,9 @@ TEST(Errors, Linear) {
 }
 
 TEST(Errors, MseLoss) {
-  EXPECT_TG_ERROR(ShapeError, mse_loss(f32({3, 1}), f32({3})), {"mse_loss", "[3,1]", "[3]"});
-  EXPECT_TG_ERROR(ShapeError, mse_loss(f32({}), f32({1})), {"mse_loss", "[]", "[1]"});
-  EXPECT_TG_ERROR(DTypeError, mse_loss(f32({3}), f64({3})), {"mse_loss", "[3]", "float32", "float64"});
+  EXPECT_TG_ERROR(ShapeError, mse(f32({3}), f32({3, 1})), {"mse", "[3,1]", "[3]"});
+  EXPECT_TG_ERROR(ShapeError, mse(f32({1}), f32({})), {"mse", "[]", "[1]"});
+  EXPECT_TG_ERROR(DTypeError, mse(f64({3}), f32({3})), {"mse", "[3]", "float32", "float64"});
 }
 
 TEST(Errors, FailedOpsLeaveInputsAndTapeUsable) {
@@ -175,8 +175,8 @@ TEST(Errors, FailedOpsLeaveInputsAndTapeUsable) {
   EXPECT_THROW(reshape(h, {4, 4}), ShapeError);
   EXPECT_THROW(slice(h, 1, 2, 5), ValueError);
   EXPECT_THROW(sum(h, {7}), ValueError);
-  EXPECT_THROW(mse_loss(h, f64({6})), ShapeError);
-  EXPECT_THROW(mse_loss(h, ones({2, 3}, DType::f32)), DTypeError);
+  EXPECT_THROW(mse(f64({6}), h), ShapeError);
+  EXPECT_THROW(mse(ones({2, 3}, DType::f32), h), DTypeError);
   EXPECT_EQ(tape().num_nodes(), nodes);  // nothing half-recorded
   EXPECT_EQ(x.shape(), (Shape{2, 3}));
   EXPECT_EQ(x.at({1, 2}), 6.0);
@@ -192,7 +192,7 @@ TEST(Errors, FailedOpsLeaveInputsAndTapeUsable) {
       EXPECT_NEAR(x.grad().at({i, j}), (1 - t * t) * row, 1e-12);
     }
   // And the inputs take part in new ops.
-  Tensor y = mse_loss(matmul(x, w), zeros({2, 2}, DType::f64));
+  Tensor y = mse(zeros({2, 2}, DType::f64), matmul(x, w));
   EXPECT_TRUE(std::isfinite(y.item()));
 }
 

@@ -12,21 +12,21 @@ namespace {
 
 using testing::rnd;
 
-TEST(MseLoss, HandComputed) {
+TEST(Mse, HandComputed) {
   Tensor pred = tensor({1, 2, 3}, DType::f64);
   Tensor truth = tensor({1, 0, 0}, DType::f64);
-  Tensor l = mse_loss(pred, truth);
+  Tensor l = mse(truth, pred);
   EXPECT_EQ(l.shape(), Shape{});
   EXPECT_NEAR(l.item(), (0.0 + 4.0 + 9.0) / 3.0, 1e-15);
-  EXPECT_NEAR(mse_loss(tensor({1, 2, 3, 4}, {2, 2}, DType::f64), zeros({2, 2}, DType::f64)).item(), 30.0 / 4.0,
+  EXPECT_NEAR(mse(zeros({2, 2}, DType::f64), tensor({1, 2, 3, 4}, {2, 2}, DType::f64)).item(), 30.0 / 4.0,
               1e-15);
-  EXPECT_NEAR(mse_loss(scalar(3, DType::f64), scalar(1, DType::f64)).item(), 4.0, 1e-15);
-  EXPECT_TRUE(std::isnan(mse_loss(zeros({0}, DType::f64), zeros({0}, DType::f64)).item()));
+  EXPECT_NEAR(mse(scalar(1, DType::f64), scalar(3, DType::f64)).item(), 4.0, 1e-15);
+  EXPECT_TRUE(std::isnan(mse(zeros({0}, DType::f64), zeros({0}, DType::f64)).item()));
 }
 
-TEST(MseLoss, Float32Forward) {
+TEST(Mse, Float32Forward) {
   Tensor pred = rnd({32, 50, 1}, 1, DType::f32), truth = rnd({32, 50, 1}, 2, DType::f32);
-  Tensor l = mse_loss(pred, truth);
+  Tensor l = mse(truth, pred);
   EXPECT_EQ(l.dtype(), DType::f32);
   std::vector<double> p = pred.to_vector(), t = truth.to_vector();
   double want = 0;
@@ -34,23 +34,23 @@ TEST(MseLoss, Float32Forward) {
   EXPECT_NEAR(l.item(), want / static_cast<double>(p.size()), 1e-6);
 }
 
-TEST(MseLoss, MatchesTheComposedOps) {
+TEST(Mse, MatchesTheComposedOps) {
   Tensor pred = rnd({4, 3}, 3), truth = rnd({4, 3}, 4);
-  EXPECT_NEAR(mse_loss(pred, truth).item(), mean(square(pred - truth)).item(), 1e-15);
+  EXPECT_NEAR(mse(truth, pred).item(), mean(square(pred - truth)).item(), 1e-15);
 }
 
-TEST(MseLoss, Gradcheck) {
-  auto mse = [](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1]); };
-  EXPECT_GRADCHECK(mse, rnd({4, 3}, 5), rnd({4, 3}, 6));
-  EXPECT_GRADCHECK(mse, rnd({2, 5, 1}, 7), rnd({2, 5, 1}, 8));
-  EXPECT_GRADCHECK(mse, rnd({}, 9), rnd({}, 10));
-  EXPECT_GRADCHECK(mse, rnd({1}, 11), rnd({1}, 12));
+TEST(Mse, Gradcheck) {
+  auto loss = [](const std::vector<Tensor>& v) { return mse(v[1], v[0]); };
+  EXPECT_GRADCHECK(loss, rnd({4, 3}, 5), rnd({4, 3}, 6));
+  EXPECT_GRADCHECK(loss, rnd({2, 5, 1}, 7), rnd({2, 5, 1}, 8));
+  EXPECT_GRADCHECK(loss, rnd({}, 9), rnd({}, 10));
+  EXPECT_GRADCHECK(loss, rnd({1}, 11), rnd({1}, 12));
 }
 
-TEST(MseLoss, GradientOnlyToPredWhenTruthIsConstant) {
+TEST(Mse, GradientOnlyToPredWhenTruthIsConstant) {
   Tensor pred = tensor({1, 2, 3}, DType::f64).requires_grad_();
   Tensor truth = tensor({1, 0, 0}, DType::f64);
-  mse_loss(pred, truth).backward();
+  mse(truth, pred).backward();
   ASSERT_TRUE(pred.grad().defined());
   EXPECT_FALSE(truth.grad().defined());
   // 2 (pred - true) / n
@@ -59,9 +59,9 @@ TEST(MseLoss, GradientOnlyToPredWhenTruthIsConstant) {
   EXPECT_NEAR(pred.grad().at({2}), 6.0 / 3.0, 1e-15);
 }
 
-TEST(MseLoss, IsOneNode) {
+TEST(Mse, IsOneNode) {
   Tensor pred = rnd({3}, 13).requires_grad_();
-  Tensor l = mse_loss(pred, rnd({3}, 14));
+  Tensor l = mse(rnd({3}, 14), pred);
   EXPECT_EQ(tape().num_nodes(), 1u);
 }
 

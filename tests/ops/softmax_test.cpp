@@ -94,52 +94,52 @@ TEST(SparseCategoricalCrossentropy, HandComputedFromLogitsAndProbabilities) {
   Tensor targets = tensor({2, 0}, DType::f64);
   const double z = 1 + std::exp(1.0) + std::exp(2.0);
   const double want = ((std::log(z) - 2) + std::log(3.0)) / 2;
-  EXPECT_NEAR(sparse_categorical_crossentropy(logits, targets).item(), want, 1e-14);
+  EXPECT_NEAR(sparse_categorical_crossentropy(targets, logits).item(), want, 1e-14);
   // the same from probabilities (rows already sum to one: the clip changes nothing here)
-  EXPECT_NEAR(sparse_categorical_crossentropy(softmax(logits), targets, false).item(), want, 1e-12);
+  EXPECT_NEAR(sparse_categorical_crossentropy(targets, softmax(logits), false).item(), want, 1e-12);
   // a probability of 0 is clipped to 1e-7
   Tensor p = tensor({0, 1}, {1, 2}, DType::f64);
   const double c = 1 - 1e-7;
-  EXPECT_NEAR(sparse_categorical_crossentropy(p, tensor({0}, DType::f64), false).item(),
+  EXPECT_NEAR(sparse_categorical_crossentropy(tensor({0}, DType::f64), p, false).item(),
               std::log(c + 1e-7) - std::log(1e-7), 1e-9);
 }
 
 TEST(SparseCategoricalCrossentropy, IgnoredClassLeavesTheMeanAndTheGradient) {
   Tensor logits = rnd({2, 3, 4}, 8, -2.0, 2.0).requires_grad_();
   Tensor targets = tensor({1, 3, 0, 2, 0, 0}, {2, 3}, DType::f64);
-  Tensor loss = sparse_categorical_crossentropy(logits, targets, true, 0);
+  Tensor loss = sparse_categorical_crossentropy(targets, logits, true, 0);
   // the same as the mean over the three kept items alone
   Tensor kept = stack(V{select(select(logits, 0, 0), 0, 0), select(select(logits, 0, 0), 0, 1),
                         select(select(logits, 0, 1), 0, 0)},
                       0);
-  EXPECT_NEAR(loss.item(), sparse_categorical_crossentropy(kept, tensor({1, 3, 2}, DType::f64)).item(), 1e-14);
+  EXPECT_NEAR(loss.item(), sparse_categorical_crossentropy(tensor({1, 3, 2}, DType::f64), kept).item(), 1e-14);
   loss.backward();
   for (auto [b, t] : {std::pair{0, 2}, {1, 1}, {1, 2}})
     for (int c = 0; c < 4; ++c) EXPECT_EQ(logits.grad().at({b, t, c}), 0.0);
   // all ignored: 0 and a zero gradient
-  Tensor none = sparse_categorical_crossentropy(logits, zeros({2, 3}, DType::f64), true, 0);
+  Tensor none = sparse_categorical_crossentropy(zeros({2, 3}, DType::f64), logits, true, 0);
   EXPECT_EQ(none.item(), 0.0);
 }
 
 TEST(SparseCategoricalCrossentropy, Gradcheck) {
   Tensor t2 = tensor({0, 3, 1, 2, 2}, DType::f64);
   Tensor t3 = tensor({0, 3, 1, 2, 2, 1}, {2, 3}, DType::f64);
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(v[0], t2); }, rnd({5, 4}, 9, -3.0, 3.0));
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(v[0], t3); }, rnd({2, 3, 4}, 10, -3.0, 3.0));
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(v[0], t3, true, 2); },
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t2, v[0]); }, rnd({5, 4}, 9, -3.0, 3.0));
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t3, v[0]); }, rnd({2, 3, 4}, 10, -3.0, 3.0));
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t3, v[0], true, 2); },
                    rnd({2, 3, 4}, 11, -3.0, 3.0));
   // from probabilities, away from the clip
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(v[0], t2, false); },
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t2, v[0], false); },
                    rnd({5, 4}, 12, 0.05, 0.95));
   // float32 class ids with float64 scores
   Tensor t32 = t2.to(DType::f32);
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(v[0], t32); }, rnd({5, 4}, 13));
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t32, v[0]); }, rnd({5, 4}, 13));
 }
 
 TEST(SparseCategoricalCrossentropy, ExtremeLogitsStayFinite) {
   for (DType d : {DType::f32, DType::f64}) {
     Tensor logits = tensor({100, -100, -100, -100, 100, 100, 100, -100}, {4, 2}, d).requires_grad_();
-    Tensor loss = sparse_categorical_crossentropy(logits, tensor({1, 0, 1, 1}, d));
+    Tensor loss = sparse_categorical_crossentropy(tensor({1, 0, 1, 1}, d), logits);
     EXPECT_NEAR(loss.item(), (200.0 + std::log(2.0) + std::log(2.0) + 200.0) / 4, 1e-4);
     loss.backward();
     EXPECT_TRUE(all_finite(logits.grad()));
@@ -149,31 +149,31 @@ TEST(SparseCategoricalCrossentropy, ExtremeLogitsStayFinite) {
 
 TEST(SparseCategoricalCrossentropy, TypedErrors) {
   Tensor logits = zeros({4, 3});
-  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(logits, zeros({3})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(zeros({3}), logits); }),
               HasSubstr("sparse_categorical_crossentropy: pred [4,3] and targets [3]: expected targets of shape [4]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(logits, zeros({4, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(zeros({4, 3}), logits); }),
               HasSubstr("expected targets of shape [4]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(scalar(1), scalar(0)); }),
+  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(scalar(0), scalar(1)); }),
               HasSubstr("pred is a scalar"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(logits, tensor({0, 1, 3, 0})); }),
+  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 1, 3, 0}), logits); }),
               HasSubstr("target 3 at flat position 2 is not a class id in [0, 3)"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(logits, tensor({0, -1, 2, 0})); }),
+  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, -1, 2, 0}), logits); }),
               HasSubstr("target -1 at flat position 1"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(logits, tensor({0, 1.5, 2, 0})); }),
+  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 1.5, 2, 0}), logits); }),
               HasSubstr("target 1.5 at flat position 1"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(logits, tensor({0, 7, 2, 0}), true, 5); }),
+  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 7, 2, 0}), logits, true, 5); }),
               HasSubstr("(nor the ignored class 5)"));
   // the ignored id may lie outside the classes (a padding id of -1)
-  EXPECT_NO_THROW(sparse_categorical_crossentropy(logits, tensor({0, -1, 2, 0}), true, -1));
+  EXPECT_NO_THROW(sparse_categorical_crossentropy(tensor({0, -1, 2, 0}), logits, true, -1));
 }
 
 TEST(SparseCategoricalCrossentropy, IsOneNodeWithNoGradientToTheTargets) {
   Tensor logits = rnd({3, 4}, 14).requires_grad_();
   Tensor targets = tensor({0, 1, 2}, DType::f64).requires_grad_();
-  sparse_categorical_crossentropy(logits, targets).backward();
+  sparse_categorical_crossentropy(targets, logits).backward();
   EXPECT_TRUE(logits.grad().defined());
   EXPECT_FALSE(targets.grad().defined());
-  Tensor l = sparse_categorical_crossentropy(logits, tensor({0, 1, 2}, DType::f64));
+  Tensor l = sparse_categorical_crossentropy(tensor({0, 1, 2}, DType::f64), logits);
   EXPECT_EQ(tape().num_nodes(), 1u);
 }
 
@@ -187,7 +187,7 @@ TEST(BinaryCrossentropy, HandComputed) {
     const double p = sig(x.at({i})), y = t.at({i});
     want -= y * std::log(p) + (1 - y) * std::log(1 - p);
   }
-  EXPECT_NEAR(binary_crossentropy(x, t, true).item(), want / 3, 1e-14);
+  EXPECT_NEAR(binary_crossentropy(t, x, true).item(), want / 3, 1e-14);
   // from probabilities, Keras' eps inside the logs
   Tensor p = sigmoid(x);
   double keras = 0;
@@ -195,13 +195,13 @@ TEST(BinaryCrossentropy, HandComputed) {
     const double q = p.at({i}), y = t.at({i});
     keras -= y * std::log(q + 1e-7) + (1 - y) * std::log(1 - q + 1e-7);
   }
-  EXPECT_NEAR(binary_crossentropy(p, t).item(), keras / 3, 1e-14);
-  EXPECT_NEAR(binary_crossentropy(p, t).item(), want / 3, 1e-6);
+  EXPECT_NEAR(binary_crossentropy(t, p).item(), keras / 3, 1e-14);
+  EXPECT_NEAR(binary_crossentropy(t, p).item(), want / 3, 1e-6);
 }
 
 TEST(BinaryCrossentropy, Gradcheck) {
-  auto logits = [](const V& v) { return binary_crossentropy(v[0], v[1], true); };
-  auto probs = [](const V& v) { return binary_crossentropy(v[0], v[1], false); };
+  auto logits = [](const V& v) { return binary_crossentropy(v[1], v[0], true); };
+  auto probs = [](const V& v) { return binary_crossentropy(v[1], v[0], false); };
   EXPECT_GRADCHECK(logits, rnd({4, 3}, 15, -4.0, 4.0), rnd({4, 3}, 16, 0.0, 1.0));
   EXPECT_GRADCHECK(logits, rnd({7}, 17, -4.0, 4.0), rnd({7}, 18, 0.0, 1.0));
   EXPECT_GRADCHECK(probs, rnd({4, 3}, 19, 0.05, 0.95), rnd({4, 3}, 20, 0.0, 1.0));
@@ -210,13 +210,13 @@ TEST(BinaryCrossentropy, Gradcheck) {
 TEST(BinaryCrossentropy, ExtremeLogitsStayFiniteAndClippedProbabilitiesTakeNoGradient) {
   for (DType d : {DType::f32, DType::f64}) {
     Tensor x = tensor({100, -100, 100, -100}, d).requires_grad_();
-    Tensor loss = binary_crossentropy(x, tensor({1, 0, 0, 1}, d), true);
+    Tensor loss = binary_crossentropy(tensor({1, 0, 0, 1}, d), x, true);
     EXPECT_NEAR(loss.item(), 200.0 / 4, 1e-4);
     loss.backward();
     EXPECT_TRUE(all_finite(x.grad()));
     testing::expect_values(x.grad(), {4}, {0, 0, 0.25, -0.25}, 1e-7);
     Tensor p = tensor({0, 1, 0.5}, d).requires_grad_();
-    Tensor lp = binary_crossentropy(p, tensor({1, 0, 1}, d));
+    Tensor lp = binary_crossentropy(tensor({1, 0, 1}, d), p);
     EXPECT_TRUE(std::isfinite(lp.item()));
     lp.backward();
     EXPECT_EQ(p.grad().at({0}), 0.0);
@@ -226,9 +226,9 @@ TEST(BinaryCrossentropy, ExtremeLogitsStayFiniteAndClippedProbabilitiesTakeNoGra
 }
 
 TEST(BinaryCrossentropy, TypedErrors) {
-  EXPECT_THAT(error_of<ShapeError>([] { binary_crossentropy(zeros({4, 1}), zeros({4})); }),
+  EXPECT_THAT(error_of<ShapeError>([] { binary_crossentropy(zeros({4}), zeros({4, 1})); }),
               HasSubstr("binary_crossentropy: pred [4,1] and target [4]: expected equal shapes"));
-  EXPECT_THAT(error_of<DTypeError>([] { binary_crossentropy(zeros({4}), zeros({4}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([] { binary_crossentropy(zeros({4}, DType::f64), zeros({4})); }),
               HasSubstr("binary_crossentropy: pred [4] is float32 and target [4] is float64"));
 }
 
@@ -246,15 +246,15 @@ const std::map<std::string, Builder>& builders() {
       {"log_softmax_last", [](M& in, const Tensor&) { return log_softmax(in["x"]); }},
       {"log_softmax_axis0", [](M& in, const Tensor&) { return log_softmax(in["x"], 0); }},
       {"log_softmax_extreme", [](M& in, const Tensor&) { return log_softmax(in["x"]); }},
-      {"sce_logits_2d", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(in["logits"], t); }},
-      {"sce_logits_3d", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(in["logits"], t); }},
+      {"sce_logits_2d", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(t, in["logits"]); }},
+      {"sce_logits_3d", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(t, in["logits"]); }},
       {"sce_logits_ignore0",
-       [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(in["logits"], t, true, 0); }},
-      {"sce_logits_extreme", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(in["logits"], t); }},
-      {"sce_probs", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(in["p"], t, false); }},
-      {"bce_logits", [](M& in, const Tensor&) { return binary_crossentropy(in["x"], in["target"], true); }},
-      {"bce_logits_extreme", [](M& in, const Tensor&) { return binary_crossentropy(in["x"], in["target"], true); }},
-      {"bce_probs", [](M& in, const Tensor&) { return binary_crossentropy(in["p"], in["target"]); }},
+       [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(t, in["logits"], true, 0); }},
+      {"sce_logits_extreme", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(t, in["logits"]); }},
+      {"sce_probs", [](M& in, const Tensor& t) { return sparse_categorical_crossentropy(t, in["p"], false); }},
+      {"bce_logits", [](M& in, const Tensor&) { return binary_crossentropy(in["target"], in["x"], true); }},
+      {"bce_logits_extreme", [](M& in, const Tensor&) { return binary_crossentropy(in["target"], in["x"], true); }},
+      {"bce_probs", [](M& in, const Tensor&) { return binary_crossentropy(in["target"], in["p"]); }},
   };
   return b;
 }

@@ -59,7 +59,7 @@ void check_model(Sequential& model, const GoldenCase& c) {
   model.zero_grad();
   Tensor pred = model(c.input("x").to_tensor(c.dtype));
   golden::expect_matches(pred, c.value("prediction"), c.dtype, "prediction");
-  Tensor loss = mse_loss(pred, c.input("target").to_tensor(c.dtype));
+  Tensor loss = mse(c.input("target").to_tensor(c.dtype), pred);
   golden::expect_matches(loss, c.output(), c.dtype, "loss");
   loss.backward();
   ASSERT_EQ(c.grads.size(), params.size());
@@ -107,7 +107,7 @@ TEST(GoldenModels, GradientsAccumulateOverTwoBackwards) {
   auto params = m->named_parameters();
   for (auto& [name, p] : params) p.copy_from(c.input(name).to_tensor(DType::f64));
   for (int pass = 0; pass < 2; ++pass)
-    mse_loss((*m)(c.input("x").to_tensor(DType::f64)), c.input("target").to_tensor(DType::f64)).backward();
+    mse(c.input("target").to_tensor(DType::f64), (*m)(c.input("x").to_tensor(DType::f64))).backward();
   for (const auto& [name, p] : params) {
     golden::GoldenTensor twice = c.grad(name);
     for (double& v : twice.values) v *= 2.0;

@@ -59,8 +59,8 @@ TEST(MaskedEmbeddingModel, GradientsMatchPyTorchOnEachSequenceAlone) {
     dense.kernel.copy_from(c.input("dW").to_tensor(c.dtype));
     dense.bias.copy_from(c.input("db").to_tensor(c.dtype));
 
-    Tensor loss = binary_crossentropy(model(c.value("ids").to_tensor(c.dtype)),
-                                      c.value("labels").to_tensor(c.dtype), /*from_logits=*/true);
+    Tensor loss = binary_crossentropy(c.value("labels").to_tensor(c.dtype),
+                                      model(c.value("ids").to_tensor(c.dtype)), /*from_logits=*/true);
     loss.backward();
     golden::expect_matches(loss, c.output(), c.dtype, "loss");
     golden::expect_matches(emb.embeddings.grad(), c.grad("emb"), c.dtype, "grad emb");
@@ -97,7 +97,7 @@ TEST(MaskedEmbeddingModel, PassesGradcheckWithKerasEmbeddingInitOverTwentyPadded
     model.to(DType::f64);
     const Tensor ids = prepadded_ids();
     const Tensor labels = tensor({1, 0, 0, 1}, {4, 1}, DType::f64);
-    auto loss = [&] { return binary_crossentropy(model(ids), labels, true); };
+    auto loss = [&] { return binary_crossentropy(labels, model(ids), true); };
     GradcheckResult r = gradcheck_leaves(loss, model.parameters(), {.eps = 1e-6, .atol = 1e-9, .rtol = 1e-5});
     EXPECT_TRUE(r.ok) << r.message;
     model.zero_grad();

@@ -93,7 +93,7 @@ void check_stack(Sequential& model, const golden::GoldenCase& c) {
   model.zero_grad();
   Tensor pred = model(c.input("x").to_tensor(c.dtype));
   golden::expect_matches(pred, c.value("prediction"), c.dtype, "prediction");
-  Tensor loss = mse_loss(pred, c.input("target").to_tensor(c.dtype));
+  Tensor loss = mse(c.input("target").to_tensor(c.dtype), pred);
   golden::expect_matches(loss, c.output(), c.dtype, "loss");
   loss.backward();
   ASSERT_EQ(c.grads.size(), params.size());

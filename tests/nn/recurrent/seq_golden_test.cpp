@@ -122,7 +122,7 @@ TEST(SeqGolden, RepeatVectorModel) {
     dense.kernel.copy_from(c->input("dW").to_tensor(c->dtype));
     dense.bias.copy_from(c->input("db").to_tensor(c->dtype));
     Tensor v = c->input("v").to_tensor(c->dtype).requires_grad_();
-    Tensor loss = mse_loss(model(v), c->value("target").to_tensor(c->dtype));
+    Tensor loss = mse(c->value("target").to_tensor(c->dtype), model(v));
     loss.backward();
     golden::expect_matches(loss, c->output(), c->dtype, label(*c, "loss"));
     golden::expect_matches(v.grad(), c->grad("v"), c->dtype, label(*c, "grad v"));
@@ -142,7 +142,7 @@ TEST(SeqGolden, EmbeddingMaskZeroModel) {
     auto& dense = dynamic_cast<Dense&>(model[2]);
     dense.kernel.copy_from(c->input("dW").to_tensor(c->dtype));
     dense.bias.copy_from(c->input("db").to_tensor(c->dtype));
-    Tensor loss = mse_loss(model(c->value("ids").to_tensor(c->dtype)), c->value("target").to_tensor(c->dtype));
+    Tensor loss = mse(c->value("target").to_tensor(c->dtype), model(c->value("ids").to_tensor(c->dtype)));
     loss.backward();
     golden::expect_matches(loss, c->output(), c->dtype, label(*c, "loss"));
     golden::expect_matches(emb.embeddings.grad(), c->grad("emb"), c->dtype, label(*c, "grad emb"));

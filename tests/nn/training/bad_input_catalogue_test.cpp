@@ -97,8 +97,8 @@ TEST(BadInputCatalogue, OpsShapeMismatches) {
                 stack(xs, 0);
               }),
               AllOf(HasSubstr("stack"), HasSubstr("[2,3]"), HasSubstr("[2,4]")));
-  EXPECT_THAT(error_of<ShapeError>([] { mse_loss(zeros({4, 1}), zeros({4, 2})); }),
-              AllOf(HasSubstr("mse_loss"), HasSubstr("[4,1]"), HasSubstr("[4,2]")));
+  EXPECT_THAT(error_of<ShapeError>([] { mse(zeros({4, 2}), zeros({4, 1})); }),
+              AllOf(HasSubstr("mse"), HasSubstr("[4,1]"), HasSubstr("[4,2]")));
   EXPECT_THAT(error_of<ShapeError>([] { mse(zeros({4, 1}), zeros({1, 4})); }),
               AllOf(HasSubstr("[4,1]"), HasSubstr("[1,4]")));
   EXPECT_THAT(error_of<ShapeError>([] { rnn_tanh_step(zeros({4, 6, 3}), 0, zeros({4, 2}), zeros({3, 3})); }),
@@ -139,7 +139,7 @@ TEST(BadInputCatalogue, OpsWrongDtypeAndUndefinedTensors) {
                 concat(xs, 0);
               }),
               AllOf(HasSubstr("concat"), HasSubstr("float64")));
-  EXPECT_THAT(error_of<DTypeError>([] { mse_loss(zeros({2}), zeros({2}, DType::f64)); }), HasSubstr("mse_loss"));
+  EXPECT_THAT(error_of<DTypeError>([] { mse(zeros({2}, DType::f64), zeros({2})); }), HasSubstr("mse"));
   // An undefined tensor (a default-constructed Tensor) is a ValueError wherever it is used.
   EXPECT_THAT(error_of<ValueError>([] { add(Tensor(), zeros({2})); }), HasSubstr("undefined tensor"));
   EXPECT_THAT(error_of<ValueError>([] { matmul(zeros({2, 2}), Tensor()); }), HasSubstr("undefined tensor"));

@@ -47,12 +47,12 @@ TEST(ClassificationLosses, AreTheOpsInKerasArgumentOrder) {
   Tensor logits = tensor({0.2, -1, 2, 0.5, 0.1, -0.3}, {2, 3}, DType::f64);
   Tensor ids = tensor({2, 0}, DType::f64);
   EXPECT_DOUBLE_EQ(sparse_categorical_crossentropy_loss()(ids, logits).item(),
-                   sparse_categorical_crossentropy(logits, ids).item());
+                   sparse_categorical_crossentropy(ids, logits).item());
   EXPECT_DOUBLE_EQ(sparse_categorical_crossentropy_loss(true, 2)(ids, logits).item(),
-                   sparse_categorical_crossentropy(logits, ids, true, 2).item());
+                   sparse_categorical_crossentropy(ids, logits, true, 2).item());
   Tensor t = tensor({1, 0, 1}, DType::f64), x = tensor({0.3, -2, 1}, DType::f64);
-  EXPECT_DOUBLE_EQ(binary_crossentropy_loss(true)(t, x).item(), binary_crossentropy(x, t, true).item());
-  EXPECT_DOUBLE_EQ(binary_crossentropy_loss()(t, sigmoid(x)).item(), binary_crossentropy(sigmoid(x), t).item());
+  EXPECT_DOUBLE_EQ(binary_crossentropy_loss(true)(t, x).item(), binary_crossentropy(t, x, true).item());
+  EXPECT_DOUBLE_EQ(binary_crossentropy_loss()(t, sigmoid(x)).item(), binary_crossentropy(t, sigmoid(x)).item());
 }
 
 // Three Gaussian blobs in the plane, labelled by blob.
