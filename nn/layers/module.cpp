@@ -121,9 +121,14 @@ std::string Module::summary() const {
       s += row(*children_[i].second, children_[i].second->name());
     }
   }
-  const std::int64_t total = num_parameters();
-  s += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: 0\n{}\n", heavy, total,
-                   total, rule);
+  // A frozen parameter (requires_grad_(false)) gets no gradient and no update.
+  std::int64_t total = 0, trainable = 0;
+  for (const Tensor& p : parameters()) {
+    total += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  s += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", heavy, total,
+                   trainable, total - trainable, rule);
   return s;
 }
 

@@ -23,6 +23,15 @@ TEST(Summary, SeedParameterCounts) {
   EXPECT_THAT(s, HasSubstr("(None, None, 20)"));
   EXPECT_THAT(s, HasSubstr("(None, 1)"));
   EXPECT_THAT(s, HasSubstr("Total params: 1281"));
+  EXPECT_THAT(s, HasSubstr("Trainable params: 1281\nNon-trainable params: 0\n"));
+}
+
+TEST(Summary, CountsFrozenParametersAsNonTrainable) {
+  Sequential deep(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}), SimpleRNN(20), Dense(1));
+  for (Tensor p : deep[0].parameters()) p.requires_grad_(false);  // freeze the first layer
+  deep[2].parameters()[1].requires_grad_(false);                  // and the Dense bias
+  const std::string s = deep.summary();
+  EXPECT_THAT(s, HasSubstr("Total params: 1281\nTrainable params: 840\nNon-trainable params: 441\n"));
 }
 
 TEST(Summary, NamedParameterPaths) {
