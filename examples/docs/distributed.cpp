@@ -1,4 +1,4 @@
-#include <tapegrad/nn/dist/dist.h>  // tapegrad::dist: link it beside tapegrad::tapegrad
+#include <tapegrad/nn/dist/dist.h>  // the tapegrad::dist component, which links tapegrad::tapegrad
 #include <tapegrad/tapegrad.h>
 
 // Run alone (one process) or with `mpirun -np 2 ./docs_distributed`: the same result either way.
