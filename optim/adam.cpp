@@ -12,6 +12,9 @@ Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, do
   m_.resize(parameters().size());
   v_.resize(parameters().size());
   steps_.resize(parameters().size());
+  track_state(m_);
+  track_state(v_);
+  track_state(steps_);
 }
 
 void Adam::update(std::size_t index, Tensor& param, const Tensor& grad) {

@@ -25,6 +25,23 @@
 
 namespace tg {
 
+class Optimizer;
+
+/// A copy of an optimizer's state: its step count and every state buffer of its update rule
+/// (momentum buffers, moving averages, per-parameter step counts). Optimizer::save_state makes it
+/// and Optimizer::restore_state puts it back, so a step can be undone exactly (fit does so when a
+/// step spoils the weights). Saving into the same copy again reuses its buffers: once it has
+/// seen every buffer, a save allocates nothing.
+class OptimizerState {
+ private:
+  friend class Optimizer;
+  const Optimizer* owner_ = nullptr;
+  std::int64_t iterations_ = 0;
+  std::vector<Tensor> tensors_;         // [tracked buffer k][parameter i] at k * count + i
+  std::vector<unsigned char> defined_;  // whether the optimizer's buffer existed when saved
+  std::vector<std::int64_t> counters_;
+};
+
 /// The base of SGD, Adam and RMSprop: a parameter list and an update rule.
 class Optimizer {
  public:
@@ -50,6 +67,17 @@ class Optimizer {
   /// "SGD", "Adam", "RMSprop".
   const std::string& name() const { return name_; }
 
+  /// Copies the step count and the state of the update rule into `into` (see OptimizerState).
+  void save_state(OptimizerState& into) const;
+  /// Puts back a state saved from this optimizer: buffers that did not exist then are dropped,
+  /// so the next step treats their parameters as new again. ValueError for a state saved from
+  /// another optimizer or never saved.
+  void restore_state(const OptimizerState& from);
+  /// Whether the state kept for parameter `index` holds only finite values (true before its
+  /// first step and for a rule without state). An overflow there (Adam's g^2 for |g| > 1.8e19
+  /// in float32) would silently freeze the parameter: its updates would be 0 from then on.
+  bool state_is_finite(std::size_t index) const;
+
  protected:
   /// Checks the parameter list (non-empty, defined, no duplicates) and the learning rate,
   /// naming `name` in the errors.
@@ -65,11 +93,21 @@ class Optimizer {
   /// ValueError "<name>: <what> must be <rule>, got <value>" unless `ok`.
   void require(bool ok, const char* what, const char* rule, double value) const;
 
+  /// Registers state of the update rule, one entry per parameter, for save_state, restore_state
+  /// and state_is_finite. Call from the constructor with a member that is sized to the
+  /// parameter count there and never resized afterwards (its address must not change).
+  /// @{
+  void track_state(std::vector<Tensor>& per_parameter);
+  void track_state(std::vector<std::int64_t>& per_parameter);
+  /// @}
+
  private:
   std::string name_;
   std::vector<Tensor> params_;
   double lr_;
   std::int64_t iterations_ = 0;
+  std::vector<std::vector<Tensor>*> tensor_state_;
+  std::vector<std::vector<std::int64_t>*> counter_state_;
 };
 
 }  // namespace tg

@@ -9,6 +9,7 @@ RMSprop::RMSprop(std::vector<Tensor> params, double lr, double rho, double epsil
   require(rho >= 0 && rho < 1, "rho", "in [0, 1)", rho);
   require(std::isfinite(epsilon) && epsilon >= 0, "epsilon", ">= 0 and finite", epsilon);
   v_.resize(parameters().size());
+  track_state(v_);
 }
 
 void RMSprop::update(std::size_t index, Tensor& param, const Tensor& grad) {

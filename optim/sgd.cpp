@@ -9,6 +9,7 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov)
   require(std::isfinite(momentum) && momentum >= 0, "momentum", ">= 0 and finite", momentum);
   require(!nesterov || momentum > 0, "momentum", "> 0 with nesterov = true", momentum);
   buf_.resize(parameters().size());
+  track_state(buf_);
 }
 
 void SGD::update(std::size_t index, Tensor& param, const Tensor& grad) {
