@@ -199,10 +199,17 @@ struct FitOptions {
 /// epochs < 0, batch_size < 1, verbose not in 0..2, an empty dataset or bad metric names;
 /// ShapeError when x and y (or the validation pair) differ in their number of samples; ValueError
 /// naming the tensor, the sample and the index of the first NaN or infinity in x, y or the
-/// validation pair, before any step. A loss that is NaN or infinite, or a parameter's gradient
-/// that is, stops training with a ValueError naming the epoch and the batch (and the parameter);
-/// the weights stay those from before that batch. tape().set_anomaly_detection(true) then names
-/// the op whose forward or backward made the first non-finite value.
+/// validation pair, before any step.
+///
+/// Every step is checked, alone and in a data-parallel fit alike: a loss that is NaN or infinite,
+/// a parameter's gradient that is, or an update that makes a parameter or the optimizer's state
+/// for it non-finite (a learning rate far too large, Adam's g^2 overflowing) stops training with a
+/// ValueError naming the epoch and the batch (and the parameter). The weights and the optimizer's
+/// state are then those from before that batch, so training can go on exactly from there (with a
+/// smaller learning rate, say). Under a process group every rank stops with the same error.
+/// tape().set_anomaly_detection(true) names the op whose forward or backward made the first
+/// non-finite value. An update that leaves finite weights which only overflow in the next forward
+/// is seen by the next batch's loss check, after that update.
 History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options);
 
 /// The loss ("loss") and each metric (by name) over x and y, as means over all samples, computed

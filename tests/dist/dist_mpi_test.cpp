@@ -196,6 +196,52 @@ TEST(DistMPI, ALossThatIsNaNOnOneRankStopsEveryRank) {
                ValueError);
 }
 
+TEST(DistMPI, ANaNGradientWithAFiniteLossOnOneRankIsRefusedByEveryRank) {
+  Sequential model = deep_rnn(5);  // the same weights on every rank
+  const std::vector<double> start = weights(model);
+  SGD sgd(model.parameters(), 0.01);
+  Generator data(3);
+  Tensor x = randn({32, 12, 1}, DType::f64, &data), y = randn({32, 1}, DType::f64, &data);
+  // On the last rank the loss stays finite but its gradient is NaN (sqrt at 0, times 0). One
+  // global batch: without the check the NaN step was applied and fit returned normally.
+  const bool last = dist::rank() == dist::world_size() - 1;
+  LossFn loss = [last](const Tensor& t, const Tensor& p) {
+    Tensor l = mse(t, p);
+    return last ? l + sum(sqrt(p * 0.0)) * 0.0 : l;
+  };
+  std::string msg;
+  try {
+    fit(model, x, y, {.batch_size = 32 / dist::world_size(), .optimizer = &sgd, .loss = loss, .verbose = 0,
+                      .process_group = &tg::dist::world()});
+  } catch (const ValueError& e) {
+    msg = e.what();
+  }
+  EXPECT_EQ(msg, "fit: the gradient of 'simple_rnn.cell.kernel' is not finite at epoch 1/1, batch 1/1; training "
+                 "stopped with the weights from before this batch (tape().set_anomaly_detection(true) names the op "
+                 "that made it)")
+      << "on rank " << dist::rank();
+  EXPECT_EQ(weights(model), start) << "on rank " << dist::rank();
+  EXPECT_EQ(sgd.iterations(), 0);
+}
+
+TEST(DistMPI, AnUpdateThatOverflowsIsUndoneOnEveryRank) {
+  Sequential model = deep_rnn(5);
+  const std::vector<double> start = weights(model);
+  SGD sgd(model.parameters(), 1e307);  // a gradient above ~20 makes a float64 weight infinite
+  Generator data(3);
+  Tensor x = randn({32, 12, 1}, DType::f64, &data), y = randn({32, 1}, DType::f64, &data) * 1e3;
+  std::string msg;
+  try {
+    fit(model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .shuffle = false, .verbose = 0,
+                      .process_group = &tg::dist::world()});
+  } catch (const ValueError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("fit: the SGD update made '"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("' non-finite at epoch 1/2, batch 1/"), std::string::npos) << msg;
+  EXPECT_EQ(weights(model), start) << "on rank " << dist::rank();
+}
+
 }  // namespace
 }  // namespace tg
 

@@ -110,5 +110,90 @@ TEST(NonFiniteTraining, DivergingWeightsAreCaughtAtTheFirstNonFiniteLoss) {
   EXPECT_THAT(msg, AllOf(HasSubstr("fit: the "), HasSubstr("at epoch 1/3, batch")));
 }
 
+// ---- a finite gradient whose update overflows ----------------------------------------------------
+
+// A linear RNN whose recurrent kernel is 1.2 I, over 150 steps: the states grow like 1.2^150
+// (7e11), the loss is finite (~1e22) and so is every gradient, but Adam's g^2 overflows float32.
+struct ExplodingRnn {
+  bool seeded = (manual_seed(12), true);  // before the layers draw their weights
+  Sequential model{Input{None, 1}, SimpleRNN(4, {}, activations::linear), Dense(1)};
+  SimpleRNNCell* cell = nullptr;
+  ExplodingRnn() {
+    model.build({-1, 150, 1});
+    cell = &dynamic_cast<SimpleRNNCell&>(dynamic_cast<RNN&>(model[0]).cell());
+    set_recurrent_diagonal(1.2);
+  }
+  void set_recurrent_diagonal(double v) {
+    Tensor u = zeros({4, 4});
+    for (std::int64_t i = 0; i < 4; ++i) u.set({i, i}, v);
+    cell->recurrent_kernel.copy_from(u);
+  }
+};
+
+// Two identical models and optimizers trained alike from here on end with the same weights, bit for
+// bit, only if their optimizer states (momenta, moving averages, step counts) are the same too.
+template <class Model>
+void expect_same_training_from_here(Model& a, Optimizer& opt_a, Model& b, Optimizer& opt_b, const Tensor& x,
+                                    const Tensor& y) {
+  EXPECT_EQ(opt_a.iterations(), opt_b.iterations());
+  Generator ga(3), gb(3);
+  fit(a.model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &opt_a, .verbose = 0, .generator = &ga});
+  fit(b.model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &opt_b, .verbose = 0, .generator = &gb});
+  EXPECT_EQ(snapshot(a.model), snapshot(b.model));
+}
+
+TEST(NonFiniteTraining, AnOptimizerStateThatOverflowsUndoesTheStep) {
+  ExplodingRnn a, b;  // b never sees the bad step
+  ASSERT_EQ(snapshot(a.model), snapshot(b.model));
+  Adam adam_a(a.model.parameters(), 0.001), adam_b(b.model.parameters(), 0.001);
+  Generator g(1);
+  Tensor x = uniform({32, 150, 1}, -1, 1, DType::f32, &g), y = uniform({32, 1}, -1, 1, DType::f32, &g);
+  const auto start = snapshot(a.model);
+  // Without the check, fit returned normally and every later update of the RNN's kernel was 0
+  // (m / sqrt(inf)).
+  EXPECT_EQ(error_of<ValueError>([&] { fit(a.model, x, y, {.batch_size = 32, .optimizer = &adam_a, .verbose = 0}); }),
+            "fit: the Adam update made its state for 'simple_rnn.cell.kernel' non-finite at epoch 1/1, batch 1/1; "
+            "training stopped with the weights and the optimizer state from before this batch (lower the learning "
+            "rate or clip the gradients)");
+  EXPECT_EQ(snapshot(a.model), start);
+  EXPECT_EQ(adam_a.iterations(), 0);
+  // The state is back as it was: with a tamer recurrent kernel, a and b train alike.
+  a.set_recurrent_diagonal(0.5);
+  b.set_recurrent_diagonal(0.5);
+  expect_same_training_from_here(a, adam_a, b, adam_b, x, y);
+}
+
+TEST(NonFiniteTraining, AnUpdateThatMakesAWeightInfiniteIsUndone) {
+  Problem a = make_problem(), b = make_problem();
+  ASSERT_EQ(snapshot(a.model), snapshot(b.model));
+  SGD sgd_a(a.model.parameters(), 0.01, 0.9), sgd_b(b.model.parameters(), 0.01, 0.9);
+  // One epoch alike, so the momentum buffers hold something.
+  Generator ga(4), gb(4);
+  fit(a.model, a.x, a.y, {.batch_size = 8, .optimizer = &sgd_a, .verbose = 0, .generator = &ga});
+  fit(b.model, b.x, b.y, {.batch_size = 8, .optimizer = &sgd_b, .verbose = 0, .generator = &gb});
+  const auto before = snapshot(a.model);
+  ASSERT_EQ(before, snapshot(b.model));
+  // lr 1e36 times a gradient of ~1e6 overflows float32: the weights went to -inf and fit went on.
+  sgd_a.set_learning_rate(1e36);
+  EXPECT_THAT(error_of<ValueError>([&] {
+                fit(a.model, a.x, a.y * 1e6, {.epochs = 2, .batch_size = 8, .optimizer = &sgd_a, .verbose = 0});
+              }),
+              AllOf(HasSubstr("fit: the SGD update made 'simple_rnn.cell.kernel' non-finite at epoch 1/2, batch 1/4"),
+                    HasSubstr("weights and the optimizer state from before this batch")));
+  EXPECT_EQ(snapshot(a.model), before);
+  sgd_a.set_learning_rate(0.01);
+  expect_same_training_from_here(a, sgd_a, b, sgd_b, a.x, a.y);
+}
+
+TEST(NonFiniteTraining, TheFirstStepUndoneLeavesNoMomentum) {
+  Problem a = make_problem(), b = make_problem();
+  SGD sgd_a(a.model.parameters(), 1e36, 0.9), sgd_b(b.model.parameters(), 0.01, 0.9);
+  EXPECT_THROW(fit(a.model, a.x, a.y * 1e6, {.batch_size = 8, .optimizer = &sgd_a, .verbose = 0}), ValueError);
+  EXPECT_EQ(snapshot(a.model), snapshot(b.model));
+  EXPECT_EQ(sgd_a.iterations(), 0);
+  sgd_a.set_learning_rate(0.01);  // its first step starts the buffers from the gradient, as b's
+  expect_same_training_from_here(a, sgd_a, b, sgd_b, a.x, a.y);
+}
+
 }  // namespace
 }  // namespace tg
