@@ -315,6 +315,35 @@ void evaluate_into(Module& model, Batcher& xs, Batcher& ys, const LossFn& loss, 
   for (double& v : out) v /= static_cast<double>(seen);
 }
 
+// Every trainable parameter must be in the optimizer: one left out (a layer added after the
+// optimizer was made) would never train. Frozen ones (requires_grad false) may be left out.
+void check_optimizer_holds(const Module& model, const Optimizer& opt) {
+  const auto& opt_params = opt.parameters();
+  const auto named = model.named_parameters();
+  bool shared = false;
+  std::size_t trainable = 0, n_missing = 0;
+  std::string missing;
+  for (const auto& [path, p] : named) {
+    const bool held = std::any_of(opt_params.begin(), opt_params.end(), [&](const Tensor& q) { return q.is_same(p); });
+    shared = shared || held;
+    if (!p.requires_grad()) continue;
+    ++trainable;
+    if (!held) missing += fmt::format("{}'{}'", n_missing++ == 0 ? "" : ", ", path);
+  }
+  if (named.empty())
+    throw ValueError("fit: the model has no parameters yet; build it (e.g. model.build({-1, 50, 1})) and create "
+                     "the optimizer from model.parameters()");
+  if (!shared)
+    throw ValueError(fmt::format("fit: the {} optimizer holds none of the model's {} parameters; create it from "
+                                 "model.parameters()",
+                                 opt.name(), named.size()));
+  if (n_missing > 0)
+    throw ValueError(fmt::format("fit: the {} optimizer does not hold {} of the model's {} trainable parameters: {}; "
+                                 "they would never train (a layer added after the optimizer was made?). Create the "
+                                 "optimizer from model.parameters() once the model is complete",
+                                 opt.name(), n_missing, trainable, missing));
+}
+
 // ---- one training step --------------------------------------------------------------------------
 
 // Where a step is, for messages.
@@ -353,6 +382,8 @@ class TrainStep {
     std::fill(stats.begin(), stats.end(), 0.0);
     if (rows > 0) {
       Tensor pred = model_(xb);
+      if (first_) check_optimizer_holds(model_, opt_);  // layers built by this first call included
+      first_ = false;
       Tensor loss = options_.loss(yb, pred);
       const double value = scalar_value(loss, "fit", "the loss");
       stats[0] = value * static_cast<double>(rows);
@@ -429,6 +460,7 @@ class TrainStep {
   std::optional<GradientReducer> reducer_;
   std::vector<Tensor> weights_before_;  // the optimizer's parameters before this step's update
   OptimizerState state_before_;         // the optimizer's state then
+  bool first_ = true;
 };
 
 // ---- progress -----------------------------------------------------------------------------------
@@ -549,19 +581,7 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
   }
   for (std::size_t i = 0; i < options.callbacks.size(); ++i)
     if (!options.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));
-  {
-    const auto& opt_params = options.optimizer->parameters();
-    bool shared = false;
-    for (const Tensor& p : model.parameters())
-      shared = shared || std::any_of(opt_params.begin(), opt_params.end(), [&](const Tensor& q) { return q.is_same(p); });
-    if (!shared && model.parameters().empty())
-      throw ValueError("fit: the model has no parameters yet; build it (e.g. model.build({-1, 50, 1})) and create "
-                       "the optimizer from model.parameters()");
-    if (!shared)
-      throw ValueError(fmt::format("fit: the {} optimizer holds none of the model's {} parameters; create it from "
-                                   "model.parameters()",
-                                   options.optimizer->name(), model.parameters().size()));
-  }
+  check_optimizer_holds(model, *options.optimizer);
 
   // Data-parallel when more than one rank takes part (see FitOptions::process_group).
   ProcessGroup* group = options.process_group;

@@ -195,11 +195,12 @@ struct FitOptions {
 /// "loss" is the sample-weighted mean of the batch losses over the epoch; "val_loss" the exact
 /// mean over the validation set, computed in batches without recording.
 ///
-/// Throws ValueError for a missing optimizer (or one that holds none of the model's parameters),
-/// epochs < 0, batch_size < 1, verbose not in 0..2, an empty dataset or bad metric names;
-/// ShapeError when x and y (or the validation pair) differ in their number of samples; ValueError
-/// naming the tensor, the sample and the index of the first NaN or infinity in x, y or the
-/// validation pair, before any step.
+/// Throws ValueError for a missing optimizer, one that does not hold every trainable parameter of
+/// the model (requires_grad; the missing ones are named, checked again after the first batch's
+/// forward for layers built by it), epochs < 0, batch_size < 1, verbose not in 0..2, an empty
+/// dataset or bad metric names; ShapeError when x and y (or the validation pair) differ in their
+/// number of samples; ValueError naming the tensor, the sample and the index of the first NaN or
+/// infinity in x, y or the validation pair, before any step.
 ///
 /// Every step is checked, alone and in a data-parallel fit alike: a loss that is NaN or infinite,
 /// a parameter's gradient that is, or an update that makes a parameter or the optimizer's state

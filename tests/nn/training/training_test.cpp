@@ -466,6 +466,40 @@ TEST(Fit, RejectsBadInputWithClearErrors) {
   EXPECT_THROW(predict(model, x, -1), ValueError);
 }
 
+TEST(Fit, RefusesAnOptimizerThatMissesTrainableParameters) {
+  auto [y, x] = linear_data(20, 1);
+  Affine affine(3, 2, 1);
+  SGD only_w({affine.w}, 0.1);
+  EXPECT_EQ(error_of<ValueError>([&] { fit(affine, x, y, {.optimizer = &only_w, .verbose = 0}); }),
+            "fit: the SGD optimizer does not hold 1 of the model's 2 trainable parameters: 'b'; they would never "
+            "train (a layer added after the optimizer was made?). Create the optimizer from model.parameters() once "
+            "the model is complete");
+
+  // A layer added after the optimizer was made is built by the first batch: refused there,
+  // before any update.
+  Sequential model(Dense(4));
+  model.build({-1, 3});
+  SGD sgd(model.parameters(), 0.1);
+  model.add(Dense(2));
+  const auto before = model.parameters()[0].to_vector();
+  EXPECT_EQ(error_of<ValueError>([&] { fit(model, x, y, {.optimizer = &sgd, .verbose = 0}); }),
+            "fit: the SGD optimizer does not hold 2 of the model's 4 trainable parameters: 'dense_1.kernel', "
+            "'dense_1.bias'; they would never train (a layer added after the optimizer was made?). Create the "
+            "optimizer from model.parameters() once the model is complete");
+  EXPECT_EQ(model.parameters()[0].to_vector(), before);
+}
+
+TEST(Fit, AcceptsAnOptimizerWithoutTheFrozenParameters) {
+  auto [y, x] = linear_data(20, 1);
+  Affine model(3, 2, 1);
+  model.b.requires_grad_(false);
+  const auto w = model.w.to_vector(), b = model.b.to_vector();
+  SGD sgd({model.w}, 0.1);
+  fit(model, x, y, {.optimizer = &sgd, .verbose = 0});
+  EXPECT_NE(model.w.to_vector(), w);
+  EXPECT_EQ(model.b.to_vector(), b);
+}
+
 TEST(Fit, NonFiniteLossStopsBeforeTheStep) {
   auto [y, x] = linear_data(128, 1);
   Affine model(3, 2, 1);
