@@ -31,6 +31,14 @@ class Storage {
   }
   /// @}
 
+  /// In-place writes to the buffer so far (Tensor::increment_version): every alias of the buffer
+  /// (views, detach()) shares it, and the tape compares it when a backward rule reads a tensor it
+  /// saved, so that a rule never computes with elements changed since the forward.
+  /// @{
+  std::uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+  /// @}
+
   /// Bytes before the data: the header is one cache line so the data stay aligned.
   static constexpr std::size_t kHeader = 64;
 
@@ -42,6 +50,7 @@ class Storage {
   std::uint32_t size_class_ = 0;
   std::size_t bytes_ = 0;
   Storage* next_free_ = nullptr;
+  std::uint64_t version_ = 0;
 };
 
 /// Counters of the calling thread's pool.

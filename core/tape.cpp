@@ -145,6 +145,7 @@ NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
 NodeRef& NodeRef::save(const Tensor& t) {
   detail::Node& node = tape_->nodes_[node_];
   tape_->saved_.push_back(t.defined() ? t.detach() : Tensor());
+  tape_->saved_versions_.push_back(t.defined() ? t.version() : 0);
   ++node.n_saved;
   return *this;
 }
@@ -168,6 +169,7 @@ void Tape::clear() {
   nodes_.clear();
   io_.clear();
   saved_.clear();
+  saved_versions_.clear();
   slots_.clear();
   objects_.clear();
   inputs_.clear();
@@ -217,7 +219,27 @@ DType BackwardContext::input_dtype(int i) const {
 }
 
 const Tensor& BackwardContext::saved(int i) const {
-  return tape_.saved_[node_.saved_begin + static_cast<std::uint32_t>(i)];
+  const std::uint32_t k = node_.saved_begin + static_cast<std::uint32_t>(i);
+  const Tensor& t = tape_.saved_[k];
+  if (t.defined() && t.version() != tape_.saved_versions_[k]) [[unlikely]]
+    tape_.throw_modified(node_, k);
+  return t;
+}
+
+void Tape::throw_modified(const detail::Node& node, std::uint32_t index) const {
+  const Tensor& t = saved_[index];
+  // The saved alias has no name; a leaf over the same elements (a parameter) may have one.
+  std::string what = fmt::format("a tensor of shape {} ({})", t.shape(), dtype_name(t.dtype()));
+  for (const detail::Slot& s : slots_)
+    if (s.owner.defined() && !s.owner.name().empty() && s.owner.raw_data() == t.raw_data()) {
+      what = fmt::format("'{}' {} ({})", s.owner.name(), t.shape(), dtype_name(t.dtype()));
+      break;
+    }
+  throw GraphError(fmt::format(
+      "{}: {} that this op saved for backward was modified in place after the forward (it is at version {}, "
+      "saved at version {}): backward would compute the gradient from changed values. Modify it after backward, "
+      "or modify a clone()",
+      node.name, what, t.version(), saved_versions_[index]));
 }
 
 const Shape& BackwardContext::output_shape(int i) const {

@@ -80,7 +80,8 @@ class NodeRef {
   /// Whether a node was recorded.
   explicit operator bool() const { return tape_ != nullptr; }
 
-  /// Keeps `t`'s elements for the backward rule (as a detached alias: no copy).
+  /// Keeps `t`'s elements for the backward rule (as a detached alias: no copy), with their
+  /// version: BackwardContext::saved refuses them if they are written in place before backward.
   NodeRef& save(const Tensor& t);
   /// Stores plain attributes for the backward rule (an axis, a scalar, a permutation).
   /// Keeps an object alive until the recording is freed; returns its index for
@@ -135,7 +136,9 @@ class BackwardContext {
   const Shape& input_shape(int i) const;
   DType input_dtype(int i) const;
   /// @}
-  /// The i-th tensor kept with NodeRef::save.
+  /// The i-th tensor kept with NodeRef::save. GraphError, naming the op and the tensor, when its
+  /// elements were written in place since they were saved (Tensor::version): the rule would
+  /// compute the gradient from values the forward never saw.
   const Tensor& saved(int i) const;
   /// Shape and dtype of output i, as recorded.
   /// @{
@@ -233,10 +236,12 @@ class Tape {
   friend class NodeRef;
   friend class BackwardContext;
   std::uint32_t slot_of(const Tensor& t);
+  [[noreturn]] void throw_modified(const detail::Node& node, std::uint32_t index) const;
 
   std::vector<detail::Node> nodes_;
   std::vector<std::uint32_t> io_;
   std::vector<Tensor> saved_;
+  std::vector<std::uint64_t> saved_versions_;  // each saved tensor's Tensor::version when saved
   std::vector<detail::Slot> slots_;
   std::vector<std::shared_ptr<void>> objects_;
   std::vector<std::pair<std::uint32_t, Tensor>> inputs_;  // (position in io_, tensor) when traced

@@ -90,6 +90,7 @@ double Tensor::at(std::initializer_list<std::int64_t> index) const {
 void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
   std::int64_t i = flat_index(index, "set");
   dispatch(dtype(), [&]<class T>() { data<T>()[i] = static_cast<T>(value); });
+  increment_version();
 }
 
 std::vector<double> Tensor::to_vector() const {
@@ -184,6 +185,7 @@ void Tensor::copy_from(const Tensor& src) {
                                  dtype_name(src.dtype()), shape(), dtype_name(dtype())));
   if (src.raw_data() != raw_data())
     std::memcpy(raw_data(), src.raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  increment_version();
 }
 
 void Tensor::assign_(const Tensor& src) {
@@ -205,6 +207,7 @@ void Tensor::assign_(const Tensor& src) {
 
 void Tensor::fill_(double value) {
   dispatch(dtype(), [&]<class T>() { std::fill_n(data<T>(), numel(), static_cast<T>(value)); });
+  increment_version();
 }
 
 const std::string& Tensor::name() const {

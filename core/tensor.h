@@ -122,7 +122,7 @@ class Tensor {
   double item() const;
   /// Element at a full index, as double (bounds-checked).
   double at(std::initializer_list<std::int64_t> index) const;
-  /// Writes one element (bounds-checked). Not recorded on the tape.
+  /// Writes one element (bounds-checked), in place: not recorded on the tape.
   void set(std::initializer_list<std::int64_t> index, double value);
   /// The elements as doubles, in row-major order.
   std::vector<double> to_vector() const;
@@ -163,6 +163,13 @@ class Tensor {
   void assign_(const Tensor& src);
   /// Sets every element to `value` in place, unrecorded.
   void fill_(double value);
+  /// How many in-place writes (fill_, copy_from, set, an optimizer's step, increment_version)
+  /// the elements have had: shared by every tensor over the same elements (views, detach()).
+  std::uint64_t version() const { return checked().storage->version(); }
+  /// Marks the elements as written in place. fill_, copy_from, set and Optimizer::step do it
+  /// themselves; code that writes through data<T>() calls it, so that a backward rule that saved
+  /// this tensor refuses the changed elements (GraphError) instead of computing a wrong gradient.
+  void increment_version() { checked().storage->bump_version(); }
 
   /// A tensor sharing the elements with another shape of the same numel (unrecorded; the op
   /// `tg::reshape` records).

@@ -58,7 +58,7 @@ Tensor sparse_categorical_crossentropy(const Tensor& targets, const Tensor& pred
     std::int64_t count = 0;
     for (std::int64_t r = 0; r < a.rows; ++r) {
       const double id = static_cast<double>(t[r]);
-      const bool integral = std::isfinite(id) && id == std::floor(id);
+      const bool integral = std::isfinite(id) && id == std::floor(id) && std::abs(id) < 0x1p62;
       if (integral && ignored(a, static_cast<std::int64_t>(id))) continue;
       if (!integral || id < 0 || id >= static_cast<double>(classes))
         throw ValueError(fmt::format("{}: target {} at flat position {} is not a class id in [0, {}) for pred {}{}", op,
@@ -94,6 +94,17 @@ Tensor sparse_categorical_crossentropy(const Tensor& targets, const Tensor& pred
           const U* t = targets.data<U>();
           T* d = dpred.data<T>();
           const T scale = static_cast<T>(static_cast<double>(ctx.grad_output().data<T>()[0]) * a.inv_count);
+          // The targets were checked in forward; written through data<T>() since (which the
+          // version check cannot see), an id must still never index outside its row.
+          for (std::int64_t r = 0; r < a.rows; ++r) {
+            const double id = static_cast<double>(t[r]);
+            const bool integral = std::isfinite(id) && id == std::floor(id) && std::abs(id) < 0x1p62;
+            if (integral && ignored(a, static_cast<std::int64_t>(id))) continue;
+            if (!integral || id < 0 || id >= static_cast<double>(a.classes))
+              throw ValueError(fmt::format("{} backward: target {} at flat position {} is no longer a class id in "
+                                           "[0, {}): the targets were changed after the forward",
+                                           ctx.op(), id, r, a.classes));
+          }
           for (std::int64_t r = 0; r < a.rows; ++r) {
             const auto cls = static_cast<std::int64_t>(t[r]);
             if (ignored(a, cls)) continue;

@@ -43,6 +43,9 @@ void embedding_backward(BackwardContext& ctx) {
   const Tensor& ids = ctx.saved(0);
   const Tensor& g = ctx.grad_output();
   const std::int64_t dim = ctx.input_shape(1)[1];
+  // Checked in forward too; written through data<T>() since (which the version check cannot
+  // see), an id must still never address a row outside the table.
+  check_ids(ids, ctx.input_shape(1)[0]);
   dispatch(g.dtype(), [&]<class T>() {
     const T* src = g.data<T>();
     T* dw = ctx.grad_input(1).data<T>();

@@ -46,6 +46,7 @@ void Optimizer::step() {
                                    p.name(), p.shape(), dtype_name(p.dtype()), g.shape(),
                                    dtype_name(g.dtype())));
     update(i, p, g);
+    p.increment_version();  // a graph recorded before this step saved the old weights
   }
 }
 

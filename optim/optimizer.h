@@ -49,8 +49,10 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  /// Updates every parameter that has a gradient, under NoGradGuard. Throws ShapeError when a
-  /// gradient does not have its parameter's shape and dtype (a parameter reshaped after backward).
+  /// Updates every parameter that has a gradient, under NoGradGuard, and marks it written in
+  /// place (Tensor::increment_version): a graph recorded before the step and not yet backwarded
+  /// refuses the new weights. Throws ShapeError when a gradient does not have its parameter's
+  /// shape and dtype (a parameter reshaped after backward).
   void step();
   /// Sets the gradient of every parameter to zero, keeping the buffers.
   void zero_grad();

@@ -108,6 +108,7 @@ void broadcast(const std::vector<Tensor>& tensors, int root) {
     const auto n = static_cast<int>(t.numel());
     check(MPI_Bcast(handle.raw_data(), n, t.dtype() == DType::f64 ? MPI_DOUBLE : MPI_FLOAT, root, MPI_COMM_WORLD),
           "MPI_Bcast");
+    handle.increment_version();
   }
 }
 

@@ -56,6 +56,7 @@ void get_elements(Tensor& t, const unsigned char* p) {
   const auto bytes = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
   auto* dst = static_cast<unsigned char*>(t.raw_data());
   std::memcpy(dst, p, bytes);
+  t.increment_version();
   if constexpr (std::endian::native != std::endian::little) {
     const std::size_t s = dtype_size(t.dtype());
     for (std::size_t i = 0; i < bytes; i += s)
