@@ -19,11 +19,13 @@ int main(int argc, char** argv) {
   std::string out = "bptt_graph";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--deep") deep = true;
+    if (a == "--deep")
+      deep = true;
     else if (a == "--help" || a == "-h" || a.starts_with("--")) {
       fmt::print("usage: bptt_graph [--deep] [out]\n");
       return a.starts_with("--h") || a == "-h" ? 0 : 2;
-    } else out = a;
+    } else
+      out = a;
   }
   manual_seed(42);
   Sequential model = deep ? Sequential(Input{None, 1}, SimpleRNN(2, {.return_sequences = true}), SimpleRNN(2), Dense(1))
@@ -42,8 +44,8 @@ int main(int argc, char** argv) {
   fmt::print("{}{} parameters; the graph of one forward pass over 5 steps is in {}\n", model.summary(),
              model.num_parameters(), dot_path);
   if (std::system("command -v dot > /dev/null 2>&1") != 0) {
-    fmt::print("Graphviz's dot is not on the PATH: no SVG (install graphviz, then: dot -Tsvg {} -o {}.svg)\n",
-               dot_path, out);
+    fmt::print("Graphviz's dot is not on the PATH: no SVG (install graphviz, then: dot -Tsvg {} -o {}.svg)\n", dot_path,
+               out);
     return 0;
   }
   const std::string cmd = fmt::format("dot -Tsvg '{}' -o '{}.svg'", dot_path, out);

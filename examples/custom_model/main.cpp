@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   using namespace tg;
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   if (argc > 2 || (argc == 2 && !quick)) {
-    std::fprintf(stderr, "custom_model: unexpected argument '%s'\nusage: custom_model [--quick]\n", argv[quick ? 2 : 1]);
+    std::fprintf(stderr, "custom_model: unexpected argument '%s'\nusage: custom_model [--quick]\n",
+                 argv[quick ? 2 : 1]);
     return 2;
   }
   manual_seed(42);

@@ -13,8 +13,8 @@ int main(int argc, char** argv) {
   }
   // 1. The gradient checker, as for built-in ops (float64, central differences).
   Generator g(1);
-  GradcheckResult check = gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); },
-                                    {randn({3, 4}, DType::f64, &g)});
+  GradcheckResult check =
+      gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); }, {randn({3, 4}, DType::f64, &g)});
   fmt::print("gradcheck softplus: {}\n", check.ok ? "ok" : check.message);
 
   // 2. In a computation: one gradient step on w for loss = mean(softplus(x w)).

@@ -31,8 +31,7 @@ Data make_data(std::int64_t n, tg::Generator& rng) {
   tg::Tensor u = tg::rand({n, 3}, tg::DType::f32, &rng);
   Data d{tg::empty({n, 4}), tg::empty({n, kSteps, 1})};
   for (std::int64_t i = 0; i < n; ++i) {
-    const double f = 0.5 + 2.0 * u.at({i, 0}), phase = 2.0 * std::numbers::pi * u.at({i, 1}),
-                 a = 0.5 + u.at({i, 2});
+    const double f = 0.5 + 2.0 * u.at({i, 0}), phase = 2.0 * std::numbers::pi * u.at({i, 1}), a = 0.5 + u.at({i, 2});
     d.x.set({i, 0}, f - 1.5);
     d.x.set({i, 1}, std::sin(phase));  // the phase as a point on the circle: 0 and 2 pi are one
     d.x.set({i, 2}, std::cos(phase));
@@ -94,8 +93,8 @@ int main(int argc, char** argv) {
   const double val_mse = evaluate(model, valid.x, valid.y).at("loss");
   Tensor mean_series = mean(train.y, {0}, /*keepdim=*/true);  // [1, 50, 1]
   const double baseline = mse(valid.y, broadcast_to(mean_series, valid.y.shape())).item();
-  fmt::print("generate: validation MSE {:.5f}; predicting the mean series: {:.5f} ({:.1f}x lower)\n", val_mse,
-             baseline, baseline / val_mse);
+  fmt::print("generate: validation MSE {:.5f}; predicting the mean series: {:.5f} ({:.1f}x lower)\n", val_mse, baseline,
+             baseline / val_mse);
   (void)h;
   return 0;
 }

@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
 
   const double model_mse = hidden_mse(predict(model, valid.x), valid);
   const double interp_mse = hidden_mse(interpolate(valid), valid);
-  fmt::print("imputation: MSE on the hidden points {:.5f}; linear interpolation: {:.5f} ({:.1f}x lower)\n",
-             model_mse, interp_mse, interp_mse / model_mse);
+  fmt::print("imputation: MSE on the hidden points {:.5f}; linear interpolation: {:.5f} ({:.1f}x lower)\n", model_mse,
+             interp_mse, interp_mse / model_mse);
   return 0;
 }

@@ -62,8 +62,8 @@ const std::vector<std::string> kPositive = {"good", "great", "excellent", "fun",
 const std::vector<std::string> kNegative = {"bad", "awful", "boring", "terrible", "dull", "poor", "weak"};
 const std::vector<std::string> kNegators = {"not", "never", "hardly"};
 const std::vector<std::string> kIntensifiers = {"very", "really", "so", "quite"};
-const std::vector<std::string> kFillers = {"the", "movie", "was", "plot", "acting", "i", "think", "it", "and",
-                                           "a", "film", "story", "is", "this", "overall", "with", "cast", "end"};
+const std::vector<std::string> kFillers = {"the",  "movie", "was", "plot", "acting",  "i",    "think", "it", "and", "a",
+                                           "film", "story", "is",  "this", "overall", "with", "cast",  "end"};
 constexpr std::int64_t kMaxWords = 20, kDim = 32, kUnits = 32;
 
 /// Word ids: 0 is padding, then every word of the lists above.
@@ -86,9 +86,7 @@ struct Review {
   bool positive;
 };
 
-const std::string& pick(const std::vector<std::string>& list, tg::Generator& g) {
-  return list[g.below(list.size())];
-}
+const std::string& pick(const std::vector<std::string>& list, tg::Generator& g) { return list[g.below(list.size())]; }
 
 Review make_review(tg::Generator& g) {
   Review r;
@@ -139,17 +137,26 @@ Config parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
-    if (a == "--quick") c.quick = true;
-    else if (a == "--seed" && has_value) c.seed = static_cast<std::uint32_t>(std::stoul(argv[++i]));
-    else if (a == "--lr" && has_value) c.lr = std::stod(argv[++i]);
-    else if (a == "--epochs" && has_value) c.epochs = std::stoi(argv[++i]);
-    else if (a == "--embedding-init" && has_value) c.embedding_init = std::stod(argv[++i]);
-    else if (a == "--train" && has_value) c.n_train = std::stoll(argv[++i]);
+    if (a == "--quick")
+      c.quick = true;
+    else if (a == "--seed" && has_value)
+      c.seed = static_cast<std::uint32_t>(std::stoul(argv[++i]));
+    else if (a == "--lr" && has_value)
+      c.lr = std::stod(argv[++i]);
+    else if (a == "--epochs" && has_value)
+      c.epochs = std::stoi(argv[++i]);
+    else if (a == "--embedding-init" && has_value)
+      c.embedding_init = std::stod(argv[++i]);
+    else if (a == "--train" && has_value)
+      c.n_train = std::stoll(argv[++i]);
     else if (a == "--model" && has_value) {
       const std::string m = argv[++i];
-      if (m == "both") c.models = {"simple_rnn", "lstm"};
-      else if (m == "simple_rnn" || m == "lstm") c.models = {m};
-      else throw tg::ValueError("sentiment: --model " + m + " (expected simple_rnn, lstm or both)");
+      if (m == "both")
+        c.models = {"simple_rnn", "lstm"};
+      else if (m == "simple_rnn" || m == "lstm")
+        c.models = {m};
+      else
+        throw tg::ValueError("sentiment: --model " + m + " (expected simple_rnn, lstm or both)");
     } else {
       throw tg::ValueError("sentiment: unknown argument " + a +
                            " (expected --quick, --seed N, --lr X, --epochs N, --model simple_rnn|lstm|both, "
@@ -198,9 +205,13 @@ int run(int argc, char** argv) {
     tg::Generator shuffle(c.seed + 1);
     const auto t0 = std::chrono::steady_clock::now();
     tg::History h = tg::fit(model, x, y,
-                            {.epochs = epochs, .optimizer = &adam, .loss = tg::binary_crossentropy_loss(true),
-                             .metrics = {tg::accuracy(true)}, .validation_data = std::pair{xv, yv},
-                             .verbose = c.quick ? 0 : 2, .generator = &shuffle});
+                            {.epochs = epochs,
+                             .optimizer = &adam,
+                             .loss = tg::binary_crossentropy_loss(true),
+                             .metrics = {tg::accuracy(true)},
+                             .validation_data = std::pair{xv, yv},
+                             .verbose = c.quick ? 0 : 2,
+                             .generator = &shuffle});
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const Tensor logits = tg::predict(model, tg::slice(xv, 0, 0, 4));
@@ -210,10 +221,9 @@ int run(int argc, char** argv) {
                   1.0 / (1.0 + std::exp(-logits.at({i, 0}))));
     }
     char line[256];
-    std::snprintf(line, sizeof line,
-                  "result %s val_accuracy %.4f val_loss %.4f accuracy %.4f epochs %d train_seconds %.1f\n",
-                  kind.c_str(), h["val_accuracy"].back(), h["val_loss"].back(), h["accuracy"].back(), h.epochs(),
-                  seconds);
+    std::snprintf(
+        line, sizeof line, "result %s val_accuracy %.4f val_loss %.4f accuracy %.4f epochs %d train_seconds %.1f\n",
+        kind.c_str(), h["val_accuracy"].back(), h["val_loss"].back(), h["accuracy"].back(), h.epochs(), seconds);
     summaries.emplace_back(line);
   }
   std::printf("\n");

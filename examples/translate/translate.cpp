@@ -23,9 +23,9 @@
 // and 1.000 against 0.263 and 0.041). The gap is one of how fast they learn, and the plain
 // model's figure at this budget is erratic: rounding changes in the library (new float32 tanh
 // and sigmoid kernels, within 2 ulp of the old) moved it from 0.390 to 0.432 (and from 0.364 to
-// 0.970 at --lr 0.008), while the encoder-decoder stayed at 1.000. Before those changes: with 4 epochs the encoder-decoder reached 1.000 on seeds 1-4 and the
-// plain model 0.85-0.98 (0.26 on seed 4); at --epochs 4 --lr 0.002 the plain model was ahead
-// (0.999 against 0.965); with SimpleRNN(128) (--cell simple --hidden 128 --epochs 10) the
+// 0.970 at --lr 0.008), while the encoder-decoder stayed at 1.000. Before those changes: with 4 epochs the
+// encoder-decoder reached 1.000 on seeds 1-4 and the plain model 0.85-0.98 (0.26 on seed 4); at --epochs 4 --lr 0.002
+// the plain model was ahead (0.999 against 0.965); with SimpleRNN(128) (--cell simple --hidden 128 --epochs 10) the
 // encoder-decoder reached 1.000 on seeds 42 and 1-4 and the plain model 0.88-0.96 (seed 42 with
 // --epochs 20: 1.000 from the 17th epoch on, the encoder-decoder from the 12th).
 // --quick (GRU(48), 4 epochs of 2000 dates): 0.799 against 0.724 of the characters right, exact
@@ -157,7 +157,8 @@ Tensor take_rows(const Tensor& src, const std::vector<std::int64_t>& order, std:
   const std::size_t row = static_cast<std::size_t>(src.numel() / src.size(0)) * sizeof(float);
   for (std::int64_t i = 0; i < count; ++i)
     std::memcpy(static_cast<char*>(dst.raw_data()) + static_cast<std::size_t>(i) * row,
-                static_cast<const char*>(src.raw_data()) + static_cast<std::size_t>(order[begin + static_cast<std::size_t>(i)]) * row,
+                static_cast<const char*>(src.raw_data()) +
+                    static_cast<std::size_t>(order[begin + static_cast<std::size_t>(i)]) * row,
                 row);
   return dst;
 }
@@ -269,10 +270,14 @@ Config parse(int argc, char** argv) {
       c.lr = std::stod(next());
     } else if (a == "--cell") {
       const std::string v = next();
-      if (v == "simple") c.cell = Cell::simple;
-      else if (v == "gru") c.cell = Cell::gru;
-      else if (v == "lstm") c.cell = Cell::lstm;
-      else throw tg::ValueError("translate: --cell: expected simple, gru or lstm, got " + v);
+      if (v == "simple")
+        c.cell = Cell::simple;
+      else if (v == "gru")
+        c.cell = Cell::gru;
+      else if (v == "lstm")
+        c.cell = Cell::lstm;
+      else
+        throw tg::ValueError("translate: --cell: expected simple, gru or lstm, got " + v);
     } else {
       throw tg::ValueError("translate: unknown argument " + a +
                            " (expected --quick, --seed N, --epochs N, --hidden N, --train N, --lr X, "
@@ -296,7 +301,8 @@ int run(const Config& c) {
   const Tensor x_train = dates::encode_inputs(train_set), x_test = dates::encode_inputs(test);
   const Tensor dec_train = dates::decoder_inputs(y_train);
   EncoderDecoder ed(c.cell, c.hidden);
-  const double ed_seconds = train("encoder-decoder", ed, c,
+  const double ed_seconds = train(
+      "encoder-decoder", ed, c,
       [&](const std::vector<std::int64_t>& order, std::size_t s, std::int64_t n) {
         return tg::sparse_categorical_crossentropy(
             take_rows(y_train, order, s, n),
@@ -317,7 +323,8 @@ int run(const Config& c) {
     tg::NoGradGuard no_grad;
     return score(argmax_ids(plain(xp_test)), y_test);
   };
-  const double plain_seconds = train("plain seq2seq", plain, c,
+  const double plain_seconds = train(
+      "plain seq2seq", plain, c,
       [&](const std::vector<std::int64_t>& order, std::size_t s, std::int64_t n) {
         return tg::sparse_categorical_crossentropy(take_rows(y_train, order, s, n),
                                                    plain(take_rows(xp_train, order, s, n)));

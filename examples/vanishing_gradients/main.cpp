@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
       if (a == "--units") s.units = std::stoll(v);
       if (a == "--seed") s.seed = std::stoull(v);
     } else if (a.starts_with("-")) {
-      fmt::print("usage: vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [--seed S] "
-                 "[out.svg]\n");
+      fmt::print(
+          "usage: vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [--seed S] "
+          "[out.svg]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     } else {
       svg = a;
@@ -40,9 +41,10 @@ int main(int argc, char** argv) {
     fmt::print("vanishing_gradients: --steps must be at least 3, got {}\n", s.steps);
     return 2;
   }
-  fmt::print("Task: output the first of {} uniform(-1, 1) inputs; {} units; measured on {} batches of {}, at "
-             "initialisation and after {} Adam steps at {}\n",
-             s.steps, s.units, s.measure_batches, s.batch, s.train_steps, s.learning_rate);
+  fmt::print(
+      "Task: output the first of {} uniform(-1, 1) inputs; {} units; measured on {} batches of {}, at "
+      "initialisation and after {} Adam steps at {}\n",
+      s.steps, s.units, s.measure_batches, s.batch, s.train_steps, s.learning_rate);
   const std::vector<Profile> profiles = all_profiles(s);
 
   const auto report = [&](const char* when, Gradients Profile::*which) {
@@ -50,9 +52,10 @@ int main(int argc, char** argv) {
                table(profiles, which, s.steps / 10 > 0 ? s.steps / 10 : 1));
     for (const Profile& p : profiles) {
       const Gradients& g = p.*which;
-      fmt::print("{:>12}: first/last gradient ratio x {:.3e}, h {:.3e} (h to t = {}: {:.3e}); loss {:.4f} (predicting "
-                 "0 scores 0.333)\n",
-                 p.name, g.x_ratio(), g.h_ratio(), s.steps - 2, g.h_ratio_before_last(), g.loss);
+      fmt::print(
+          "{:>12}: first/last gradient ratio x {:.3e}, h {:.3e} (h to t = {}: {:.3e}); loss {:.4f} (predicting "
+          "0 scores 0.333)\n",
+          p.name, g.x_ratio(), g.h_ratio(), s.steps - 2, g.h_ratio_before_last(), g.loss);
     }
   };
   report("At initialisation", &Profile::init);
