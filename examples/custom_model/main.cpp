@@ -1,18 +1,17 @@
 // Trains the user-defined LeakyForecaster on the walkthrough's one-step task.
-#include <cstdio>
-
 #include <fmt/format.h>
 
 #include "leaky_cell.h"
+#include "support/cli.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace tg;
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
-  if (argc > 2 || (argc == 2 && !quick)) {
-    std::fprintf(stderr, "custom_model: unexpected argument '%s'\nusage: custom_model [--quick]\n",
-                 argv[quick ? 2 : 1]);
-    return 2;
-  }
+  bool quick = false;
+  cli::CommandLine cl("custom_model", "Trains the user-defined LeakyForecaster on the walkthrough's one-step task.");
+  cl.quick("a small run for tests: 500/200/100 series, 2 epochs", [&] { quick = true; });
+  if (const auto status = cl.parse(argc, argv)) return *status;
   manual_seed(42);
   Generator rng(42);
   ForecastSizes sizes;
@@ -29,4 +28,11 @@ int main(int argc, char** argv) {
   o.verbose = 2;
   History h = fit(model, d.x_train, d.y_train, o);
   fmt::print("validation MSE {:.4f} (naive forecast: 0.0202)\n", h["val_loss"].back());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return tg::cli::guarded_main("custom_model", [&] { return run(argc, argv); });
 }

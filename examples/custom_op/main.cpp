@@ -1,16 +1,17 @@
 // Uses the custom softplus op in a model, checks its gradient, and trains a step.
-#include <cstdio>
-
 #include <fmt/format.h>
 
 #include "softplus.h"
+#include "support/cli.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace tg;
-  if (argc > 1) {
-    std::fprintf(stderr, "custom_op: unexpected argument '%s'\nusage: custom_op (no arguments)\n", argv[1]);
-    return 2;
-  }
+  cli::CommandLine cl("custom_op",
+                      "Uses the custom softplus op in a model, checks its gradient, and trains a step.\n"
+                      "Takes no arguments.");
+  if (const auto status = cl.parse(argc, argv)) return *status;
   // 1. The gradient checker, as for built-in ops (float64, central differences).
   Generator g(1);
   GradcheckResult check =
@@ -24,4 +25,10 @@ int main(int argc, char** argv) {
   loss.backward();
   fmt::print("loss {:.5f}, dloss/dw {}\n", loss.item(), w.grad());
   return check.ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return tg::cli::guarded_main("custom_op", [&] { return run(argc, argv); });
 }

@@ -1,8 +1,6 @@
 // The time-series walkthrough of Géron's Hands-On Machine Learning, ch. 15, in tapegrad: every
 // model of the notebook trained on the notebook's own data (seed 42, bit for bit), with its
 // validation MSE beside the notebook's. Run `forecast --help` for the flags.
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -21,6 +19,7 @@
 #include <tapegrad/optim/adam.h>
 
 #include "ranks.h"
+#include "support/cli.h"
 #include "support/plot.h"
 
 namespace {
@@ -42,76 +41,52 @@ struct Options {
   std::string plots;
 };
 
-const char* kUsage = R"(usage: forecast [options]
-Trains the models of the ch. 15 time-series walkthrough and prints their validation MSE.
-  --epochs N        epochs per model (default 20)
-  --seed S          data and weights seed (default 42: the notebook's data)
-  --init-seed S     weights and shuffling seed only, the data staying that of --seed
-                    (default: --seed), to see the spread between training runs
-  --models a,b,...  models to run, in the given order (default: all)
-                    naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,
-                    iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru,
-                    wavenet, conv_gru
-  --json            one JSON object per model instead of the table
-  --plots DIR       write learning curves and forecasts as SVG files into DIR
-  --summary         print each model's summary before training it
-  --verbose         show Keras-like progress for every epoch
-  --quiet           print only the results
-  --quick           a small run for tests: 700/200/100 series, 2 epochs unless --epochs is given
-  --help            this text
-)";
-
-struct UsageError : Error {
-  using Error::Error;
-};
-
-long parse_int(const std::string& flag, const std::string& v, long lo, long hi) {
-  std::size_t used = 0;
-  long n = 0;
-  try {
-    n = std::stol(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
+// What is wrong with a --models list (comma-separated names of kModels), or "" when nothing is.
+std::string check_models(const std::string& list) {
+  if (list.empty()) return "needs at least one model name";
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = list.find(',', start);
+    const std::string m = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (std::find(kModels.begin(), kModels.end(), m) == kModels.end()) return fmt::format("unknown model '{}'", m);
+    if (comma == std::string::npos) return "";
+    start = comma + 1;
   }
-  if (used != v.size() || v.empty() || n < lo || n > hi)
-    throw UsageError(fmt::format("{} takes an integer in [{}, {}], got '{}'", flag, lo, hi, v));
-  return n;
 }
 
-Options parse(int argc, char** argv) {
-  Options o;
-  bool epochs_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(fmt::format("{} needs a value", a));
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") throw UsageError("");
-    if (a == "--epochs") o.epochs = static_cast<int>(parse_int(a, value(), 1, 100000)), epochs_given = true;
-    else if (a == "--seed") o.seed = static_cast<std::uint32_t>(parse_int(a, value(), 0, 4294967295L));
-    else if (a == "--init-seed") o.init_seed = static_cast<std::uint32_t>(parse_int(a, value(), 0, 4294967295L));
-    else if (a == "--models") {
-      o.models.clear();
-      const std::string list = value();
-      if (!list.empty() && list.back() == ',') throw UsageError("unknown model ''");  // getline drops it
-      std::stringstream ss(list);
-      for (std::string m; std::getline(ss, m, ',');) {
-        if (std::find(kModels.begin(), kModels.end(), m) == kModels.end())
-          throw UsageError(fmt::format("unknown model '{}'", m));
-        o.models.push_back(m);
-      }
-      if (o.models.empty()) throw UsageError("--models needs at least one model name");
-    } else if (a == "--plots") o.plots = value();
-    else if (a == "--json") o.json = true;
-    else if (a == "--quiet") o.quiet = true;
-    else if (a == "--summary") o.summary = true;
-    else if (a == "--verbose") o.verbose = true;
-    else if (a == "--quick") o.quick = true;
-    else throw UsageError(fmt::format("unknown flag '{}'", a));
+// Fills `o` from the command line; an exit status when the program should stop (--help, errors).
+std::optional<int> parse(int argc, char** argv, Options& o) {
+  cli::CommandLine cl("forecast",
+                      "Trains the models of the ch. 15 time-series walkthrough and prints their validation MSE.");
+  cl.whole("--epochs", o.epochs, 1, 100000, "epochs per model (default 20)");
+  cl.whole("--seed", o.seed, 0, 4294967295u, "data and weights seed (default 42: the notebook's data)", "S");
+  cl.whole("--init-seed", o.init_seed, 0, 4294967295u,
+           "weights and shuffling seed only, the data staying that of --seed\n"
+           "(default: --seed), to see the spread between training runs",
+           "S");
+  std::string models;
+  cl.text("--models", models,
+          "models to run, in the given order (default: all)\n"
+          "naive, linear, simple_rnn, deep_rnn, deep_rnn_simple_out,\n"
+          "iterative_10, naive_10, linear_10, deep_rnn_10, seq2seq, lstm, gru,\n"
+          "wavenet, conv_gru",
+          "a,b,...")
+      ->check(CLI::Validator([](std::string& v) { return check_models(v); }, ""));
+  cl.flag("--json", o.json, "one JSON object per model instead of the table");
+  cl.text("--plots", o.plots, "write learning curves and forecasts as SVG files into DIR", "DIR");
+  cl.flag("--summary", o.summary, "print each model's summary before training it");
+  cl.flag("--verbose", o.verbose, "show Keras-like progress for every epoch");
+  cl.flag("--quiet", o.quiet, "print only the results");
+  cl.quick("a small run for tests: 700/200/100 series, 2 epochs unless --epochs is given", [&] {
+    o.quick = true;
+    o.epochs = 2;
+  });
+  if (auto status = cl.parse(argc, argv)) return status;
+  if (!models.empty()) {  // checked: names of kModels
+    o.models.clear();
+    std::stringstream ss(models);
+    for (std::string m; std::getline(ss, m, ',');) o.models.push_back(m);
   }
-  if (o.quick && !epochs_given) o.epochs = 2;
-  return o;
+  return std::nullopt;
 }
 
 // ---- results ----------------------------------------------------------------------------------
@@ -381,47 +356,39 @@ void plot_history(const std::string& dir, const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  forecast::Ranks ranks(argc, argv);  // MPI under mpirun (with tapegrad::dist), else one process
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const UsageError& e) {
-    const bool help = std::string(e.what()).empty();
-    if (!help) std::fprintf(stderr, "forecast: %s\n", e.what());
-    std::fputs(kUsage, help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
-  if (ranks.rank() != 0) {  // rank 0 prints and plots for all
-    if (!std::freopen("/dev/null", "w", stdout)) return 1;
-    o.plots.clear();
-  }
-  try {
-    if (!o.plots.empty()) {
-      ::mkdir(o.plots.c_str(), 0755);
-      struct stat st {};
-      if (::stat(o.plots.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        throw IOError(fmt::format("--plots: cannot create the directory '{}'", o.plots));
+  return cli::guarded_main("forecast", [&] {
+    forecast::Ranks ranks(argc, argv);  // MPI under mpirun (with tapegrad::dist), else one process
+    Options o;
+    if (const auto status = parse(argc, argv, o)) return *status;
+    if (ranks.rank() != 0) {  // rank 0 prints and plots for all
+      if (!std::freopen("/dev/null", "w", stdout)) return 1;
+      o.plots.clear();
     }
-    auto t0 = std::chrono::steady_clock::now();
-    Walkthrough w(o, ranks);
-    std::vector<Result> results;
-    for (const std::string& m : o.models) {
-      if (!o.quiet && !o.json) fmt::print("{:<21}", m), std::fflush(stdout);
-      Result r = w.run(m);
-      if (!o.quiet && !o.json)
-        fmt::print("val MSE {:.4f}{}  ({:.2f} s)\n", r.val_mse,
-                   r.last_step_mse ? fmt::format(", last step {:.4f}", *r.last_step_mse) : "", r.train_s);
-      if (o.json) fmt::print("{}\n", json_line(r));
-      if (!o.plots.empty()) plot_history(o.plots, r);
-      results.push_back(std::move(r));
+    try {
+      if (!o.plots.empty()) cli::prepare_output_dir(o.plots, "--plots");  // before any training
+      auto t0 = std::chrono::steady_clock::now();
+      Walkthrough w(o, ranks);
+      std::vector<Result> results;
+      for (const std::string& m : o.models) {
+        if (!o.quiet && !o.json) fmt::print("{:<21}", m), std::fflush(stdout);
+        Result r = w.run(m);
+        if (!o.quiet && !o.json)
+          fmt::print("val MSE {:.4f}{}  ({:.2f} s)\n", r.val_mse,
+                     r.last_step_mse ? fmt::format(", last step {:.4f}", *r.last_step_mse) : "", r.train_s);
+        if (o.json) fmt::print("{}\n", json_line(r));
+        if (!o.plots.empty()) plot_history(o.plots, r);
+        results.push_back(std::move(r));
+      }
+      const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!o.plots.empty()) w.plot_forecasts(o.plots);
+      if (!o.json) print_table(results, total);
+      return 0;
+    } catch (const std::exception& e) {
+      if (ranks.size() > 1) {  // the other ranks may be waiting for this one
+        std::fprintf(stderr, "forecast: %s\n", e.what());
+        ranks.abort_all(1);
+      }
+      throw;  // guarded_main prints it
     }
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!o.plots.empty()) w.plot_forecasts(o.plots);
-    if (!o.json) print_table(results, total);
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "forecast: %s\n", e.what());
-    if (ranks.size() > 1) ranks.abort_all(1);  // the other ranks may be waiting for this one
-    return 1;
-  }
+  });
 }

@@ -18,12 +18,13 @@
 //
 //     imputation [--quick] [--epochs N] [--seed S]
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include <fmt/format.h>
 
 #include <tapegrad/tapegrad.h>
+
+#include "support/cli.h"
 
 namespace {
 
@@ -94,35 +95,18 @@ tg::Tensor hidden_points_mse(const tg::Tensor& y_true, const tg::Tensor& y_pred)
   return tg::sum(tg::square(y_pred - value) * hidden) / tg::sum(hidden);
 }
 
-int usage(const std::string& why) {
-  fmt::print(stderr, "{}\nusage: imputation [--quick] [--epochs N] [--seed S]\n", why);
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace tg;
   bool quick = false;
   int epochs = -1;
-  unsigned seed = 42;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-    } else if ((a == "--epochs" || a == "--seed") && i + 1 < argc) {
-      char* end = nullptr;
-      const long v = std::strtol(argv[++i], &end, 10);
-      if (*end != '\0' || v < (a == "--epochs" ? 1 : 0) || v > 1000000)
-        return usage(fmt::format("{} needs a number {}", a, a == "--epochs" ? "> 0" : ">= 0"));
-      if (a == "--epochs")
-        epochs = static_cast<int>(v);
-      else
-        seed = static_cast<unsigned>(v);
-    } else {
-      return usage(fmt::format("unknown argument '{}'", a));
-    }
-  }
+  std::uint32_t seed = 42;
+  cli::CommandLine cl("imputation",
+                      "Fills random gaps of the walkthrough's series with a bidirectional RNN and prints its error on\n"
+                      "the hidden points beside that of linear interpolation.");
+  cl.quick("a small run for tests: 1000/200 series, 8 epochs", [&] { quick = true; });
+  cl.whole("--epochs", epochs, 1, 100000, "epochs (default 30; --quick: 8)");
+  cl.whole("--seed", seed, 0, 4294967295u, "data and weights seed (default 42)", "S");
+  if (const auto status = cl.parse(argc, argv)) return *status;
   if (epochs < 0) epochs = quick ? 8 : 30;
   manual_seed(seed);
   Generator rng(seed);
@@ -146,4 +130,10 @@ int main(int argc, char** argv) {
   fmt::print("imputation: MSE on the hidden points {:.5f}; linear interpolation: {:.5f} ({:.1f}x lower)\n", model_mse,
              interp_mse, interp_mse / model_mse);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return tg::cli::guarded_main("imputation", [&] { return run(argc, argv); });
 }

@@ -49,10 +49,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <tapegrad/tapegrad.h>
+
+#include "support/cli.h"
 
 namespace {
 
@@ -132,41 +135,24 @@ struct Config {
   std::vector<std::string> models = {"simple_rnn", "lstm"};
 };
 
-Config parse(int argc, char** argv) {
-  Config c;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (a == "--quick")
-      c.quick = true;
-    else if (a == "--seed" && has_value)
-      c.seed = static_cast<std::uint32_t>(std::stoul(argv[++i]));
-    else if (a == "--lr" && has_value)
-      c.lr = std::stod(argv[++i]);
-    else if (a == "--epochs" && has_value)
-      c.epochs = std::stoi(argv[++i]);
-    else if (a == "--embedding-init" && has_value)
-      c.embedding_init = std::stod(argv[++i]);
-    else if (a == "--train" && has_value)
-      c.n_train = std::stoll(argv[++i]);
-    else if (a == "--model" && has_value) {
-      const std::string m = argv[++i];
-      if (m == "both")
-        c.models = {"simple_rnn", "lstm"};
-      else if (m == "simple_rnn" || m == "lstm")
-        c.models = {m};
-      else
-        throw tg::ValueError("sentiment: --model " + m + " (expected simple_rnn, lstm or both)");
-    } else {
-      throw tg::ValueError("sentiment: unknown argument " + a +
-                           " (expected --quick, --seed N, --lr X, --epochs N, --model simple_rnn|lstm|both, "
-                           "--embedding-init A, --train N)");
-    }
-  }
-  if (c.epochs < 0) throw tg::ValueError("sentiment: --epochs must not be negative (0: the mode's default)");
-  if (c.n_train <= 0) throw tg::ValueError("sentiment: --train must be positive");
-  if (c.embedding_init <= 0) throw tg::ValueError("sentiment: --embedding-init must be positive");
-  return c;
+// Fills `c` from the command line; an exit status when the program should stop (--help, errors).
+std::optional<int> parse(int argc, char** argv, Config& c) {
+  tg::cli::CommandLine cl("sentiment",
+                          "Is a short review positive or negative? A SimpleRNN and an LSTM over masked embeddings\n"
+                          "of generated reviews, trained with fit.");
+  cl.quick("a few seconds: 1000 validation reviews, 4 epochs of the SimpleRNN and 2 of the LSTM",
+           [&] { c.quick = true; });
+  cl.whole("--seed", c.seed, 0, 4294967295u, "data, weights and shuffling seed (default 42)", "S");
+  cl.positive("--lr", c.lr, 10.0, "Adam's learning rate (default 0.005)");
+  cl.whole("--epochs", c.epochs, 1, 100000, "epochs of each model (default 10; --quick: 4 and 2)");
+  std::string model = "both";
+  cl.choice("--model", model, {"simple_rnn", "lstm", "both"}, "the models to train (default both)");
+  cl.positive("--embedding-init", c.embedding_init, 100.0,
+              "the embedding table starts from uniform(-A, A) (default 1; Keras: 0.05)", "A");
+  cl.whole("--train", c.n_train, 1, 1000000, "training reviews (default 6000)");
+  if (auto status = cl.parse(argc, argv)) return status;
+  if (model != "both") c.models = {model};
+  return std::nullopt;
 }
 
 /// Embedding(vocabulary, kDim, mask_zero) -> SimpleRNN or LSTM(kUnits) -> Dense(1) logits, the
@@ -178,8 +164,7 @@ tg::Sequential make_model(const std::string& kind, std::int64_t vocabulary, doub
   return tg::Sequential(tg::Input{tg::None}, std::move(embedding), tg::SimpleRNN(kUnits), tg::Dense(1));
 }
 
-int run(int argc, char** argv) {
-  const Config c = parse(argc, argv);
+int run(const Config& c) {
   const std::int64_t n_train = c.n_train, n_val = c.quick ? 1000 : 2000;
 
   tg::manual_seed(c.seed);
@@ -234,10 +219,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sentiment: %s\n", e.what());
-    return 1;
-  }
+  return tg::cli::guarded_main("sentiment", [&] {
+    Config c;
+    if (const auto status = parse(argc, argv, c)) return *status;
+    return run(c);
+  });
 }

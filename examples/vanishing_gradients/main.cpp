@@ -9,38 +9,28 @@
 
 #include <fmt/format.h>
 
+#include "support/cli.h"
 #include "support/plot.h"
 #include "vanishing.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace vanishing;
   Settings s;
   std::string svg = "vanishing_gradients.svg";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") {
-      s = quick_settings();
-    } else if ((a == "--steps" || a == "--train-steps" || a == "--lr" || a == "--units" || a == "--seed") &&
-               i + 1 < argc) {
-      const std::string v = argv[++i];
-      if (a == "--steps") s.steps = std::stoll(v);
-      if (a == "--train-steps") s.train_steps = std::stoi(v);
-      if (a == "--lr") s.learning_rate = std::stod(v);
-      if (a == "--units") s.units = std::stoll(v);
-      if (a == "--seed") s.seed = std::stoull(v);
-    } else if (a.starts_with("-")) {
-      fmt::print(
-          "usage: vanishing_gradients [--quick] [--steps T] [--train-steps N] [--lr R] [--units U] [--seed S] "
-          "[out.svg]\n");
-      return a == "--help" || a == "-h" ? 0 : 2;
-    } else {
-      svg = a;
-    }
-  }
-  if (s.steps < 3) {
-    fmt::print("vanishing_gradients: --steps must be at least 3, got {}\n", s.steps);
-    return 2;
-  }
+  tg::cli::CommandLine cl("vanishing_gradients",
+                          "The gradient reaching each time step of a SimpleRNN, an LSTM and a chrono-initialised\n"
+                          "LSTM on a long-memory task, at initialisation and after training (docs/bptt.md).");
+  cl.quick("100 training steps, 4 measuring batches (the test's mode)", [&] { s = quick_settings(); });
+  cl.whole("--steps", s.steps, 3, 100000, "sequence length T (default 100)", "T");
+  cl.whole("--train-steps", s.train_steps, 0, 1000000, "Adam steps between the two measurements (default 1000)");
+  cl.positive("--lr", s.learning_rate, 10.0, "Adam's learning rate (default 0.01)", "R");
+  cl.whole("--units", s.units, 1, 1024, "recurrent units of every model (default 16)", "U");
+  cl.whole("--seed", s.seed, 0, std::uint64_t{18446744073709551615u}, "seed (default 42)", "S");
+  cl.text("out.svg", svg, "the plot of the input gradients (default vanishing_gradients.svg)");
+  if (const auto status = cl.parse(argc, argv)) return *status;
+  tg::cli::check_output_file(svg, "out.svg");  // before the measurements, not after
   fmt::print(
       "Task: output the first of {} uniform(-1, 1) inputs; {} units; measured on {} batches of {}, at "
       "initialisation and after {} Adam steps at {}\n",
@@ -80,4 +70,11 @@ int main(int argc, char** argv) {
                                                .ylabel = "||dLoss/dx_t|| / ||dLoss/dx_T-1||",
                                                .log_y = true}));
   fmt::print("plot: {}\n", svg);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return tg::cli::guarded_main("vanishing_gradients", [&] { return run(argc, argv); });
 }

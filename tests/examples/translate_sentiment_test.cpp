@@ -68,8 +68,9 @@ TEST(TranslateExample, QuickRunEncoderDecoderBeatsThePlainModel) {
 
 TEST(TranslateExample, BadArgumentsAreNamed) {
   Outcome r = run(TAPEGRAD_TRANSLATE_BIN, "--frobnicate");
-  EXPECT_EQ(r.status, 1);
-  EXPECT_THAT(r.out, HasSubstr("translate: unknown argument --frobnicate"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("translate: The following argument was not expected: --frobnicate"));
+  EXPECT_THAT(r.out, HasSubstr("usage: translate"));
 }
 
 TEST(SentimentExample, QuickRunBothMaskedEmbeddingModelsReachTheValidationFloor) {
@@ -113,11 +114,11 @@ TEST(SentimentExample, KerasEmbeddingInitLeavesTheSimpleRNNOnThePlateau) {
 
 TEST(SentimentExample, BadArgumentsAreNamed) {
   Outcome r = run(TAPEGRAD_SENTIMENT_BIN, "--frobnicate");
-  EXPECT_EQ(r.status, 1);
-  EXPECT_THAT(r.out, HasSubstr("sentiment: unknown argument --frobnicate"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.out, HasSubstr("sentiment: The following argument was not expected: --frobnicate"));
   Outcome m = run(TAPEGRAD_SENTIMENT_BIN, "--model gru");
-  EXPECT_EQ(m.status, 1);
-  EXPECT_THAT(m.out, HasSubstr("sentiment: --model gru (expected simple_rnn, lstm or both)"));
+  EXPECT_EQ(m.status, 2);
+  EXPECT_THAT(m.out, HasSubstr("sentiment: --model: expected one of simple_rnn, lstm, both, got 'gru'"));
 }
 
 }  // namespace
