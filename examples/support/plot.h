@@ -20,27 +20,27 @@ namespace tg {
 /// One curve or set of points.
 struct Series {
   /// Shown in the legend; series without a label are left out of it.
-  std::string label;
+  std::string label = {};
   /// The x coordinates; when empty, 0, 1, 2, ... as many as y.
-  std::vector<double> x;
+  std::vector<double> x = {};
   /// The y coordinates. NaN, infinite and (with a log axis) non-positive values, and values
   /// beyond 1e300 in magnitude, are skipped; a line breaks where a point is skipped.
-  std::vector<double> y;
+  std::vector<double> y = {};
   /// "line" (a polyline), "points" (a line with a dot at each point), "markers" (dots, as the
   /// book's target, no line) or "crosses" (x marks, no line).
   std::string style = "line";
   /// Any SVG colour ("#1f77b4", "red"); empty picks the next colour of matplotlib's palette.
-  std::string color;
+  std::string color = {};
 };
 
 /// Everything about the figure that is not data.
 struct PlotOptions {
   /// Above the plot; none when empty.
-  std::string title;
+  std::string title = {};
   /// Under the x axis; none when empty.
-  std::string xlabel;
+  std::string xlabel = {};
   /// Beside the y axis; none when empty.
-  std::string ylabel;
+  std::string ylabel = {};
   int width = 800;     ///< pixels, at least 200
   int height = 450;    ///< pixels, at least 150
   bool log_y = false;  ///< logarithmic y axis (for loss curves)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/nn/training/fit.h>
 
 namespace tg {
 namespace {
@@ -214,6 +215,25 @@ std::vector<Series> forecast_figure() {
 }
 
 // ---- the SVG ----------------------------------------------------------------------------------
+
+TEST(Plot, TheHeadersExampleCompilesAndPlotsAHistory) {
+  History h;
+  h.values["loss"] = {0.5, 0.2, 0.1};
+  h.values["val_loss"] = {0.6, 0.3, 0.2};
+  const std::string path = (std::filesystem::temp_directory_path() / "tapegrad_plot_header_example.svg").string();
+  // plot.h's example, as written there:
+  tg::Series train{.label = "loss", .y = h["loss"]};  // x: 0, 1, 2, ... (the epochs)
+  tg::Series valid{.label = "val_loss", .y = h["val_loss"]};
+  tg::PlotOptions options{.title = "Learning curves", .xlabel = "epoch", .ylabel = "MSE", .log_y = true};
+  tg::save_svg(path, tg::line_plot_svg({train, valid}, options));
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<Node> nodes = parse_xml(text.str());
+  EXPECT_NE(series_group(nodes, "loss"), nullptr);
+  EXPECT_NE(series_group(nodes, "val_loss"), nullptr);
+  std::filesystem::remove(path);
+}
 
 TEST(Plot, ForecastFigureIsWellFormed) {
   PlotOptions o;
