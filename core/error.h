@@ -5,8 +5,10 @@
 
 #include <tapegrad/core/config.h>
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace tg {
 
@@ -51,5 +53,66 @@ class IOError : public Error {
   /// An error whose message is `what`.
   using Error::Error;
 };
+
+/// `text` made safe to echo in a message when it comes from outside the program (a name read
+/// from a file, a path): printable ASCII and well-formed UTF-8 stay as they are; control bytes
+/// (C0, DEL, and the C1 and bidirectional-text control characters), bytes that are not
+/// well-formed UTF-8, and the backslash itself come out as `\xNN` (a backslash as `\\`), so
+/// nothing in a message can move a terminal's cursor, recolour it or reorder the text around it.
+/// At most `max_bytes` of `text` are shown (cut before a character, never inside one), then
+/// `... (N bytes)`. Example: the bytes `w`, ESC, `[2J`, 0xFF come out as the text `w\x1b[2J\xff`.
+inline std::string escape_for_message(std::string_view text, std::size_t max_bytes = 256) {
+  constexpr char kHex[] = "0123456789abcdef";
+  auto byte = [](std::string_view s, std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  std::string out;
+  out.reserve(text.size() < max_bytes ? text.size() : max_bytes);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char b = byte(text, i);
+    // The length of the well-formed UTF-8 sequence starting at i, 0 if there is none
+    // (Unicode's table 3-7: no overlong forms, no surrogates, nothing past U+10FFFF).
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (b < 0x80) {
+      n = 1;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      n = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      n = 3;
+      lo = b == 0xe0 ? 0xa0 : 0x80;
+      hi = b == 0xed ? 0x9f : 0xbf;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 4;
+      lo = b == 0xf0 ? 0x90 : 0x80;
+      hi = b == 0xf4 ? 0x8f : 0xbf;
+    }
+    if (n > 1 && (i + n > text.size() || byte(text, i + 1) < lo || byte(text, i + 1) > hi)) n = 0;
+    for (std::size_t k = 2; n > 2 && k < n; ++k)
+      if (byte(text, i + k) < 0x80 || byte(text, i + k) > 0xbf) n = 0;
+    const std::size_t take = n == 0 ? 1 : n;
+    if (i + take > max_bytes) break;
+    char32_t c = n == 1 ? b : 0;
+    if (n > 1) {
+      c = b & (0x7f >> n);
+      for (std::size_t k = 1; k < n; ++k) c = (c << 6) | (byte(text, i + k) & 0x3f);
+    }
+    const bool control = n == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) ||
+                         (c >= 0x2066 && c <= 0x2069);
+    if (n == 1 && b == '\\') {
+      out += "\\\\";
+    } else if (control) {
+      for (std::size_t k = 0; k < take; ++k) {
+        out += "\\x";
+        out += kHex[byte(text, i + k) >> 4];
+        out += kHex[byte(text, i + k) & 15];
+      }
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += take;
+  }
+  if (i < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
 
 }  // namespace tg
