@@ -1,16 +1,14 @@
 #include <tapegrad/nn/training/serialize.h>
 
 #include <bit>
-#include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <span>
 #include <vector>
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
+
+#include <tapegrad/core/file_io.h>
 
 namespace tg {
 
@@ -19,6 +17,11 @@ namespace {
 constexpr char kMagic[4] = {'T', 'G', 'W', '1'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kChecksumBytes = 8;
+// The smallest record: a name length, an empty name, a dtype and a rank of 0.
+constexpr std::size_t kMinRecordBytes = 4 + 1 + 1;
+
+// A name read from a file, safe to put in a message.
+std::string shown(std::string_view name) { return escape_for_message(name); }
 
 std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -97,20 +100,7 @@ class Reader {
   const std::string& path_;
 };
 
-std::vector<unsigned char> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw IOError(fmt::format("load_weights: cannot open '{}': {}", path, std::strerror(errno)));
-  std::vector<unsigned char> bytes;
-  unsigned char buf[1 << 16];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (failed) throw IOError(fmt::format("load_weights: error reading '{}': {}", path, std::strerror(err)));
-  return bytes;
-}
-
+// `path` is the source's name as shown in messages (escaped by the caller).
 std::vector<Record> parse(std::span<const unsigned char> bytes, const std::string& path) {
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw IOError(fmt::format("load_weights: '{}' is not a tapegrad weights file ({} bytes, expected the magic "
@@ -129,7 +119,13 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
   Reader in(bytes, body, path);
   in.take(8, "the header");
   const std::uint64_t count = in.uint(4, "the parameter count");
+  // Checked before anything is allocated for the records.
+  if (count > (body - in.pos()) / kMinRecordBytes)
+    throw IOError(fmt::format("load_weights: '{}' is truncated or corrupt: its header claims {} parameters, the {} "
+                              "bytes after it hold at most {}",
+                              path, count, body - in.pos(), (body - in.pos()) / kMinRecordBytes));
   std::vector<Record> records;
+  records.reserve(static_cast<std::size_t>(count));
   for (std::uint64_t i = 0; i < count; ++i) {
     Record r;
     const std::uint64_t name_len = in.uint(4, "a name length");
@@ -138,12 +134,12 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
     const std::uint64_t dtype = in.uint(1, "a dtype");
     if (dtype > 1)
       throw IOError(fmt::format("load_weights: '{}' is corrupt: parameter '{}' has dtype code {} (expected 0 or 1)",
-                                path, r.name, dtype));
+                                path, shown(r.name), dtype));
     r.dtype = dtype == 0 ? DType::f32 : DType::f64;
     const std::uint64_t rank = in.uint(1, "a rank");
     if (rank > static_cast<std::uint64_t>(kMaxRank))
       throw IOError(fmt::format("load_weights: '{}' is corrupt: parameter '{}' has rank {} (at most {})", path,
-                                r.name, rank, kMaxRank));
+                                shown(r.name), rank, kMaxRank));
     // The element count is bounded by the bytes left, so a corrupt dim cannot overflow it.
     std::uint64_t numel = 1;
     const std::uint64_t limit = body;
@@ -151,14 +147,14 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
       const auto dim = static_cast<std::int64_t>(in.uint(8, "a dimension"));
       if (dim < 0 || (dim > 0 && numel > limit / static_cast<std::uint64_t>(dim)))
         throw IOError(fmt::format("load_weights: '{}' is corrupt: parameter '{}' has dimension {} = {}", path,
-                                  r.name, d, dim));
+                                  shown(r.name), d, dim));
       numel *= static_cast<std::uint64_t>(dim);
       r.shape.push_back(dim);
     }
     if (numel > limit / dtype_size(r.dtype))
       throw IOError(fmt::format("load_weights: '{}' is truncated or corrupt: parameter '{}' of shape {} is larger "
                                 "than the file",
-                                path, r.name, r.shape));
+                                path, shown(r.name), r.shape));
     r.data = in.take(numel * dtype_size(r.dtype), "parameter data");
     records.push_back(std::move(r));
   }
@@ -171,14 +167,6 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
     throw IOError(fmt::format("load_weights: '{}' is corrupt: checksum {:016x} in the file, {:016x} computed", path,
                               stored, computed));
   return records;
-}
-
-// The directory holding `path` ("." for a bare file name).
-std::string parent_directory(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 }  // namespace
@@ -199,41 +187,16 @@ void save_weights(const Module& model, const std::string& path) {
   }
   put_uint(out, fnv1a64(out.data(), out.size()), 8);
 
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IOError(fmt::format("save_weights: cannot open '{}' for writing: {}", tmp, std::strerror(errno)));
-  bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  const int err = errno;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw IOError(fmt::format("save_weights: error writing '{}': {}", tmp, std::strerror(err)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rename_err = errno;
-    std::remove(tmp.c_str());
-    throw IOError(fmt::format("save_weights: cannot rename '{}' to '{}': {}", tmp, path, std::strerror(rename_err)));
-  }
-  // The rename is durable only once the directory entry is on disk too.
-  const std::string dir = parent_directory(path);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
-    const int dir_err = errno;
-    if (dir_fd >= 0) ::close(dir_fd);
-    throw IOError(fmt::format("save_weights: wrote '{}' but cannot flush its directory '{}' to disk: {}", path, dir,
-                              std::strerror(dir_err)));
-  }
-  ::close(dir_fd);
+  write_file_atomic(path, out, "save_weights");
 }
 
 void load_weights(Module& model, const std::string& path) {
-  const std::vector<unsigned char> bytes = read_file(path);
+  const std::vector<unsigned char> bytes = read_file(path, "load_weights");
   load_weights_from_bytes(model, bytes, path);
 }
 
-void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& path) {
+void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& source) {
+  const std::string path = escape_for_message(source, 4096);
   const std::vector<Record> records = parse(bytes, path);
   auto params = model.named_parameters();
   if (records.size() != params.size()) {
@@ -245,8 +208,8 @@ void load_weights_from_bytes(Module& model, std::span<const unsigned char> bytes
     const Record& r = records[i];
     const auto& [name, p] = params[i];
     if (r.name != name)
-      throw ShapeError(fmt::format("load_weights: parameter {} is '{}' in the file, '{}' in the model", i, r.name,
-                                   name));
+      throw ShapeError(fmt::format("load_weights: parameter {} is '{}' in the file, '{}' in the model", i,
+                                   shown(r.name), shown(name)));
     if (r.shape != p.shape())
       throw ShapeError(fmt::format("load_weights: parameter '{}' has shape {} in the file, {} in the model", name,
                                    r.shape, p.shape()));

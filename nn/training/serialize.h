@@ -18,11 +18,17 @@
 ///             n*s    elements, row-major (n = product of dims, s = 4 or 8)
 ///     end-8   8      u64 FNV-1a 64 checksum of every byte before it
 ///
-/// save_weights writes `path + ".tmp"`, flushes it to disk (fsync), renames it over `path` and
-/// flushes the directory, so a reader (or a process after a crash or power loss) sees either the
-/// old file or the complete new one, never a part. load_weights reads and checks the whole
-/// file (magic, version, structure, checksum) and compares it with the model (parameter count,
-/// names, shapes, dtypes) before changing any parameter: a failed load leaves the model as it was.
+/// save_weights writes a new, uniquely named temporary file in the directory of `path`, flushes it
+/// to disk (fsync), renames it over `path` and flushes the directory (core/file_io.h), so a reader,
+/// a process saving to the same path at the same time, or a process after a crash or power loss
+/// sees either the old file or the complete new one, never a part. A symbolic link at `path` is
+/// replaced by the new file (the file it pointed to is left as it was); a user's `path.tmp` is
+/// never touched. load_weights reads regular files only (a FIFO, a device or a directory is
+/// refused at once), at most their size; it checks the whole file (magic, version, the parameter
+/// count against the file's size before allocating for it, structure, checksum) and compares it
+/// with the model (parameter count, names, shapes, dtypes) before changing any parameter: a failed
+/// load leaves the model as it was. Names read from a file are escaped in error messages
+/// (escape_for_message: control bytes and invalid UTF-8 as `\xNN`, cut after 256 bytes).
 
 #include <tapegrad/core/config.h>
 

@@ -1,18 +1,24 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tapegrad/tapegrad.h>
 
 #include <tapegrad/nn/training/serialize.h>
 #include "support/error_of.h"
+#include "support/run_in_child.h"
 
 namespace tg {
 namespace {
@@ -212,17 +218,230 @@ TEST(Serialize, ParameterNamesMustMatch) {
   fs::remove(path);
 }
 
+// The temporaries save_weights left next to `path` (named .<name>.<random>.tmp).
+std::vector<std::string> temporaries_of(const std::string& path) {
+  const std::string prefix = "." + fs::path(path).filename().string() + ".";
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path())) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && e.path().extension() == ".tmp") found.push_back(name);
+  }
+  return found;
+}
+
 TEST(Serialize, UnwritablePathsThrowAndLeaveNothingBehind) {
   Sequential a(Input{2}, Dense(1));
-  const std::string missing_dir = temp_path("no_such_dir") + "/w.tgw";
-  EXPECT_NE(error_of<IOError>([&] { save_weights(a, missing_dir); }).find("save_weights: cannot open '" + missing_dir + ".tmp'"),
-            std::string::npos);
+  const std::string missing_dir = temp_path("no_such_dir");
+  EXPECT_EQ(error_of<IOError>([&] { save_weights(a, missing_dir + "/w.tgw"); }),
+            fmt::format("save_weights: cannot open the directory '{}' to write '{}/w.tgw': No such file or directory",
+                        missing_dir, missing_dir));
   const std::string dir = temp_path("a_directory");
   fs::create_directory(dir);
   fs::create_directory(dir + "/child");  // renaming a file over a non-empty directory fails
   EXPECT_NE(error_of<IOError>([&] { save_weights(a, dir); }).find("cannot rename"), std::string::npos);
-  EXPECT_FALSE(fs::exists(dir + ".tmp"));
+  EXPECT_TRUE(temporaries_of(dir).empty());
   fs::remove_all(dir);
+}
+
+TEST(Serialize, LoadRefusesAFifoAtOnce) {
+  const std::string fifo = temp_path("pipe.tgw");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  const auto start = std::chrono::steady_clock::now();
+  // In a child process with a timeout, so that waiting for a writer fails the test, not the suite.
+  const std::string msg = testing::run_in_child(
+      [&] {
+        Sequential m(Input{2}, Dense(1));
+        return error_of<IOError>([&] { load_weights(m, fifo); });
+      },
+      std::chrono::seconds(5));
+  EXPECT_EQ(msg, fmt::format("load_weights: '{}' is a FIFO (named pipe), not a regular file", fifo));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  fs::remove(fifo);
+}
+
+TEST(Serialize, LoadRefusesDevicesAndDirectories) {
+  // Read without a bound, /dev/zero fills memory until the process dies: in a child, timed.
+  const std::string msg = testing::run_in_child(
+      [] {
+        Sequential m(Input{2}, Dense(1));
+        return error_of<IOError>([&] { load_weights(m, "/dev/zero"); });
+      },
+      std::chrono::seconds(5));
+  EXPECT_EQ(msg, "load_weights: '/dev/zero' is a character device, not a regular file");
+  Sequential m(Input{2}, Dense(1));
+  const std::string dir = temp_path("dir.tgw");
+  fs::create_directory(dir);
+  EXPECT_EQ(error_of<IOError>([&] { load_weights(m, dir); }),
+            fmt::format("load_weights: '{}' is a directory, not a regular file", dir));
+  fs::remove(dir);
+}
+
+// A weights file with the given header count and records (each record's elements are zeros), and
+// a correct checksum, so only what is tested is wrong.
+struct RawRecord {
+  std::string name;
+  std::uint8_t dtype = 0;
+  std::vector<std::uint64_t> dims;
+  std::size_t data_bytes = 0;
+};
+
+std::vector<unsigned char> weights_file(std::uint32_t count, const std::vector<RawRecord>& records) {
+  std::vector<unsigned char> b{'T', 'G', 'W', '1'};
+  auto put = [&](std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(static_cast<unsigned char>(v >> (8 * i)));
+  };
+  put(1, 4);
+  put(count, 4);
+  for (const RawRecord& r : records) {
+    put(r.name.size(), 4);
+    b.insert(b.end(), r.name.begin(), r.name.end());
+    put(r.dtype, 1);
+    put(r.dims.size(), 1);
+    for (std::uint64_t d : r.dims) put(d, 8);
+    b.insert(b.end(), r.data_bytes, 0);
+  }
+  put(fnv1a64(b, b.size()), 8);
+  return b;
+}
+
+TEST(Serialize, CountsAndSizesBeyondTheFileAreRefusedBeforeAllocating) {
+  Sequential m(Input{2}, Dense(1));
+  const std::string path = temp_path("claims.tgw");
+  // 2^32 - 1 parameters claimed (the largest count the format holds) in a 62-byte file.
+  const auto claims = weights_file(0xffffffffu, {{"w", 0, {2}, 8}, {"b", 0, {1}, 4}});
+  ASSERT_EQ(claims.size(), 62u);
+  write_bytes(path, claims, claims.size());
+  EXPECT_EQ(error_of<IOError>([&] { load_weights(m, path); }),
+            fmt::format("load_weights: '{}' is truncated or corrupt: its header claims 4294967295 parameters, the 42 "
+                        "bytes after it hold at most 7",
+                        path));
+  // One parameter of 2^40 elements.
+  const auto huge = weights_file(1, {{"w", 0, {1u << 20, 1u << 20}, 16}});
+  write_bytes(path, huge, huge.size());
+  EXPECT_EQ(error_of<IOError>([&] { load_weights(m, path); }),
+            fmt::format("load_weights: '{}' is corrupt: parameter 'w' has dimension 0 = 1048576", path));
+  fs::remove(path);
+}
+
+TEST(Serialize, NamesFromTheFileAreEscapedInErrors) {
+  Named model("weight");
+  const std::string hostile = "w\x1b]0;owned\x07\xff\xfe\nx";
+  const std::string path = temp_path("hostile.tgw");
+  auto bytes = weights_file(1, {{hostile, 0, {2}, 8}});
+  write_bytes(path, bytes, bytes.size());
+  const std::string msg = error_of<ShapeError>([&] { load_weights(model, path); });
+  EXPECT_EQ(msg,
+            "load_weights: parameter 0 is 'w\\x1b]0;owned\\x07\\xff\\xfe\\x0ax' in the file, 'weight' in the model");
+  // Corrupt records echo the name too; a long one is cut.
+  bytes = weights_file(1, {{std::string(1000, '\x01'), 9, {2}, 8}});
+  write_bytes(path, bytes, bytes.size());
+  const std::string corrupt = error_of<IOError>([&] { load_weights(model, path); });
+  EXPECT_NE(corrupt.find("parameter '\\x01\\x01"), std::string::npos) << corrupt;
+  EXPECT_NE(corrupt.find("... (1000 bytes)' has dtype code 9"), std::string::npos) << corrupt;
+  EXPECT_EQ(corrupt.find('\x01'), std::string::npos);
+  EXPECT_LT(corrupt.size(), 1500u);
+  fs::remove(path);
+}
+
+TEST(Serialize, SaveLeavesAUsersTmpFileAlone) {
+  Sequential a(Input{2}, Dense(1));
+  const std::string path = temp_path("users_tmp.tgw");
+  write_bytes(path + ".tmp", {'m', 'i', 'n', 'e'}, 4);
+  save_weights(a, path);
+  EXPECT_EQ(read_bytes(path + ".tmp"), (std::vector<unsigned char>{'m', 'i', 'n', 'e'}));
+  Sequential b(Input{2}, Dense(1));
+  load_weights(b, path);
+  EXPECT_EQ(snapshot(a), snapshot(b));
+  fs::remove(path);
+  fs::remove(path + ".tmp");
+}
+
+TEST(Serialize, SaveDoesNotFollowALinkPlantedAtATemporaryName) {
+  // A link where a fixed-name temporary would be (path.tmp): opening it for writing would
+  // overwrite the file it points to.
+  Sequential a(Input{2}, Dense(1));
+  const std::string path = temp_path("planted.tgw"), victim = temp_path("victim.txt");
+  write_bytes(victim, {'k', 'e', 'e', 'p'}, 4);
+  fs::create_symlink(victim, path + ".tmp");
+  save_weights(a, path);
+  EXPECT_EQ(read_bytes(victim), (std::vector<unsigned char>{'k', 'e', 'e', 'p'}));
+  EXPECT_TRUE(fs::is_symlink(path + ".tmp"));
+  Sequential b(Input{2}, Dense(1));
+  load_weights(b, path);
+  EXPECT_EQ(snapshot(a), snapshot(b));
+  fs::remove(path);
+  fs::remove(path + ".tmp");
+  fs::remove(victim);
+}
+
+// Every parameter's value, or NaN when they differ (parts of two saves).
+double common_value(const Module& m) {
+  const double v = m.parameters().front().to_vector().front();
+  for (const Tensor& p : m.parameters())
+    for (double x : p.to_vector())
+      if (x != v) return std::nan("");
+  return v;
+}
+
+TEST(Serialize, ConcurrentSavesToOnePathAllSucceedAndReadersSeeWholeFiles) {
+  // Two processes save 50 times each to one path while this one loads it in a loop.
+  constexpr int kWriters = 2, kSaves = 50;
+  auto make = [] { return Sequential(Input{None, 1}, SimpleRNN(16), Dense(1)); };
+  const std::string path = temp_path("concurrent.tgw");
+  Sequential model = make();
+  for (Tensor& p : model.parameters()) p.fill_(0.0);
+  save_weights(model, path);
+  std::set<double> written{0.0};
+  pid_t writers[kWriters];
+  for (int w = 0; w < kWriters; ++w) {
+    for (int k = 1; k <= kSaves; ++k) written.insert((w + 1) * 1000 + k);
+    writers[w] = ::fork();
+    ASSERT_GE(writers[w], 0);
+    if (writers[w] == 0) {
+      int failed = 0;
+      for (int k = 1; k <= kSaves; ++k) {
+        for (Tensor& p : model.parameters()) p.fill_((w + 1) * 1000 + k);
+        try {
+          save_weights(model, path);
+        } catch (...) {
+          ++failed;
+        }
+      }
+      ::_exit(failed);  // the exit status counts the saves that failed
+    }
+  }
+  Sequential reader = make();
+  int reads = 0, running = kWriters;
+  std::vector<std::string> bad_reads;
+  std::set<double> seen;  // the saves the reads caught
+  int status[kWriters] = {};
+  bool done[kWriters] = {};
+  while (running > 0) {
+    try {
+      load_weights(reader, path);
+      const double v = common_value(reader);
+      if (!written.count(v)) bad_reads.push_back(fmt::format("a file holding {}", v));
+      seen.insert(v);
+    } catch (const Error& e) {
+      bad_reads.push_back(e.what());
+    }
+    ++reads;
+    for (int w = 0; w < kWriters; ++w)
+      if (!done[w] && ::waitpid(writers[w], &status[w], WNOHANG) == writers[w]) {
+        done[w] = true;
+        --running;
+      }
+  }
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_TRUE(WIFEXITED(status[w])) << "writer " << w << " status " << status[w];
+    EXPECT_EQ(WEXITSTATUS(status[w]), 0) << "saves that failed in writer " << w;
+  }
+  EXPECT_TRUE(bad_reads.empty()) << bad_reads.size() << " of " << reads << " reads failed, the first: "
+                                 << bad_reads.front();
+  RecordProperty("reads", reads);
+  RecordProperty("saves_seen", static_cast<int>(seen.size()));
+  EXPECT_TRUE(temporaries_of(path).empty());
+  fs::remove(path);
 }
 
 TEST(Serialize, SaveReplacesAnExistingFile) {
