@@ -1,18 +1,14 @@
 #include "support/plot.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string_view>
-#include <system_error>
 
 #include <fmt/format.h>
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/core/file_io.h>
 
 namespace tg {
 namespace {
@@ -417,24 +413,6 @@ std::string line_plot_svg(const std::vector<Series>& series, const PlotOptions& 
   return out;
 }
 
-void save_svg(const std::string& path, const std::string& svg) {
-  namespace fs = std::filesystem;
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const std::string& why) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw IOError(fmt::format("save_svg: cannot write '{}': {}", path, why));
-  };
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(std::strerror(errno));
-    out.write(svg.data(), static_cast<std::streamsize>(svg.size()));
-    out.close();
-    if (!out) fail(std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) fail(ec.message());
-}
+void save_svg(const std::string& path, const std::string& svg) { write_file_atomic(path, svg, "save_svg"); }
 
 }  // namespace tg
