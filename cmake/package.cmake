@@ -1,7 +1,8 @@
 # The library as others build on it: the shared library, the install rules, the CMake package
 # (find_package(tapegrad CONFIG), targets tapegrad::tapegrad and tapegrad::tapegrad_shared, and
-# with COMPONENTS dist, tapegrad::dist) and the pkg-config files tapegrad.pc and tapegrad-dist.pc. Included from the top-level CMakeLists.txt once the static
-# library `tapegrad` is fully defined. See docs/getting-started.md, "Install".
+# with COMPONENTS dist, tapegrad::dist) and the pkg-config files tapegrad.pc and
+# tapegrad-dist.pc. Included from the top-level CMakeLists.txt once the static library `tapegrad`
+# is fully defined. See docs/getting-started.md, "Install"; tests/consumer/run.sh checks it all.
 
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -94,6 +95,20 @@ endif()
 configure_file(cmake/tapegrad.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tapegrad.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tapegrad.pc DESTINATION ${TAPEGRAD_PC_DIR})
 if(TAPEGRAD_MPI)
+  # libtapegrad_dist is a static library only: a program that links it links the MPI libraries
+  # tapegrad::dist was built against (the ones FindMPI found), so they go in Libs, not
+  # Libs.private (read only with --static). Cflags get nothing of MPI: no header includes mpi.h.
+  set(TAPEGRAD_PC_MPI_LIBS "")
+  foreach(lib IN LISTS MPI_CXX_LIBRARIES)
+    if(IS_ABSOLUTE "${lib}" OR lib MATCHES "^-")
+      string(APPEND TAPEGRAD_PC_MPI_LIBS " ${lib}")
+    else()
+      string(APPEND TAPEGRAD_PC_MPI_LIBS " -l${lib}")
+    endif()
+  endforeach()
+  if(MPI_CXX_LINK_FLAGS)
+    string(APPEND TAPEGRAD_PC_MPI_LIBS " ${MPI_CXX_LINK_FLAGS}")
+  endif()
   configure_file(cmake/tapegrad-dist.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tapegrad-dist.pc @ONLY)
   install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tapegrad-dist.pc DESTINATION ${TAPEGRAD_PC_DIR})
 endif()

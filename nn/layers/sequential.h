@@ -24,7 +24,7 @@ inline constexpr std::int64_t None = -1;
 /// The shape of one sample, without the batch dimension (Keras' input_shape).
 struct Input {
   /// `Input{None, 1}`: any number of steps, one feature.
-  Input(std::initializer_list<std::int64_t> dims) : dims(dims) {}
+  Input(std::initializer_list<std::int64_t> sizes) : dims(sizes) {}
   /// The sizes, None (-1) where unknown.
   Dims dims;
 };
