@@ -30,11 +30,11 @@ void BM_Conv1DForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_Conv1DForwardBackward)
     ->ArgNames({"k", "s", "d", "pad", "F", "O"})
-    ->Args({2, 1, 1, 1, 20, 20})   // WaveNet, dilation 1
-    ->Args({2, 1, 8, 1, 20, 20})   // WaveNet, dilation 8
-    ->Args({2, 1, 1, 1, 1, 20})    // WaveNet's first layer
-    ->Args({1, 1, 1, 0, 20, 10})   // WaveNet's 1x1 head
-    ->Args({4, 2, 1, 0, 1, 20});   // Conv1D before the GRUs
+    ->Args({2, 1, 1, 1, 20, 20})  // WaveNet, dilation 1
+    ->Args({2, 1, 8, 1, 20, 20})  // WaveNet, dilation 8
+    ->Args({2, 1, 1, 1, 1, 20})   // WaveNet's first layer
+    ->Args({1, 1, 1, 0, 20, 10})  // WaveNet's 1x1 head
+    ->Args({4, 2, 1, 0, 1, 20});  // Conv1D before the GRUs
 
 // The whole simplified WaveNet (8 causal dilated layers and the head), forward + backward of an
 // MSE loss on one batch: what one training step of the walkthrough's model costs, optimizer aside.
@@ -43,8 +43,8 @@ void BM_WaveNetStep(benchmark::State& state) {
   tg::Sequential m;
   for (int rep = 0; rep < 2; ++rep)
     for (std::int64_t rate : {1, 2, 4, 8})
-      m.add(tg::Conv1D(20, 2, {.padding = tg::Padding::causal, .dilation_rate = rate,
-                               .activation = tg::activations::relu}));
+      m.add(tg::Conv1D(20, 2,
+                       {.padding = tg::Padding::causal, .dilation_rate = rate, .activation = tg::activations::relu}));
   m.add(tg::Conv1D(10, 1));
   m.build({-1, -1, 1});
   tg::Tensor x = tg::uniform({32, 50, 1}, -1.0, 1.0);

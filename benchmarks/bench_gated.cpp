@@ -35,7 +35,8 @@ void BM_LstmStep(benchmark::State& state) {
   Leaves l = make_leaves(4, 1);
   tg::Tensor seed = tg::ones({kBatch, kHidden});
   for (auto _ : state) {
-    tg::LSTMStepOutput s = Fused ? tg::lstm_step(l.xw, 0, l.h, l.c, l.u) : tg::lstm_step_composed(l.xw, 0, l.h, l.c, l.u);
+    tg::LSTMStepOutput s =
+        Fused ? tg::lstm_step(l.xw, 0, l.h, l.c, l.u) : tg::lstm_step_composed(l.xw, 0, l.h, l.c, l.u);
     s.h.backward(seed);
     benchmark::DoNotOptimize(l.u.grad().raw_data());
     zero_grads(l);
@@ -74,7 +75,7 @@ void BM_LstmSequence(benchmark::State& state) {
     zero_grads(l);
   }
   state.counters["per_step"] = benchmark::Counter(static_cast<double>(state.iterations() * steps),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_LstmSequence<true>)->Name("BM_LstmSequence/fused")->Arg(50);
 BENCHMARK(BM_LstmSequence<false>)->Name("BM_LstmSequence/composed")->Arg(50);
@@ -93,7 +94,7 @@ void BM_GruSequence(benchmark::State& state) {
     zero_grads(l);
   }
   state.counters["per_step"] = benchmark::Counter(static_cast<double>(state.iterations() * steps),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_GruSequence<true>)->Name("BM_GruSequence/fused")->Arg(50);
 BENCHMARK(BM_GruSequence<false>)->Name("BM_GruSequence/composed")->Arg(50);

@@ -41,8 +41,7 @@ Operands<T> make_operands(std::int64_t m, std::int64_t k, std::int64_t n) {
 }
 
 void set_flops(benchmark::State& state, std::int64_t m, std::int64_t k, std::int64_t n) {
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 enum class Form { plain, trans_a, trans_b };
@@ -69,8 +68,8 @@ void run_tapegrad(benchmark::State& state, Form form) {
   Operands<T> o = make_operands<T>(m, k, n);
   const Call call = call_for(form, m, k, n);
   for (auto _ : state) {
-    tg::kernels::gemm(call.trans_a, call.trans_b, m, n, k, T(1), o.a.data(), call.lda, o.b.data(),
-                      call.ldb, T(call.beta), o.c.data(), n);
+    tg::kernels::gemm(call.trans_a, call.trans_b, m, n, k, T(1), o.a.data(), call.lda, o.b.data(), call.ldb,
+                      T(call.beta), o.c.data(), n);
     benchmark::DoNotOptimize(o.c.data());
     benchmark::ClobberMemory();
   }
@@ -89,10 +88,10 @@ void run_blas(benchmark::State& state, Form form, int threads) {
   const Call call = call_for(form, m, k, n);
   openblas_set_num_threads(threads);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, call.trans_a ? CblasTrans : CblasNoTrans,
-                call.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), 1.0f, o.a.data(), static_cast<int>(call.lda), o.b.data(),
-                static_cast<int>(call.ldb), call.beta, o.c.data(), static_cast<int>(n));
+    cblas_sgemm(CblasRowMajor, call.trans_a ? CblasTrans : CblasNoTrans, call.trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, o.a.data(),
+                static_cast<int>(call.lda), o.b.data(), static_cast<int>(call.ldb), call.beta, o.c.data(),
+                static_cast<int>(n));
     benchmark::DoNotOptimize(o.c.data());
     benchmark::ClobberMemory();
   }
@@ -106,8 +105,8 @@ void BM_BlasDgemm(benchmark::State& state) {
   openblas_set_num_threads(1);
   for (auto _ : state) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), 1.0, o.a.data(), static_cast<int>(k), o.b.data(),
-                static_cast<int>(n), 0.0, o.c.data(), static_cast<int>(n));
+                static_cast<int>(k), 1.0, o.a.data(), static_cast<int>(k), o.b.data(), static_cast<int>(n), 0.0,
+                o.c.data(), static_cast<int>(n));
     benchmark::DoNotOptimize(o.c.data());
     benchmark::ClobberMemory();
   }
@@ -117,9 +116,7 @@ void BM_BlasDgemm(benchmark::State& state) {
 void BM_BlasSgemm(benchmark::State& state) { run_blas(state, Form::plain, 1); }
 void BM_BlasSgemmTransA(benchmark::State& state) { run_blas(state, Form::trans_a, 1); }
 void BM_BlasSgemmTransB(benchmark::State& state) { run_blas(state, Form::trans_b, 1); }
-void BM_BlasSgemmThreaded(benchmark::State& state) {
-  run_blas(state, Form::plain, openblas_get_num_procs());
-}
+void BM_BlasSgemmThreaded(benchmark::State& state) { run_blas(state, Form::plain, openblas_get_num_procs()); }
 #endif
 
 // Shapes as {M, K, N}: batch 32, hidden 20, 50 time steps (1600 rows when all steps are
@@ -130,9 +127,7 @@ using Shapes = std::vector<std::vector<std::int64_t>>;
 // ever adds time, so the minimum is the steadier figure to compare kernels with.
 void add_shapes(benchmark::internal::Benchmark* b, const Shapes& shapes) {
   for (const auto& s : shapes) b->Args(s);
-  b->ComputeStatistics("min", [](const std::vector<double>& v) {
-    return *std::min_element(v.begin(), v.end());
-  });
+  b->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 }
 void plain_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{32, 20, 20},
@@ -146,12 +141,17 @@ void plain_shapes(benchmark::internal::Benchmark* b) {
                  {64, 256, 256},
                  {512, 512, 512}});
 }
-void f64_shapes(benchmark::internal::Benchmark* b) {
-  add_shapes(b, {{32, 20, 20}, {64, 256, 256}, {512, 512, 512}});
-}
+void f64_shapes(benchmark::internal::Benchmark* b) { add_shapes(b, {{32, 20, 20}, {64, 256, 256}, {512, 512, 512}}); }
 void trans_a_shapes(benchmark::internal::Benchmark* b) {
-  add_shapes(b, {{20, 32, 20}, {20, 1600, 20}, {20, 1600, 10}, {1, 1600, 20}, {20, 1600, 1},
-                 {1, 1600, 1}, {256, 64, 256}, {256, 1600, 256}, {256, 6400, 256}});
+  add_shapes(b, {{20, 32, 20},
+                 {20, 1600, 20},
+                 {20, 1600, 10},
+                 {1, 1600, 20},
+                 {20, 1600, 1},
+                 {1, 1600, 1},
+                 {256, 64, 256},
+                 {256, 1600, 256},
+                 {256, 6400, 256}});
 }
 void trans_b_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{32, 20, 20}, {32, 1, 20}, {1600, 20, 20}, {1600, 10, 20}, {64, 256, 256}});
@@ -169,6 +169,8 @@ BENCHMARK(BM_BlasSgemmTransA)->Apply(trans_a_shapes);
 BENCHMARK(BM_BlasSgemmTransB)->Apply(trans_b_shapes);
 BENCHMARK(BM_BlasDgemm)->Apply(f64_shapes);
 BENCHMARK(BM_BlasSgemmThreaded)
-    ->Apply([](benchmark::internal::Benchmark* b) { add_shapes(b, {{512, 512, 512}}); })
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      add_shapes(b, {{512, 512, 512}});
+    })
     ->UseRealTime();
 #endif

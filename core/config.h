@@ -5,5 +5,6 @@
 /// to parse.
 
 #if !defined(__cplusplus) || __cplusplus < 202002L
-#error "tapegrad needs C++20: compile with -std=c++20 (or CMake's cxx_std_20, which the tapegrad::tapegrad target requests)"
+#error \
+    "tapegrad needs C++20: compile with -std=c++20 (or CMake's cxx_std_20, which the tapegrad::tapegrad target requests)"
 #endif

@@ -96,8 +96,8 @@ inline std::string escape_for_message(std::string_view text, std::size_t max_byt
       c = b & (0x7f >> n);
       for (std::size_t k = 1; k < n; ++k) c = (c << 6) | (byte(text, i + k) & 0x3f);
     }
-    const bool control = n == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) ||
-                         (c >= 0x2066 && c <= 0x2069);
+    const bool control =
+        n == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
     if (n == 1 && b == '\\') {
       out += "\\\\";
     } else if (control) {

@@ -75,12 +75,12 @@ std::vector<unsigned char> read_file(const std::string& path, std::string_view w
   if (!S_ISREG(st.st_mode)) refuse_non_regular(who, path, st.st_mode);
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > max_bytes)
-    throw IOError(fmt::format("{}: '{}' holds {} bytes, more than the {} accepted here", who, shown_path(path), size,
-                              max_bytes));
+    throw IOError(
+        fmt::format("{}: '{}' holds {} bytes, more than the {} accepted here", who, shown_path(path), size, max_bytes));
   std::vector<unsigned char> bytes;
   if (size > bytes.max_size())
-    throw IOError(fmt::format("{}: '{}' holds {} bytes, more than this process can address", who, shown_path(path),
-                              size));
+    throw IOError(
+        fmt::format("{}: '{}' holds {} bytes, more than this process can address", who, shown_path(path), size));
   bytes.resize(static_cast<std::size_t>(size));
   std::size_t got = 0;
   while (got < bytes.size()) {
@@ -120,8 +120,8 @@ AtomicFile::AtomicFile(const std::string& path, std::string_view who) : path_(pa
   if (fd_ < 0) {
     close_fd(dir_fd_);
     dir_fd_ = -1;
-    throw IOError(fmt::format("{}: cannot create a temporary file in '{}' to write '{}': {}", who_,
-                              shown_path(dir_), shown_path(path), std::strerror(err)));
+    throw IOError(fmt::format("{}: cannot create a temporary file in '{}' to write '{}': {}", who_, shown_path(dir_),
+                              shown_path(path), std::strerror(err)));
   }
   temp_path_ = slash == std::string::npos ? temp_name_ : path.substr(0, slash + 1) + temp_name_;
 }
@@ -178,8 +178,8 @@ void AtomicFile::commit() {
   const int err = errno;
   discard();
   if (!synced)
-    throw IOError(fmt::format("{}: wrote '{}' but cannot flush its directory '{}' to disk: {}", who_,
-                              shown_path(path_), shown_path(dir_), std::strerror(err)));
+    throw IOError(fmt::format("{}: wrote '{}' but cannot flush its directory '{}' to disk: {}", who_, shown_path(path_),
+                              shown_path(dir_), std::strerror(err)));
 }
 
 void write_file_atomic(const std::string& path, std::span<const unsigned char> bytes, std::string_view who) {

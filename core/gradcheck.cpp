@@ -25,8 +25,8 @@ void check_output(const Tensor& out) {
 }
 }  // namespace
 
-GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options) {
   std::vector<Tensor> xs;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) throw ValueError(fmt::format("gradcheck: input {} is undefined", i));
@@ -72,8 +72,9 @@ GradcheckResult gradcheck_leaves(const std::function<Tensor()>& f, const std::ve
       result.max_abs_error = std::max(result.max_abs_error, err);
       if (!(err <= options.atol + options.rtol * std::abs(numeric)) && result.ok) {
         result.ok = false;
-        result.message = fmt::format("input {} (shape {}) element {}: backward gives {:.10g}, finite differences {:.10g}",
-                                     i, xs[i].shape(), j, a, numeric);
+        result.message =
+            fmt::format("input {} (shape {}) element {}: backward gives {:.10g}, finite differences {:.10g}", i,
+                        xs[i].shape(), j, a, numeric);
       }
     }
   }

@@ -17,9 +17,9 @@ namespace tg {
 /// Step and tolerances of gradcheck: an element passes when |analytic - numeric| <=
 /// atol + rtol * |numeric|.
 struct GradcheckOptions {
-  double eps = 1e-6;   ///< finite-difference step
-  double atol = 1e-7;  ///< absolute tolerance
-  double rtol = 1e-5;  ///< relative tolerance (against the numeric value)
+  double eps = 1e-6;          ///< finite-difference step
+  double atol = 1e-7;         ///< absolute tolerance
+  double rtol = 1e-5;         ///< relative tolerance (against the numeric value)
   std::uint32_t seed = 1234;  ///< for the random projection of non-scalar outputs
 };
 
@@ -37,8 +37,8 @@ struct GradcheckResult {
 /// Checks the gradient of `f` with respect to each of `inputs` (float64 tensors). The output of
 /// `f` may have any shape: it is projected on a fixed random tensor `r`, and backward is seeded
 /// with `r`. Inputs are copied; `f` must be deterministic.
-GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
 
 /// The same with respect to tensors `f` reads by itself (a module's parameters, say): each
 /// must be a float64 leaf; it is marked requires_grad, its gradient is reset, and its elements

@@ -20,8 +20,7 @@ namespace tg {
 namespace {
 
 void check_size(const char* fn, const char* what, std::int64_t value, std::int64_t least) {
-  if (value < least)
-    throw ValueError(fmt::format("{}: {} must be at least {}, got {}", fn, what, least, value));
+  if (value < least) throw ValueError(fmt::format("{}: {} must be at least {}, got {}", fn, what, least, value));
 }
 
 void check_sizes(const char* fn, const ForecastSizes& sizes, bool uses_ahead) {
@@ -34,13 +33,12 @@ void check_sizes(const char* fn, const ForecastSizes& sizes, bool uses_ahead) {
 
 /// Rows [begin, begin + count) of `src` [N, T] (float), columns [col, col + width), as a new
 /// tensor of `shape`.
-Tensor take(const float* src, std::int64_t row_len, std::int64_t begin, std::int64_t count,
-            std::int64_t col, std::int64_t width, const Shape& shape) {
+Tensor take(const float* src, std::int64_t row_len, std::int64_t begin, std::int64_t count, std::int64_t col,
+            std::int64_t width, const Shape& shape) {
   Tensor out = Tensor::empty(shape, DType::f32);
   float* dst = out.data<float>();
   for (std::int64_t r = 0; r < count; ++r)
-    for (std::int64_t c = 0; c < width; ++c)
-      dst[r * width + c] = src[(begin + r) * row_len + col + c];
+    for (std::int64_t c = 0; c < width; ++c) dst[r * width + c] = src[(begin + r) * row_len + col + c];
   return out;
 }
 
@@ -81,8 +79,7 @@ Tensor generate_time_series(std::int64_t batch, std::int64_t steps, Generator& r
   // numpy's linspace(0, 1, steps): arange(steps) * step + 0, the last point set to exactly 1.
   std::vector<double> time(static_cast<std::size_t>(steps));
   const double step = 1.0 / static_cast<double>(steps - 1);
-  for (std::int64_t j = 0; j < steps; ++j)
-    time[static_cast<std::size_t>(j)] = static_cast<double>(j) * step;
+  for (std::int64_t j = 0; j < steps; ++j) time[static_cast<std::size_t>(j)] = static_cast<double>(j) * step;
   time.back() = 1.0;
 
   Tensor out = Tensor::empty(Shape{batch, steps, 1}, dtype);

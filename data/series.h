@@ -27,8 +27,7 @@ namespace tg {
 /// The math runs in float64 in numpy's order; the result is rounded to `dtype` (float32, as the
 /// notebook's `astype(np.float32)`, unless float64 is asked for). Draws 4 * batch + batch * steps
 /// uniforms from `rng`. Throws ValueError unless batch > 0 and steps >= 2.
-Tensor generate_time_series(std::int64_t batch, std::int64_t steps, Generator& rng,
-                            DType dtype = DType::f32);
+Tensor generate_time_series(std::int64_t batch, std::int64_t steps, Generator& rng, DType dtype = DType::f32);
 
 /// Sizes of a forecasting dataset; the defaults are the notebook's.
 struct ForecastSizes {

@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<unsigned char> bytes(data + 1, data + size);
   if (fix_checksum && bytes.size() >= 8) {
     const std::uint64_t h = fnv1a64(bytes.data(), bytes.size() - 8);
-    for (int i = 0; i < 8; ++i) bytes[bytes.size() - 8 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(h >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      bytes[bytes.size() - 8 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(h >> (8 * i));
   }
   tg::Sequential& m = model();
   const auto before = snapshot(m);

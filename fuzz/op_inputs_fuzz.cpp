@@ -38,7 +38,7 @@ tg::Tensor tensor(Bytes& b) {
   std::vector<double> v(static_cast<std::size_t>(t.numel()));
   for (double& x : v) {
     const std::uint8_t c = b.next();
-    x = c == 255 ? std::numeric_limits<double>::quiet_NaN()
+    x = c == 255   ? std::numeric_limits<double>::quiet_NaN()
         : c == 254 ? std::numeric_limits<double>::infinity()
                    : (c - 128) / 16.0;
   }

@@ -11,8 +11,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const int ia = a.rank() - rank + i, ib = b.rank() - rank + i;
     const std::int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
     if (da != db && da != 1 && db != 1)
-      throw ShapeError(fmt::format("{}: shapes {} and {} do not broadcast: dimension {} is {} and {}", op, a,
-                                   b, i - rank, da, db));
+      throw ShapeError(
+          fmt::format("{}: shapes {} and {} do not broadcast: dimension {} is {} and {}", op, a, b, i - rank, da, db));
     out.push_back(da == 1 ? db : da);
   }
   return out;
@@ -90,8 +90,8 @@ Tensor expand_to(const Tensor& g, const Shape& shape) {
 void add_expanded(Tensor& dst, const Tensor& src, double scale) {
   check_expandable(src.shape(), dst.shape(), "add_expanded");
   if (src.dtype() != dst.dtype())
-    throw DTypeError(fmt::format("add_expanded: source is {}, destination {}", dtype_name(src.dtype()),
-                                 dtype_name(dst.dtype())));
+    throw DTypeError(
+        fmt::format("add_expanded: source is {}, destination {}", dtype_name(src.dtype()), dtype_name(dst.dtype())));
   dispatch(dst.dtype(), [&]<class T>() {
     T* d = dst.data<T>();
     const auto s = static_cast<T>(scale);

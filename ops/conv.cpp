@@ -19,15 +19,14 @@ bool columns_are_input(const Conv1dGeometry& g) {
 }
 
 Conv1dGeometry check(const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dOptions& o) {
-  if (x.rank() != 3)
-    throw ShapeError(fmt::format("conv1d: input {}, expected [batch, time, features]", x.shape()));
+  if (x.rank() != 3) throw ShapeError(fmt::format("conv1d: input {}, expected [batch, time, features]", x.shape()));
   if (w.rank() != 3)
     throw ShapeError(fmt::format("conv1d: kernel {}, expected [kernel_size, features, filters]", w.shape()));
   if (w.size(0) <= 0 || w.size(2) <= 0)
     throw ShapeError(fmt::format("conv1d: kernel {} has no taps or no filters", w.shape()));
   if (x.size(2) != w.size(1))
-    throw ShapeError(fmt::format("conv1d: input {} and kernel {}: input features {} != kernel features {}",
-                                 x.shape(), w.shape(), x.size(2), w.size(1)));
+    throw ShapeError(fmt::format("conv1d: input {} and kernel {}: input features {} != kernel features {}", x.shape(),
+                                 w.shape(), x.size(2), w.size(1)));
   if (b.defined() && b.shape() != Shape{w.size(2)})
     throw ShapeError(fmt::format("conv1d: bias {} for kernel {}: expected [{}]", b.shape(), w.shape(), w.size(2)));
   if (w.dtype() != x.dtype() || (b.defined() && b.dtype() != x.dtype()))
@@ -39,11 +38,11 @@ Conv1dGeometry check(const Tensor& x, const Tensor& w, const Tensor& b, const Co
     throw ValueError(fmt::format("conv1d: padding must be >= 0, got ({}, {})", o.pad_left, o.pad_right));
   const std::int64_t out = conv1d_output_steps(x.size(1), w.size(0), o);
   if (out <= 0)
-    throw ShapeError(fmt::format("conv1d: input {} has {} steps ({} with padding); the kernel spans {} "
-                                 "(kernel_size {}, dilation {}): expected at least {} steps",
-                                 x.shape(), x.size(1), x.size(1) + o.pad_left + o.pad_right,
-                                 (w.size(0) - 1) * o.dilation + 1, w.size(0), o.dilation,
-                                 (w.size(0) - 1) * o.dilation + 1 - o.pad_left - o.pad_right));
+    throw ShapeError(
+        fmt::format("conv1d: input {} has {} steps ({} with padding); the kernel spans {} "
+                    "(kernel_size {}, dilation {}): expected at least {} steps",
+                    x.shape(), x.size(1), x.size(1) + o.pad_left + o.pad_right, (w.size(0) - 1) * o.dilation + 1,
+                    w.size(0), o.dilation, (w.size(0) - 1) * o.dilation + 1 - o.pad_left - o.pad_right));
   return {x.size(0), x.size(1), x.size(2), w.size(0), o.stride, o.dilation, o.pad_left, out};
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
 /// Cross-entropy losses for classification, as plain differentiable functions of (targets,
-/// prediction), Keras' (y_true, y_pred) order like every loss in tapegrad, each one node on the tape and numerically stable: from logits they use the
-/// log-sum-exp form, so logits of +-100 give finite losses and gradients; from probabilities
-/// they clip as Keras does (epsilon 1e-7).
+/// prediction), Keras' (y_true, y_pred) order like every loss in tapegrad, each one node on the tape and numerically
+/// stable: from logits they use the log-sum-exp form, so logits of +-100 give finite losses and gradients; from
+/// probabilities they clip as Keras does (epsilon 1e-7).
 
 #include <tapegrad/core/config.h>
 

@@ -57,51 +57,64 @@ Tensor scaled_grad_output(BackwardContext& ctx, double s) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, "add", [](auto x, auto y) { return x + y; });
-  record("add", [](BackwardContext& ctx) {
-    Tensor g = ctx.take_grad_output();
-    if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(g, ctx.input_shape(0)));
-    if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(g, ctx.input_shape(1)));
-  }, {&a, &b}, out);
+  record(
+      "add",
+      [](BackwardContext& ctx) {
+        Tensor g = ctx.take_grad_output();
+        if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(g, ctx.input_shape(0)));
+        if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(g, ctx.input_shape(1)));
+      },
+      {&a, &b}, out);
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, "sub", [](auto x, auto y) { return x - y; });
-  record("sub", [](BackwardContext& ctx) {
-    Tensor g = ctx.take_grad_output();
-    if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(g, ctx.input_shape(0)));
-    if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(neg(g), ctx.input_shape(1)));
-  }, {&a, &b}, out);
+  record(
+      "sub",
+      [](BackwardContext& ctx) {
+        Tensor g = ctx.take_grad_output();
+        if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(g, ctx.input_shape(0)));
+        if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(neg(g), ctx.input_shape(1)));
+      },
+      {&a, &b}, out);
   return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, "mul", [](auto x, auto y) { return x * y; });
-  if (NodeRef node = record("mul", [](BackwardContext& ctx) {
-        const Tensor& g = ctx.grad_output();
-        if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(mul(g, ctx.saved(1)), ctx.input_shape(0)));
-        if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(mul(g, ctx.saved(0)), ctx.input_shape(1)));
-      }, {&a, &b}, out))
+  if (NodeRef node = record(
+          "mul",
+          [](BackwardContext& ctx) {
+            const Tensor& g = ctx.grad_output();
+            if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(mul(g, ctx.saved(1)), ctx.input_shape(0)));
+            if (ctx.needs_grad(1)) ctx.accumulate(1, sum_to(mul(g, ctx.saved(0)), ctx.input_shape(1)));
+          },
+          {&a, &b}, out))
     node.save(a).save(b);
   return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, "div", [](auto x, auto y) { return x / y; });
-  if (NodeRef node = record("div", [](BackwardContext& ctx) {
-        const Tensor& g = ctx.grad_output();
-        const Tensor& b = ctx.saved(1);
-        if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(div(g, b), ctx.input_shape(0)));
-        if (ctx.needs_grad(1))  // d(a/b)/db = -a / b^2 = -out / b
-          ctx.accumulate(1, sum_to(neg(div(mul(g, ctx.saved(2)), b)), ctx.input_shape(1)));
-      }, {&a, &b}, out))
+  if (NodeRef node = record(
+          "div",
+          [](BackwardContext& ctx) {
+            const Tensor& g = ctx.grad_output();
+            const Tensor& b = ctx.saved(1);
+            if (ctx.needs_grad(0)) ctx.accumulate(0, sum_to(div(g, b), ctx.input_shape(0)));
+            if (ctx.needs_grad(1))  // d(a/b)/db = -a / b^2 = -out / b
+              ctx.accumulate(1, sum_to(neg(div(mul(g, ctx.saved(2)), b)), ctx.input_shape(1)));
+          },
+          {&a, &b}, out))
     node.save(a).save(b).save(out);
   return out;
 }
 
 Tensor neg(const Tensor& a) {
   Tensor out = unary_map(a, [](auto x) { return -x; });
-  record("neg", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
+  record(
+      "neg", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
   return out;
 }
 
@@ -109,7 +122,8 @@ Tensor neg(const Tensor& a) {
 
 Tensor add(const Tensor& a, double s) {
   Tensor out = unary_map(a, [s](auto x) { return x + static_cast<decltype(x)>(s); });
-  record("add_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, ctx.take_grad_output()); }, {&a}, out);
+  record(
+      "add_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, ctx.take_grad_output()); }, {&a}, out);
   return out;
 }
 
@@ -117,15 +131,17 @@ Tensor sub(const Tensor& a, double s) { return add(a, -s); }
 
 Tensor rsub(double s, const Tensor& a) {
   Tensor out = unary_map(a, [s](auto x) { return static_cast<decltype(x)>(s) - x; });
-  record("rsub_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
+  record(
+      "rsub_scalar", [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, -1.0)); }, {&a}, out);
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
   Tensor out = unary_map(a, [s](auto x) { return x * static_cast<decltype(x)>(s); });
-  if (NodeRef node = record("mul_scalar", [](BackwardContext& ctx) {
-        ctx.accumulate(0, scaled_grad_output(ctx, ctx.attrs<Scalar>().value));
-      }, {&a}, out))
+  if (NodeRef node = record(
+          "mul_scalar",
+          [](BackwardContext& ctx) { ctx.accumulate(0, scaled_grad_output(ctx, ctx.attrs<Scalar>().value)); }, {&a},
+          out))
     node.attrs(Scalar{s});
   return out;
 }
@@ -134,10 +150,13 @@ Tensor div(const Tensor& a, double s) { return mul(a, 1.0 / s); }
 
 Tensor rdiv(double s, const Tensor& a) {
   Tensor out = unary_map(a, [s](auto x) { return static_cast<decltype(x)>(s) / x; });
-  if (NodeRef node = record("rdiv_scalar", [](BackwardContext& ctx) {
-        // d(s/a)/da = -s / a^2 = -out / a
-        ctx.accumulate(0, neg(div(mul(ctx.grad_output(), ctx.saved(1)), ctx.saved(0))));
-      }, {&a}, out))
+  if (NodeRef node = record(
+          "rdiv_scalar",
+          [](BackwardContext& ctx) {
+            // d(s/a)/da = -s / a^2 = -out / a
+            ctx.accumulate(0, neg(div(mul(ctx.grad_output(), ctx.saved(1)), ctx.saved(0))));
+          },
+          {&a}, out))
     node.save(a).save(out);
   return out;
 }

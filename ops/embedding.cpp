@@ -30,10 +30,12 @@ void check_ids(const Tensor& ids, std::int64_t vocab) {
       const double v = static_cast<double>(p[i]);
       if (v >= 0 && v < static_cast<double>(vocab) && v == std::floor(v)) continue;
       if (v != std::floor(v))  // NaN too
-        throw ValueError(fmt::format("embedding: id {} at {} of ids {} is not a whole number; expected ids in "
-                                     "[0, {})", v, index_str(ids.shape(), i), ids.shape(), vocab));
-      throw ValueError(fmt::format("embedding: id {} at {} of ids {} is out of range; expected ids in [0, {})",
-                                   v, index_str(ids.shape(), i), ids.shape(), vocab));
+        throw ValueError(
+            fmt::format("embedding: id {} at {} of ids {} is not a whole number; expected ids in "
+                        "[0, {})",
+                        v, index_str(ids.shape(), i), ids.shape(), vocab));
+      throw ValueError(fmt::format("embedding: id {} at {} of ids {} is out of range; expected ids in [0, {})", v,
+                                   index_str(ids.shape(), i), ids.shape(), vocab));
     }
   });
 }
@@ -78,7 +80,8 @@ Tensor embedding(const Tensor& ids, const Tensor& weight) {
     dispatch(ids.dtype(), [&]<class I>() {
       const I* id = ids.data<I>();
       for (std::int64_t i = 0, n = ids.numel(); i < n; ++i)
-        std::memcpy(dst + i * dim, w + static_cast<std::int64_t>(id[i]) * dim, static_cast<std::size_t>(dim) * sizeof(T));
+        std::memcpy(dst + i * dim, w + static_cast<std::int64_t>(id[i]) * dim,
+                    static_cast<std::size_t>(dim) * sizeof(T));
     });
   });
   if (NodeRef node = record("embedding", &embedding_backward, {&ids, &weight}, out)) node.save(ids);

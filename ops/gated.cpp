@@ -32,8 +32,7 @@ std::int64_t check_step(const char* op, int gates, const Tensor& xw, std::int64_
   if (xw.size(2) != gates * units)
     throw ShapeError(fmt::format("{}: projected inputs {} for recurrent kernel {}: expected last dimension {}", op,
                                  xw.shape(), u.shape(), gates * units));
-  if (t < 0 || t >= steps)
-    throw ValueError(fmt::format("{}: step {} out of range for {} time steps", op, t, steps));
+  if (t < 0 || t >= steps) throw ValueError(fmt::format("{}: step {} out of range for {} time steps", op, t, steps));
   if (u.dtype() != xw.dtype())
     throw DTypeError(fmt::format("{}: projected inputs are {} and the recurrent kernel {}; expected one dtype", op,
                                  dtype_name(xw.dtype()), dtype_name(u.dtype())));
@@ -78,7 +77,9 @@ void lstm_backward(BackwardContext& ctx) {
   const Tensor& h_prev = ctx.saved(1);
   const Tensor& c_prev = ctx.saved(2);
   const Tensor& u = ctx.saved(3);
-  const std::int64_t t = ctx.attrs<StepAttrs>().t, steps = ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
+  const std::int64_t t = ctx.attrs<StepAttrs>().t,
+                     steps =
+                         ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
   const std::int64_t b = gates.size(0), units = u.size(0), g4 = 4 * units;
   dispatch(gates.dtype(), [&]<class T>() {
     Tensor dz = Tensor::empty({b, g4}, gates.dtype());
@@ -102,14 +103,16 @@ void gru_backward(BackwardContext& ctx) {
   const Tensor& gates = ctx.saved(0);  // [B, 4u]: z, r, n, hn
   const Tensor& h_prev = ctx.saved(1);
   const Tensor& u = ctx.saved(2);
-  const std::int64_t t = ctx.attrs<StepAttrs>().t, steps = ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
+  const std::int64_t t = ctx.attrs<StepAttrs>().t,
+                     steps =
+                         ctx.attrs<StepAttrs>().steps;  // no structured binding: lambdas capture it only from clang 16
   const std::int64_t b = gates.size(0), units = u.size(0), g3 = 3 * units;
   dispatch(gates.dtype(), [&]<class T>() {
     Tensor dx = Tensor::empty({b, g3}, gates.dtype());
     Tensor dhu = Tensor::empty({b, g3}, gates.dtype());
     T* dh_prev = h_prev.defined() && ctx.needs_grad(1) ? ctx.grad_input(1).data<T>() : nullptr;
-    kernels::gru_gates_backward(gates.data<T>(), data_or_null<T>(h_prev), ctx.grad_output(0).data<T>(),
-                                dx.data<T>(), dhu.data<T>(), dh_prev, b, units);
+    kernels::gru_gates_backward(gates.data<T>(), data_or_null<T>(h_prev), ctx.grad_output(0).data<T>(), dx.data<T>(),
+                                dhu.data<T>(), dh_prev, b, units);
     const T* dhup = dhu.data<T>();
     if (ctx.needs_grad(0)) add_to_step(dx.data<T>(), b, steps, g3, t, ctx.grad_input(0).data<T>());
     if (dh_prev)  // dh_prev[B,u] += dhu[B,3u] U^T
@@ -124,8 +127,8 @@ void gru_backward(BackwardContext& ctx) {
 
 void check_gru_bias(const char* op, const Tensor& bias, const Tensor& xw, std::int64_t units) {
   if (bias.rank() != 2 || bias.size(0) != 2 || bias.size(1) != 3 * units)
-    throw ShapeError(fmt::format("{}: bias {}, expected [2,{}] (input and recurrent rows)", op, bias.shape(),
-                                 3 * units));
+    throw ShapeError(
+        fmt::format("{}: bias {}, expected [2,{}] (input and recurrent rows)", op, bias.shape(), 3 * units));
   if (bias.dtype() != xw.dtype())
     throw DTypeError(fmt::format("{}: bias is {}, the projected inputs {}; expected one dtype", op,
                                  dtype_name(bias.dtype()), dtype_name(xw.dtype())));
@@ -164,10 +167,8 @@ Tensor gru_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Te
     for (std::int64_t r = 0; r < b; ++r)
       for (std::int64_t j = 0; j < g3; ++j) hu[r * 4 * units + j] = b_rec[j];
     if (h_prev.defined())  // hu[B,3u] += h_prev[B,u] U[u,3u]
-      kernels::gemm(false, false, b, g3, units, T(1), h_prev.data<T>(), units, u.data<T>(), g3, T(1), hu,
-                    4 * units);
-    kernels::gru_gates_forward(xw.data<T>() + t * g3, steps * g3, hu, data_or_null<T>(h_prev), h.data<T>(), b,
-                               units);
+      kernels::gemm(false, false, b, g3, units, T(1), h_prev.data<T>(), units, u.data<T>(), g3, T(1), hu, 4 * units);
+    kernels::gru_gates_forward(xw.data<T>() + t * g3, steps * g3, hu, data_or_null<T>(h_prev), h.data<T>(), b, units);
   });
   if (NodeRef node = record("gru_step", gru_backward, {&xw, &h_prev, &u, &bias}, h))
     node.save(gates).save(h_prev).save(u).attrs(StepAttrs{t, steps});

@@ -37,8 +37,7 @@ struct LSTMStepOutput {
 /// xw = x W + b is [B, T, 4u], U is [u, 4u]; h_prev and c_prev are [B, u], undefined meaning
 /// zeros (the first step). One node with two outputs; its backward adds into xw's slice t,
 /// h_prev, c_prev and U.
-LSTMStepOutput lstm_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& c_prev,
-                         const Tensor& u);
+LSTMStepOutput lstm_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& c_prev, const Tensor& u);
 
 /// One GRU step with the reset gate applied after the recurrent product (Keras' GRUCell with
 /// reset_after = true, TF2's default, which is also PyTorch's math):

@@ -78,8 +78,10 @@ void check_sequence_mask(const Tensor& mask, const Tensor& x, const char* who) {
 
 Tensor masked_update(const Tensor& mask, std::int64_t t, const Tensor& update, const Tensor& previous) {
   if (mask.rank() != 2 || update.rank() < 1 || mask.size(0) != update.size(0))
-    throw ShapeError(fmt::format("masked_update: mask {} and update {}: expected a mask [batch, time] with the "
-                                 "update's batch", mask.shape(), update.shape()));
+    throw ShapeError(
+        fmt::format("masked_update: mask {} and update {}: expected a mask [batch, time] with the "
+                    "update's batch",
+                    mask.shape(), update.shape()));
   if (t < 0 || t >= mask.size(1))
     throw ValueError(fmt::format("masked_update: step {} out of range for a mask of {} steps", t, mask.size(1)));
   if (previous.defined() && previous.shape() != update.shape())

@@ -24,8 +24,10 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const ch
 MatmulDims matmul_dims(const Shape& a, const Shape& b) {
   const int ra = a.rank(), rb = b.rank();
   if (!((ra == 2 || ra == 3) && rb == 2) && !(ra == 3 && rb == 3))
-    throw ShapeError(fmt::format("matmul: lhs {} and rhs {}: expected [M,K]x[K,N], [B,M,K]x[B,K,N] or "
-                                 "[B,M,K]x[K,N]", a, b));
+    throw ShapeError(
+        fmt::format("matmul: lhs {} and rhs {}: expected [M,K]x[K,N], [B,M,K]x[B,K,N] or "
+                    "[B,M,K]x[K,N]",
+                    a, b));
   if (a[-1] != b[-2])
     throw ShapeError(fmt::format("matmul: lhs {} and rhs {}: inner dimensions {} != {}", a, b, a[-1], b[-2]));
   if (rb == 3) {
@@ -39,9 +41,9 @@ MatmulDims matmul_dims(const Shape& a, const Shape& b) {
 
 // C[batch] = A[batch] B[batch] (+ C when accumulate); a zero-sized K gives zeros.
 template <class T>
-void batched_gemm(bool ta, bool tb, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k,
-                  const T* a, std::int64_t lda, std::int64_t stride_a, const T* b, std::int64_t ldb,
-                  std::int64_t stride_b, T beta, T* c, std::int64_t ldc, std::int64_t stride_c) {
+void batched_gemm(bool ta, bool tb, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                  std::int64_t lda, std::int64_t stride_a, const T* b, std::int64_t ldb, std::int64_t stride_b, T beta,
+                  T* c, std::int64_t ldc, std::int64_t stride_c) {
   if (m == 0 || n == 0) return;
   for (std::int64_t i = 0; i < batch; ++i) {
     T* ci = c + i * stride_c;
@@ -65,8 +67,8 @@ void matmul_backward(BackwardContext& ctx) {
     // dA[M,K] (+)= dC[M,N] B^T
     if (ctx.needs_grad(0)) {
       auto [da, first] = ctx.grad_target(0);
-      batched_gemm<T>(false, true, d.batch, d.m, d.k, d.n, dc, d.n, d.m * d.n, b.data<T>(), d.n,
-                      d.k * d.n, first ? T(0) : T(1), da.data<T>(), d.k, d.m * d.k);
+      batched_gemm<T>(false, true, d.batch, d.m, d.k, d.n, dc, d.n, d.m * d.n, b.data<T>(), d.n, d.k * d.n,
+                      first ? T(0) : T(1), da.data<T>(), d.k, d.m * d.k);
     }
     // dB[K,N] += A^T dC[M,N]
     if (ctx.needs_grad(1))
@@ -110,8 +112,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(out_shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>() {
     // [M,K] x [K,N] -> [M,N], per batch
-    batched_gemm<T>(false, false, d.batch, d.m, d.n, d.k, a.data<T>(), d.k, d.m * d.k, b.data<T>(), d.n,
-                    d.k * d.n, T(0), out.data<T>(), d.n, d.m * d.n);
+    batched_gemm<T>(false, false, d.batch, d.m, d.n, d.k, a.data<T>(), d.k, d.m * d.k, b.data<T>(), d.n, d.k * d.n,
+                    T(0), out.data<T>(), d.n, d.m * d.n);
   });
   if (NodeRef node = record("matmul", &matmul_backward, {&a, &b}, out)) node.save(a).save(b);
   return out;
@@ -121,11 +123,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
   if (xs.rank() < 1 || ws.rank() != 2)
-    throw ShapeError(fmt::format("linear: input {} and weight {}: expected input [..., K] and weight [K,N]", xs,
-                                 ws));
+    throw ShapeError(fmt::format("linear: input {} and weight {}: expected input [..., K] and weight [K,N]", xs, ws));
   if (xs[-1] != ws[0])
-    throw ShapeError(fmt::format("linear: input {} and weight {}: input features {} != weight rows {}", xs, ws,
-                                 xs[-1], ws[0]));
+    throw ShapeError(
+        fmt::format("linear: input {} and weight {}: input features {} != weight rows {}", xs, ws, xs[-1], ws[0]));
   check_same_dtype(x, w, "linear", "input", "weight");
   LinearDims d{1, ws[0], ws[1]};
   for (int k = 0; k + 1 < xs.rank(); ++k) d.rows *= xs[k];
@@ -140,8 +141,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   dispatch(x.dtype(), [&]<class T>() {
     // [R,K] x [K,N] + b -> [R,N], the bias added as the GEMM writes its tiles
     if (d.rows > 0 && d.n > 0)
-      kernels::gemm(false, false, d.rows, d.n, d.k, T(1), x.data<T>(), d.k, w.data<T>(), d.n, T(0), out.data<T>(),
-                    d.n, b.defined() ? b.data<T>() : nullptr);
+      kernels::gemm(false, false, d.rows, d.n, d.k, T(1), x.data<T>(), d.k, w.data<T>(), d.n, T(0), out.data<T>(), d.n,
+                    b.defined() ? b.data<T>() : nullptr);
   });
   if (NodeRef node = record("linear", &linear_backward, {&x, &w, &b}, out)) node.save(x).save(w).attrs(d);
   return out;

@@ -36,8 +36,7 @@ std::uint32_t axes_mask(const Shape& shape, std::span<const int> axes, const cha
   for (int a : axes) {
     const int d = shape.axis(a, op);
     if (mask >> d & 1u)
-      throw ValueError(fmt::format("{}: axis {} is listed twice in the axes of a tensor of shape {}", op, a,
-                                   shape));
+      throw ValueError(fmt::format("{}: axis {} is listed twice in the axes of a tensor of shape {}", op, a, shape));
     mask |= 1u << d;
   }
   return mask;
@@ -64,12 +63,15 @@ Tensor reduce_sum(const Tensor& x, std::uint32_t mask, bool keepdim, bool mean, 
   }
   Tensor out = folded.view(reduced_shape(in, mask, keepdim));
   folded = Tensor();
-  if (NodeRef node = record(op, [](BackwardContext& ctx) {
-        const auto& a = ctx.attrs<ReduceAttrs>();
-        const Tensor& g = ctx.grad_output();
-        Tensor& dx = ctx.grad_input(0);
-        add_expanded(dx, g.view(keep_shape(ctx.input_shape(0), a.mask)), a.scale);
-      }, {&x}, out))
+  if (NodeRef node = record(
+          op,
+          [](BackwardContext& ctx) {
+            const auto& a = ctx.attrs<ReduceAttrs>();
+            const Tensor& g = ctx.grad_output();
+            Tensor& dx = ctx.grad_input(0);
+            add_expanded(dx, g.view(keep_shape(ctx.input_shape(0), a.mask)), a.scale);
+          },
+          {&x}, out))
     node.attrs(ReduceAttrs{mask, scale});
   return out;
 }
@@ -109,8 +111,7 @@ Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, std::initializer_list<int> axes, bool keepdim) {
-  return reduce_sum(x, axes_mask(x.shape(), std::span(axes.begin(), axes.size()), "mean"), keepdim, true,
-                    "mean");
+  return reduce_sum(x, axes_mask(x.shape(), std::span(axes.begin(), axes.size()), "mean"), keepdim, true, "mean");
 }
 
 Tensor max(const Tensor& x) {
@@ -123,12 +124,15 @@ Tensor max(const Tensor& x) {
     out.data<T>()[0] = p[i];
     return i;
   });
-  if (NodeRef node = record("max", [](BackwardContext& ctx) {
-        const std::int64_t i = ctx.attrs<std::int64_t>();
-        const Tensor& g = ctx.grad_output();
-        Tensor& dx = ctx.grad_input(0);
-        dispatch(g.dtype(), [&]<class T>() { dx.data<T>()[i] += g.data<T>()[0]; });
-      }, {&x}, out))
+  if (NodeRef node = record(
+          "max",
+          [](BackwardContext& ctx) {
+            const std::int64_t i = ctx.attrs<std::int64_t>();
+            const Tensor& g = ctx.grad_output();
+            Tensor& dx = ctx.grad_input(0);
+            dispatch(g.dtype(), [&]<class T>() { dx.data<T>()[i] += g.data<T>()[0]; });
+          },
+          {&x}, out))
     node.attrs(index);
   return out;
 }
@@ -152,22 +156,25 @@ Tensor max(const Tensor& x, int axis, bool keepdim) {
     }
   });
   // Backward finds the same first maxima again in the saved input instead of keeping indices.
-  if (NodeRef node = record("max", [](BackwardContext& ctx) {
-        const auto& a = ctx.attrs<MaxAttrs>();
-        const Tensor& x = ctx.saved(0);
-        const Tensor& g = ctx.grad_output();
-        Tensor& dx = ctx.grad_input(0);
-        dispatch(x.dtype(), [&]<class T>() {
-          const T* p = x.data<T>();
-          const T* gy = g.data<T>();
-          T* gx = dx.data<T>();
-          for (std::int64_t o = 0; o < a.outer; ++o) {
-            const std::int64_t base = o * a.n * a.inner;
-            for (std::int64_t i = 0; i < a.inner; ++i)
-              gx[base + i + first_max(p + base + i, a.n, a.inner) * a.inner] += gy[o * a.inner + i];
-          }
-        });
-      }, {&x}, out))
+  if (NodeRef node = record(
+          "max",
+          [](BackwardContext& ctx) {
+            const auto& a = ctx.attrs<MaxAttrs>();
+            const Tensor& x = ctx.saved(0);
+            const Tensor& g = ctx.grad_output();
+            Tensor& dx = ctx.grad_input(0);
+            dispatch(x.dtype(), [&]<class T>() {
+              const T* p = x.data<T>();
+              const T* gy = g.data<T>();
+              T* gx = dx.data<T>();
+              for (std::int64_t o = 0; o < a.outer; ++o) {
+                const std::int64_t base = o * a.n * a.inner;
+                for (std::int64_t i = 0; i < a.inner; ++i)
+                  gx[base + i + first_max(p + base + i, a.n, a.inner) * a.inner] += gy[o * a.inner + i];
+              }
+            });
+          },
+          {&x}, out))
     node.save(x).attrs(a);
   return out;
 }

@@ -64,25 +64,28 @@ Tensor softmax(const Tensor& x, int axis) {
     });
   });
   // dx = y * (g - sum(g * y)) along the axis
-  if (NodeRef node = record("softmax", [](BackwardContext& ctx) {
-        const auto& a = ctx.attrs<AxisAttrs>();
-        const Tensor& y = ctx.saved(0);
-        const Tensor& g = ctx.grad_output();
-        Tensor& dx = ctx.grad_input(0);
-        dispatch(y.dtype(), [&]<class T>() {
-          const T* yv = y.data<T>();
-          const T* gv = g.data<T>();
-          T* d = dx.data<T>();
-          for_each_slice(a, [&](std::int64_t base) {
-            T dot = 0;
-            for (std::int64_t j = 0; j < a.n; ++j) dot += gv[base + j * a.inner] * yv[base + j * a.inner];
-            for (std::int64_t j = 0; j < a.n; ++j) {
-              const std::int64_t k = base + j * a.inner;
-              d[k] += yv[k] * (gv[k] - dot);
-            }
-          });
-        });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "softmax",
+          [](BackwardContext& ctx) {
+            const auto& a = ctx.attrs<AxisAttrs>();
+            const Tensor& y = ctx.saved(0);
+            const Tensor& g = ctx.grad_output();
+            Tensor& dx = ctx.grad_input(0);
+            dispatch(y.dtype(), [&]<class T>() {
+              const T* yv = y.data<T>();
+              const T* gv = g.data<T>();
+              T* d = dx.data<T>();
+              for_each_slice(a, [&](std::int64_t base) {
+                T dot = 0;
+                for (std::int64_t j = 0; j < a.n; ++j) dot += gv[base + j * a.inner] * yv[base + j * a.inner];
+                for (std::int64_t j = 0; j < a.n; ++j) {
+                  const std::int64_t k = base + j * a.inner;
+                  d[k] += yv[k] * (gv[k] - dot);
+                }
+              });
+            });
+          },
+          {&x}, y))
     node.save(y).attrs(a);
   return y;
 }
@@ -102,25 +105,28 @@ Tensor log_softmax(const Tensor& x, int axis) {
     });
   });
   // dx = g - softmax(x) * sum(g) along the axis, with softmax(x) = exp(y)
-  if (NodeRef node = record("log_softmax", [](BackwardContext& ctx) {
-        const auto& a = ctx.attrs<AxisAttrs>();
-        const Tensor& y = ctx.saved(0);
-        const Tensor& g = ctx.grad_output();
-        Tensor& dx = ctx.grad_input(0);
-        dispatch(y.dtype(), [&]<class T>() {
-          const T* yv = y.data<T>();
-          const T* gv = g.data<T>();
-          T* d = dx.data<T>();
-          for_each_slice(a, [&](std::int64_t base) {
-            T total = 0;
-            for (std::int64_t j = 0; j < a.n; ++j) total += gv[base + j * a.inner];
-            for (std::int64_t j = 0; j < a.n; ++j) {
-              const std::int64_t k = base + j * a.inner;
-              d[k] += gv[k] - std::exp(yv[k]) * total;
-            }
-          });
-        });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "log_softmax",
+          [](BackwardContext& ctx) {
+            const auto& a = ctx.attrs<AxisAttrs>();
+            const Tensor& y = ctx.saved(0);
+            const Tensor& g = ctx.grad_output();
+            Tensor& dx = ctx.grad_input(0);
+            dispatch(y.dtype(), [&]<class T>() {
+              const T* yv = y.data<T>();
+              const T* gv = g.data<T>();
+              T* d = dx.data<T>();
+              for_each_slice(a, [&](std::int64_t base) {
+                T total = 0;
+                for (std::int64_t j = 0; j < a.n; ++j) total += gv[base + j * a.inner];
+                for (std::int64_t j = 0; j < a.n; ++j) {
+                  const std::int64_t k = base + j * a.inner;
+                  d[k] += gv[k] - std::exp(yv[k]) * total;
+                }
+              });
+            });
+          },
+          {&x}, y))
     node.save(y).attrs(a);
   return y;
 }

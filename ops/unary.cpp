@@ -52,45 +52,47 @@ struct Params {
 
 Tensor square(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v * v; });
-  if (NodeRef node = record("square", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto v) { return 2 * v; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "square", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto v) { return 2 * v; }); }, {&x},
+          y))
     node.save(x);
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return std::sqrt(v); });
-  if (NodeRef node = record("sqrt", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto s) { return 0.5 / s; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "sqrt", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto s) { return 0.5 / s; }); }, {&x},
+          y))
     node.save(y);
   return y;
 }
 
 Tensor exp(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return std::exp(v); });
-  if (NodeRef node = record("exp", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto s) { return s; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "exp", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto s) { return s; }); }, {&x}, y))
     node.save(y);
   return y;
 }
 
 Tensor log(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return std::log(v); });
-  if (NodeRef node = record("log", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto v) { return 1 / v; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "log", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto v) { return 1 / v; }); }, {&x},
+          y))
     node.save(x);
   return y;
 }
 
 Tensor abs(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return std::abs(v); });
-  if (NodeRef node = record("abs", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "abs",
+          [](BackwardContext& ctx) {
+            accumulate_map(ctx, ctx.saved(0), [](auto v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); });
+          },
+          {&x}, y))
     node.save(x);
   return y;
 }
@@ -98,9 +100,12 @@ Tensor abs(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() { kernels::tanh_forward(x.data<T>(), y.data<T>(), x.numel()); });
-  if (NodeRef node = record("tanh", [](BackwardContext& ctx) {
-        accumulate_scaled(ctx, [](const auto* y, auto* g, std::int64_t n) { kernels::tanh_grad_inplace(y, g, n); });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "tanh",
+          [](BackwardContext& ctx) {
+            accumulate_scaled(ctx, [](const auto* y, auto* g, std::int64_t n) { kernels::tanh_grad_inplace(y, g, n); });
+          },
+          {&x}, y))
     node.save(y);
   return y;
 }
@@ -108,45 +113,55 @@ Tensor tanh(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() { kernels::sigmoid_forward(x.data<T>(), y.data<T>(), x.numel()); });
-  if (NodeRef node = record("sigmoid", [](BackwardContext& ctx) {
-        accumulate_scaled(ctx, [](const auto* y, auto* g, std::int64_t n) { kernels::sigmoid_grad_inplace(y, g, n); });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "sigmoid",
+          [](BackwardContext& ctx) {
+            accumulate_scaled(ctx,
+                              [](const auto* y, auto* g, std::int64_t n) { kernels::sigmoid_grad_inplace(y, g, n); });
+          },
+          {&x}, y))
     node.save(y);
   return y;
 }
 
 Tensor relu(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
-  if (NodeRef node = record("relu", [](BackwardContext& ctx) {
-        accumulate_map(ctx, ctx.saved(0), [](auto v) { return v > 0 ? 1 : 0; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "relu", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto v) { return v > 0 ? 1 : 0; }); },
+          {&x}, y))
     node.save(x);
   return y;
 }
 
 Tensor pow(const Tensor& x, double p) {
   Tensor y = map(x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
-  if (NodeRef node = record("pow", [](BackwardContext& ctx) {
-        const double p = ctx.attrs<Params>().a;
-        accumulate_map(ctx, ctx.saved(0), [p](auto v) {
-          return p == 0 ? decltype(v)(0) : static_cast<decltype(v)>(p) * std::pow(v, static_cast<decltype(v)>(p - 1));
-        });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "pow",
+          [](BackwardContext& ctx) {
+            const double p = ctx.attrs<Params>().a;
+            accumulate_map(ctx, ctx.saved(0), [p](auto v) {
+              return p == 0 ? decltype(v)(0)
+                            : static_cast<decltype(v)>(p) * std::pow(v, static_cast<decltype(v)>(p - 1));
+            });
+          },
+          {&x}, y))
     node.save(x).attrs(Params{p, 0});
   return y;
 }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
-  if (!(lo <= hi))
-    throw ValueError(fmt::format("clamp: lower bound {} is above upper bound {}", lo, hi));
+  if (!(lo <= hi)) throw ValueError(fmt::format("clamp: lower bound {} is above upper bound {}", lo, hi));
   Tensor y = map(x, [lo, hi](auto v) {
     using T = decltype(v);
     return v < static_cast<T>(lo) ? static_cast<T>(lo) : (v > static_cast<T>(hi) ? static_cast<T>(hi) : v);
   });
-  if (NodeRef node = record("clamp", [](BackwardContext& ctx) {
-        const Params p = ctx.attrs<Params>();
-        accumulate_map(ctx, ctx.saved(0), [p](auto v) { return v > p.a && v < p.b ? 1 : 0; });
-      }, {&x}, y))
+  if (NodeRef node = record(
+          "clamp",
+          [](BackwardContext& ctx) {
+            const Params p = ctx.attrs<Params>();
+            accumulate_map(ctx, ctx.saved(0), [p](auto v) { return v > p.a && v < p.b ? 1 : 0; });
+          },
+          {&x}, y))
     node.save(x).attrs(Params{lo, hi});
   return y;
 }

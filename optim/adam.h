@@ -32,8 +32,8 @@ enum class EpsilonMode { keras, pytorch };
 class Adam : public Optimizer {
  public:
   /// ValueError unless lr > 0, beta1 and beta2 in [0, 1) and epsilon >= 0 (all finite).
-  Adam(std::vector<Tensor> params, double lr = 0.001, double beta1 = 0.9, double beta2 = 0.999,
-       double epsilon = 1e-7, EpsilonMode mode = EpsilonMode::keras);
+  Adam(std::vector<Tensor> params, double lr = 0.001, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-7,
+       EpsilonMode mode = EpsilonMode::keras);
 
   /// The hyperparameters.
   /// @{

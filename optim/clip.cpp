@@ -9,8 +9,7 @@
 namespace tg {
 
 double clip_grad_norm(std::span<const Tensor> params, double max_norm) {
-  if (!(max_norm > 0))
-    throw ValueError(fmt::format("clip_grad_norm: max_norm must be > 0, got {}", max_norm));
+  if (!(max_norm > 0)) throw ValueError(fmt::format("clip_grad_norm: max_norm must be > 0, got {}", max_norm));
   NoGradGuard no_grad;
   double sum_sq = 0.0;
   for (const Tensor& p : params) {

@@ -12,15 +12,15 @@ namespace tg {
 Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr)
     : name_(std::move(name)), params_(std::move(params)), lr_(lr) {
   if (params_.empty())
-    throw ValueError(fmt::format(
-        "{}: got an empty parameter list (build the model before creating its optimizer)", name_));
+    throw ValueError(
+        fmt::format("{}: got an empty parameter list (build the model before creating its optimizer)", name_));
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].defined())
       throw ValueError(fmt::format("{}: parameter {} of {} is an undefined tensor", name_, i, params_.size()));
     for (std::size_t j = 0; j < i; ++j)
       if (params_[j].is_same(params_[i]))
-        throw ValueError(fmt::format("{}: parameter {} ('{}') appears twice in the list (also at {})", name_,
-                                     i, params_[i].name(), j));
+        throw ValueError(fmt::format("{}: parameter {} ('{}') appears twice in the list (also at {})", name_, i,
+                                     params_[i].name(), j));
   }
   require(std::isfinite(lr) && lr > 0, "learning rate", "> 0 and finite", lr);
 }
@@ -43,8 +43,7 @@ void Optimizer::step() {
     if (!g.defined()) continue;
     if (g.shape() != p.shape() || g.dtype() != p.dtype())
       throw ShapeError(fmt::format("{}::step: parameter {} ('{}') is {} {} but its gradient is {} {}", name_, i,
-                                   p.name(), p.shape(), dtype_name(p.dtype()), g.shape(),
-                                   dtype_name(g.dtype())));
+                                   p.name(), p.shape(), dtype_name(p.dtype()), g.shape(), dtype_name(g.dtype())));
     update(i, p, g);
     p.increment_version();  // a graph recorded before this step saved the old weights
   }

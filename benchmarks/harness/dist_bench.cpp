@@ -41,7 +41,11 @@ int run(const Config& c) {
   Adam adam(model.parameters(), 0.001);
   Generator shuffle(7);
   History h = fit(model, x, y,
-                  {.epochs = c.epochs, .batch_size = c.batch, .optimizer = &adam, .verbose = 0, .generator = &shuffle,
+                  {.epochs = c.epochs,
+                   .batch_size = c.batch,
+                   .optimizer = &adam,
+                   .verbose = 0,
+                   .generator = &shuffle,
                    .process_group = &tg::dist::world()});
   std::vector<double> timed(h.epoch_seconds.begin() + 1, h.epoch_seconds.end());
   const double epoch_s = median(timed);
@@ -56,12 +60,13 @@ int run(const Config& c) {
     if (i >= 3) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   if (dist::rank() == 0)
-    fmt::print("{{\"workload\": \"large_rnn\", \"ranks\": {}, \"local_batch\": {}, \"global_batch\": {}, "
-               "\"samples_per_s\": {:.1f}, \"epoch_s\": {:.4f}, \"steps_per_epoch\": {}, \"allreduce_ms\": {:.4f}, "
-               "\"grad_mb\": {:.3f}, \"loss\": {:.6g}}}\n",
-               dist::world_size(), c.batch, c.batch * dist::world_size(), static_cast<double>(c.sequences) / epoch_s,
-               epoch_s, (c.sequences + c.batch * dist::world_size() - 1) / (c.batch * dist::world_size()), median(ms),
-               static_cast<double>(model.num_parameters()) * 4.0 / 1e6, h["loss"].back());
+    fmt::print(
+        "{{\"workload\": \"large_rnn\", \"ranks\": {}, \"local_batch\": {}, \"global_batch\": {}, "
+        "\"samples_per_s\": {:.1f}, \"epoch_s\": {:.4f}, \"steps_per_epoch\": {}, \"allreduce_ms\": {:.4f}, "
+        "\"grad_mb\": {:.3f}, \"loss\": {:.6g}}}\n",
+        dist::world_size(), c.batch, c.batch * dist::world_size(), static_cast<double>(c.sequences) / epoch_s, epoch_s,
+        (c.sequences + c.batch * dist::world_size() - 1) / (c.batch * dist::world_size()), median(ms),
+        static_cast<double>(model.num_parameters()) * 4.0 / 1e6, h["loss"].back());
   return 0;
 }
 
@@ -75,12 +80,18 @@ int main(int argc, char** argv) {
       const std::string a = argv[i];
       const long long v = std::stoll(argv[i + 1]);
       if (v < 1) throw tg::ValueError(fmt::format("{} takes a positive integer", a));
-      if (a == "--epochs") c.epochs = static_cast<int>(std::max(2LL, v));
-      else if (a == "--sequences") c.sequences = v;
-      else if (a == "--hidden") c.hidden = v;
-      else if (a == "--steps") c.steps = v;
-      else if (a == "--batch") c.batch = v;
-      else throw tg::ValueError(fmt::format("unknown flag {}", a));
+      if (a == "--epochs")
+        c.epochs = static_cast<int>(std::max(2LL, v));
+      else if (a == "--sequences")
+        c.sequences = v;
+      else if (a == "--hidden")
+        c.hidden = v;
+      else if (a == "--steps")
+        c.steps = v;
+      else if (a == "--batch")
+        c.batch = v;
+      else
+        throw tg::ValueError(fmt::format("unknown flag {}", a));
     }
     return run(c);
   } catch (const std::exception& e) {

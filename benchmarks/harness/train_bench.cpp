@@ -53,8 +53,7 @@ std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) 
     return std::make_shared<Sequential>(Input{None, 1}, LSTM(h, {.return_sequences = true}), LSTM(h), Dense(1));
   if (name == "gru")
     return std::make_shared<Sequential>(Input{None, 1}, GRU(h, {.return_sequences = true}), GRU(h), Dense(1));
-  return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}), SimpleRNN(h),
-                                      Dense(1));
+  return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}), SimpleRNN(h), Dense(1));
 }
 
 // Copies rows `idx[begin, begin + n)` of `src` ([N, ...]) into `dst` ([n, ...]), as fit() does.
@@ -114,10 +113,11 @@ int run(const Config& cfg) {
   std::sort(seconds.begin(), seconds.end());
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  fmt::print("{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
-             "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}}}\n",
-             cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0),
-             static_cast<double>(ru.ru_maxrss) / 1024.0, last_loss, w.hidden, w.steps, w.batch, w.sequences);
+  fmt::print(
+      "{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
+      "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}}}\n",
+      cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0),
+      static_cast<double>(ru.ru_maxrss) / 1024.0, last_loss, w.hidden, w.steps, w.batch, w.sequences);
   return 0;
 }
 
@@ -142,18 +142,28 @@ int main(int argc, char** argv) {
       auto number = [&](const std::string& s) {
         std::size_t used = 0;
         long long n = std::stoll(s, &used);
-        if (used != s.size() || n < 0) throw tg::ValueError(fmt::format("{} takes a non-negative integer, got '{}'", a, s));
+        if (used != s.size() || n < 0)
+          throw tg::ValueError(fmt::format("{} takes a non-negative integer, got '{}'", a, s));
         return static_cast<std::int64_t>(n);
       };
-      if (a == "--workload") cfg.workload = v;
-      else if (a == "--hidden") cfg.hidden = number(v);
-      else if (a == "--steps") cfg.steps = number(v);
-      else if (a == "--batch") cfg.batch = number(v);
-      else if (a == "--sequences") cfg.sequences = number(v);
-      else if (a == "--epochs") cfg.epochs = static_cast<int>(std::max<std::int64_t>(1, number(v)));
-      else if (a == "--warmup-batches") cfg.warmup_batches = static_cast<int>(number(v));
-      else if (a == "--threads") cfg.threads = static_cast<int>(number(v));
-      else throw tg::ValueError(fmt::format("unknown flag {}", a));
+      if (a == "--workload")
+        cfg.workload = v;
+      else if (a == "--hidden")
+        cfg.hidden = number(v);
+      else if (a == "--steps")
+        cfg.steps = number(v);
+      else if (a == "--batch")
+        cfg.batch = number(v);
+      else if (a == "--sequences")
+        cfg.sequences = number(v);
+      else if (a == "--epochs")
+        cfg.epochs = static_cast<int>(std::max<std::int64_t>(1, number(v)));
+      else if (a == "--warmup-batches")
+        cfg.warmup_batches = static_cast<int>(number(v));
+      else if (a == "--threads")
+        cfg.threads = static_cast<int>(number(v));
+      else
+        throw tg::ValueError(fmt::format("unknown flag {}", a));
     }
     return run(cfg);
   } catch (const std::exception& e) {

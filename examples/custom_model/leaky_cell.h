@@ -39,8 +39,8 @@ class LeakyCell : public tg::RecurrentCell {
 // A model of its own: a leaky recurrent layer, then a SimpleRNN, then Dense(1); forward is three lines.
 struct LeakyForecaster : tg::Module {
   LeakyForecaster() : Module("LeakyForecaster") {
-    leaky = register_module("leaky", std::make_shared<tg::RNN>(std::make_shared<LeakyCell>(16),
-                                                              tg::RNNOptions{.return_sequences = true}));
+    leaky = register_module(
+        "leaky", std::make_shared<tg::RNN>(std::make_shared<LeakyCell>(16), tg::RNNOptions{.return_sequences = true}));
     rnn = register_module("rnn", std::make_shared<tg::SimpleRNN>(16));
     out = register_module("out", std::make_shared<tg::Dense>(16, 1));
     build({-1, -1, 1});
@@ -52,7 +52,5 @@ struct LeakyForecaster : tg::Module {
   std::shared_ptr<tg::Dense> out;
 
  protected:
-  tg::Dims on_build(const tg::Dims& input) override {
-    return out->build(rnn->build(leaky->build(input)));
-  }
+  tg::Dims on_build(const tg::Dims& input) override { return out->build(rnn->build(leaky->build(input))); }
 };

@@ -50,10 +50,8 @@ int main() {
 
   // tg::RNN unrolls the cell over time; it stacks and nests like the built-in layers.
   // Bidirectional runs a clone() of the cell, with weights of its own, from the last step back.
-  Sequential model(Input{None, 1},
-                   Bidirectional(RNN(std::make_shared<MGUCell>(8), {.return_sequences = true})),
-                   RNN(std::make_shared<MGUCell>(8)),
-                   Dense(1));
+  Sequential model(Input{None, 1}, Bidirectional(RNN(std::make_shared<MGUCell>(8), {.return_sequences = true})),
+                   RNN(std::make_shared<MGUCell>(8)), Dense(1));
   fmt::print("{}", model.summary());
 
   Adam opt(model.parameters());

@@ -9,7 +9,7 @@ struct ResidualForecaster : tg::Module {
     build({-1, -1, 1});  // [batch, time, features]: the sizes known in advance
   }
 
-  tg::Tensor forward(const tg::Tensor& x) override {  // x [B, T, 1]
+  tg::Tensor forward(const tg::Tensor& x) override {    // x [B, T, 1]
     tg::Tensor last = tg::select(x, 1, x.size(1) - 1);  // [B, 1]
     return last + (*head)((*rnn)(x));                   // [B, 1]
   }

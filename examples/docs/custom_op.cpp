@@ -38,11 +38,10 @@ int main() {
   using namespace tg;
   Generator g(1);
   // The gradient checker compares backward with central differences, in float64.
-  GradcheckResult s = gradcheck([](const std::vector<Tensor>& in) { return softsign(in[0]); },
-                                {randn({3, 4}, DType::f64, &g)});
-  GradcheckResult b = gradcheck(
-      [](const std::vector<Tensor>& in) { return Blend::apply(in[0], in[1], 0.3); },
-      {randn({2, 5}, DType::f64, &g), randn({2, 5}, DType::f64, &g)});
+  GradcheckResult s =
+      gradcheck([](const std::vector<Tensor>& in) { return softsign(in[0]); }, {randn({3, 4}, DType::f64, &g)});
+  GradcheckResult b = gradcheck([](const std::vector<Tensor>& in) { return Blend::apply(in[0], in[1], 0.3); },
+                                {randn({2, 5}, DType::f64, &g), randn({2, 5}, DType::f64, &g)});
   fmt::print("gradcheck softsign: {}, blend: {}\n", s.ok ? "ok" : s.message, b.ok ? "ok" : b.message);
 
   // In a computation like any built-in op; backward reaches w through it.

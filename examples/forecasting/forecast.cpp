@@ -28,9 +28,10 @@ using namespace tg;
 
 // ---- command line -----------------------------------------------------------------------------
 
-const std::vector<std::string> kModels = {"naive",   "linear",   "simple_rnn", "deep_rnn",    "deep_rnn_simple_out",
-                                          "iterative_10", "naive_10", "linear_10", "deep_rnn_10", "seq2seq",
-                                          "lstm",    "gru",      "wavenet",  "conv_gru"};
+const std::vector<std::string> kModels = {
+    "naive",        "linear",   "simple_rnn", "deep_rnn",    "deep_rnn_simple_out",
+    "iterative_10", "naive_10", "linear_10",  "deep_rnn_10", "seq2seq",
+    "lstm",         "gru",      "wavenet",    "conv_gru"};
 
 struct Options {
   int epochs = 20;
@@ -102,11 +103,20 @@ struct Result {
 };
 
 // Validation MSEs printed by the notebook of the walkthrough (Hands-On ML, 2nd edition, chapter 15).
-const std::map<std::string, double> kNotebook = {
-    {"naive", 0.020211},      {"linear", 0.004168},    {"simple_rnn", 0.010882}, {"deep_rnn", 0.002624},
-    {"deep_rnn_simple_out", 0.002911}, {"iterative_10", 0.027511}, {"naive_10", 0.25697},
-    {"linear_10", 0.0187},    {"deep_rnn_10", 0.0085}, {"seq2seq", 0.0096},
-    {"lstm", 0.0086},         {"gru", 0.0103},         {"wavenet", 0.0072},      {"conv_gru", 0.0080}};
+const std::map<std::string, double> kNotebook = {{"naive", 0.020211},
+                                                 {"linear", 0.004168},
+                                                 {"simple_rnn", 0.010882},
+                                                 {"deep_rnn", 0.002624},
+                                                 {"deep_rnn_simple_out", 0.002911},
+                                                 {"iterative_10", 0.027511},
+                                                 {"naive_10", 0.25697},
+                                                 {"linear_10", 0.0187},
+                                                 {"deep_rnn_10", 0.0085},
+                                                 {"seq2seq", 0.0096},
+                                                 {"lstm", 0.0086},
+                                                 {"gru", 0.0103},
+                                                 {"wavenet", 0.0072},
+                                                 {"conv_gru", 0.0080}};
 
 // MSE of two tensors of equal shape, as a number.
 double mse_value(const Tensor& y_true, const Tensor& y_pred) {
@@ -235,9 +245,12 @@ class Walkthrough {
       const bool iterative = std::string(m) == "iterative_10";
       if (!models_.count(iterative ? "deep_rnn" : m) || (iterative && !ran_iterative_)) continue;
       Tensor pred;
-      if (iterative) pred = iterate(*models_["deep_rnn"], x10);
-      else if (std::string(m) == "seq2seq") pred = last_step(predict(*models_[m], x10));
-      else pred = predict(*models_[m], x10);
+      if (iterative)
+        pred = iterate(*models_["deep_rnn"], x10);
+      else if (std::string(m) == "seq2seq")
+        pred = last_step(predict(*models_[m], x10));
+      else
+        pred = predict(*models_[m], x10);
       ten.push_back({m, series_x(50, 10), values(pred), "markers", colors[c++ % 3]});
     }
     if (ten.size() > 2)
@@ -349,8 +362,9 @@ void plot_history(const std::string& dir, const Result& r) {
   for (int e = 1; e <= r.history.epochs(); ++e) epochs.push_back(e);
   std::vector<Series> s{{"loss", epochs, r.history["loss"], "line", "#1f77b4"},
                         {"val_loss", epochs, r.history["val_loss"], "line", "#ff7f0e"}};
-  save_svg(dir + "/learning_curve_" + r.model + ".svg",
-           line_plot_svg(s, {.title = "Learning curve: " + r.model, .xlabel = "epoch", .ylabel = "MSE", .log_y = true}));
+  save_svg(
+      dir + "/learning_curve_" + r.model + ".svg",
+      line_plot_svg(s, {.title = "Learning curve: " + r.model, .xlabel = "epoch", .ylabel = "MSE", .log_y = true}));
 }
 
 }  // namespace

@@ -5,10 +5,7 @@ int main() {
   Generator rng(42);
   ForecastData d = one_step_data(rng);  // [7000, 50, 1] -> [7000, 1], and the other splits
 
-  Sequential model(Input{None, 1},
-                   SimpleRNN(20, {.return_sequences = true}),
-                   SimpleRNN(20),
-                   Dense(1));
+  Sequential model(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}), SimpleRNN(20), Dense(1));
   fmt::print("{}", model.summary());
 
   Adam opt(model.parameters());

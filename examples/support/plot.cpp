@@ -36,21 +36,11 @@ std::string xml_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
       default:
         // XML 1.0 allows no control characters but tab, newline and carriage return.
         bool control = static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r';
@@ -155,9 +145,7 @@ Axis log_axis(double min, double max, int target) {
   return axis;
 }
 
-bool plottable(double v, bool log) {
-  return std::isfinite(v) && std::abs(v) <= kLargest && (!log || v > 0.0);
-}
+bool plottable(double v, bool log) { return std::isfinite(v) && std::abs(v) <= kLargest && (!log || v > 0.0); }
 
 /// The pixel box of the axes inside the figure.
 struct Frame {
@@ -177,12 +165,10 @@ struct Resolved {
 void draw_marker(std::string& out, Style style, double x, double y, const std::string& color) {
   switch (style) {
     case Style::points:
-      out +=
-          fmt::format("<circle cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"2.2\" fill=\"{}\"/>\n", x, y, color);
+      out += fmt::format("<circle cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"2.2\" fill=\"{}\"/>\n", x, y, color);
       break;
     case Style::markers:
-      out +=
-          fmt::format("<circle cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"5\" fill=\"{}\"/>\n", x, y, color);
+      out += fmt::format("<circle cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"5\" fill=\"{}\"/>\n", x, y, color);
       break;
     case Style::crosses: {
       constexpr double r = 5.0;
@@ -192,13 +178,11 @@ void draw_marker(std::string& out, Style style, double x, double y, const std::s
           x - r, y - r, x + r, y + r, x - r, y + r, x + r, y - r, color);
       break;
     }
-    case Style::line:
-      break;
+    case Style::line: break;
   }
 }
 
-void draw_series(std::string& out, const Resolved& r, const Axis& ax, const Axis& ay,
-                 const Frame& f, bool log_y) {
+void draw_series(std::string& out, const Resolved& r, const Axis& ax, const Axis& ay, const Frame& f, bool log_y) {
   const std::vector<double>& ys = r.series->y;
   out += fmt::format("<g class=\"series\" data-label=\"{}\">\n", xml_escape(r.series->label));
   if (r.style == Style::line || r.style == Style::points) {
@@ -235,8 +219,8 @@ struct Point {
 };
 
 /// Pixels the data cover: every point, and for lines a few points along each segment.
-std::vector<Point> covered_pixels(const std::vector<Resolved>& resolved, const Axis& ax,
-                                  const Axis& ay, const Frame& f, bool log_y) {
+std::vector<Point> covered_pixels(const std::vector<Resolved>& resolved, const Axis& ax, const Axis& ay, const Frame& f,
+                                  bool log_y) {
   std::vector<Point> out;
   for (const Resolved& r : resolved) {
     const std::vector<double>& ys = r.series->y;
@@ -250,8 +234,7 @@ std::vector<Point> covered_pixels(const std::vector<Resolved>& resolved, const A
       }
       Point p{f.px(ax, r.x[i]), f.py(ay, ys[i])};
       if (joined && have_prev)
-        for (double t : {0.2, 0.4, 0.6, 0.8})
-          out.push_back({prev.x + t * (p.x - prev.x), prev.y + t * (p.y - prev.y)});
+        for (double t : {0.2, 0.4, 0.6, 0.8}) out.push_back({prev.x + t * (p.x - prev.x), prev.y + t * (p.y - prev.y)});
       out.push_back(p);
       prev = p;
       have_prev = true;
@@ -282,8 +265,7 @@ void draw_legend(std::string& out, const std::vector<Resolved>& resolved, const 
   for (const Point& c : corners) {
     std::size_t hidden = 0;
     for (const Point& p : covered)
-      hidden += p.x >= c.x - 4.0 && p.x <= c.x + width + 4.0 && p.y >= c.y - 4.0 &&
-                p.y <= c.y + height + 4.0;
+      hidden += p.x >= c.x - 4.0 && p.x <= c.x + width + 4.0 && p.y >= c.y - 4.0 && p.y <= c.y + height + 4.0;
     if (hidden < best_hidden) {
       best_hidden = hidden;
       best = c;
@@ -316,8 +298,8 @@ void draw_legend(std::string& out, const std::vector<Resolved>& resolved, const 
 
 std::string line_plot_svg(const std::vector<Series>& series, const PlotOptions& options) {
   if (options.width < 200 || options.height < 150)
-    throw ValueError(fmt::format("line_plot_svg: figure must be at least 200x150 pixels, got {}x{}",
-                                 options.width, options.height));
+    throw ValueError(
+        fmt::format("line_plot_svg: figure must be at least 200x150 pixels, got {}x{}", options.width, options.height));
   const bool log_y = options.log_y;
 
   std::vector<Resolved> resolved;
@@ -326,8 +308,8 @@ std::string line_plot_svg(const std::vector<Series>& series, const PlotOptions& 
   for (const Series& s : series) {
     Resolved r{&s, parse_style(s), {}, s.x};
     if (!s.x.empty() && s.x.size() != s.y.size())
-      throw ValueError(fmt::format("line_plot_svg: series '{}' has {} x values and {} y values",
-                                   s.label, s.x.size(), s.y.size()));
+      throw ValueError(
+          fmt::format("line_plot_svg: series '{}' has {} x values and {} y values", s.label, s.x.size(), s.y.size()));
     if (r.x.empty())
       for (std::size_t i = 0; i < s.y.size(); ++i) r.x.push_back(static_cast<double>(i));
     r.color = xml_escape(s.color.empty() ? kPalette[next_color++ % std::size(kPalette)] : s.color);
@@ -351,8 +333,7 @@ std::string line_plot_svg(const std::vector<Series>& series, const PlotOptions& 
   for (const std::string& l : ay.labels) label_chars = std::max(label_chars, l.size());
   const double w = options.width, h = options.height;
   Frame f;
-  f.left =
-      (options.ylabel.empty() ? 10.0 : 32.0) + static_cast<double>(label_chars) * kCharWidth + 8.0;
+  f.left = (options.ylabel.empty() ? 10.0 : 32.0) + static_cast<double>(label_chars) * kCharWidth + 8.0;
   f.top = options.title.empty() ? 14.0 : 38.0;
   f.right = w - 20.0;
   f.bottom = h - (options.xlabel.empty() ? 28.0 : 50.0);
@@ -374,31 +355,27 @@ std::string line_plot_svg(const std::vector<Series>& series, const PlotOptions& 
   out += "<g class=\"grid\" stroke=\"#e5e5e5\" stroke-width=\"1\">\n";
   for (double v : ax.ticks) {
     double x = f.px(ax, v);
-    out += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1:.2f}\" x2=\"{0:.2f}\" y2=\"{2:.2f}\"/>\n", x,
-                       f.top, f.bottom);
+    out += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1:.2f}\" x2=\"{0:.2f}\" y2=\"{2:.2f}\"/>\n", x, f.top, f.bottom);
   }
   for (double v : ay.ticks) {
     double y = f.py(ay, v);
-    out += fmt::format("<line x1=\"{1:.2f}\" y1=\"{0:.2f}\" x2=\"{2:.2f}\" y2=\"{0:.2f}\"/>\n", y,
-                       f.left, f.right);
+    out += fmt::format("<line x1=\"{1:.2f}\" y1=\"{0:.2f}\" x2=\"{2:.2f}\" y2=\"{0:.2f}\"/>\n", y, f.left, f.right);
   }
   out += "</g>\n<g class=\"ticks\" fill=\"#333333\">\n";
   for (std::size_t i = 0; i < ax.ticks.size(); ++i)
-    out += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" text-anchor=\"middle\">{}</text>\n",
-                       f.px(ax, ax.ticks[i]), f.bottom + 17.0, xml_escape(ax.labels[i]));
+    out += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" text-anchor=\"middle\">{}</text>\n", f.px(ax, ax.ticks[i]),
+                       f.bottom + 17.0, xml_escape(ax.labels[i]));
   for (std::size_t i = 0; i < ay.ticks.size(); ++i)
-    out +=
-        fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" dy=\"0.35em\" text-anchor=\"end\">{}</text>\n",
-                    f.left - 6.0, f.py(ay, ay.ticks[i]), xml_escape(ay.labels[i]));
+    out += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" dy=\"0.35em\" text-anchor=\"end\">{}</text>\n", f.left - 6.0,
+                       f.py(ay, ay.ticks[i]), xml_escape(ay.labels[i]));
   out += "</g>\n";
   out += fmt::format(
       "<rect class=\"frame\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" "
       "fill=\"none\" stroke=\"#555555\"/>\n",
       f.left, f.top, f.right - f.left, f.bottom - f.top);
   if (!options.xlabel.empty())
-    out += fmt::format(
-        "<text x=\"{:.2f}\" y=\"{:.2f}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
-        (f.left + f.right) / 2.0, h - 12.0, xml_escape(options.xlabel));
+    out += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
+                       (f.left + f.right) / 2.0, h - 12.0, xml_escape(options.xlabel));
   if (!options.ylabel.empty()) {
     double cy = (f.top + f.bottom) / 2.0;
     out += fmt::format(

@@ -18,11 +18,11 @@ inline const std::string kInputChars = " ,0123456789ADFJMNOSabceghilmnoprstuvy";
 /// Characters of the ISO dates, the decoder's classes; the decoder's input has one more id, the
 /// start token.
 inline const std::string kOutputChars = "0123456789-";
-inline constexpr std::int64_t kInputLength = 18;  // "September 30, 2019"
+inline constexpr std::int64_t kInputLength = 18;   // "September 30, 2019"
 inline constexpr std::int64_t kOutputLength = 10;  // "2019-04-22"
 inline constexpr std::int64_t kInputIds = 39;      // padding + kInputChars
 inline constexpr std::int64_t kClasses = 11;
-inline constexpr std::int64_t kStart = 11;         // the decoder's start token
+inline constexpr std::int64_t kStart = 11;  // the decoder's start token
 inline constexpr std::int64_t kDecoderIds = 12;
 
 struct Example {
@@ -103,8 +103,7 @@ inline tg::Tensor decoder_inputs(const tg::Tensor& targets) {
 /// The characters of class ids (one row of a [N, kOutputLength] tensor).
 inline std::string decode(const tg::Tensor& ids, std::int64_t row) {
   std::string s;
-  for (std::int64_t t = 0; t < kOutputLength; ++t)
-    s += kOutputChars[static_cast<std::size_t>(ids.at({row, t}))];
+  for (std::int64_t t = 0; t < kOutputLength; ++t) s += kOutputChars[static_cast<std::size_t>(ids.at({row, t}))];
   return s;
 }
 

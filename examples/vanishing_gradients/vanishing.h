@@ -34,11 +34,11 @@ inline MemoryTask first_element_task(std::int64_t n, std::int64_t steps, tg::Gen
 }
 
 struct Settings {
-  std::int64_t steps = 100;    ///< sequence length T (the lag to bridge is T - 1)
-  std::int64_t units = 16;     ///< recurrent units, the same for every model
-  std::int64_t batch = 32;     ///< samples per training step and per measuring batch
-  int train_steps = 1000;      ///< Adam steps between the two measurements
-  int measure_batches = 8;     ///< batches each measurement averages over
+  std::int64_t steps = 100;  ///< sequence length T (the lag to bridge is T - 1)
+  std::int64_t units = 16;   ///< recurrent units, the same for every model
+  std::int64_t batch = 32;   ///< samples per training step and per measuring batch
+  int train_steps = 1000;    ///< Adam steps between the two measurements
+  int measure_batches = 8;   ///< batches each measurement averages over
   double learning_rate = 1e-2;
   std::uint64_t seed = 42;
 };
@@ -88,7 +88,8 @@ inline Gradients measure(tg::Module& model, tg::RNN& layer, const Settings& s, t
     const std::vector<double> dx = d.x.grad().to_vector();  // [B, T, 1]
     for (std::size_t t = 0; t < T; ++t) {
       double sq = 0.0;
-      for (std::int64_t i = 0; i < s.batch; ++i) sq += dx[static_cast<std::size_t>(i) * T + t] * dx[static_cast<std::size_t>(i) * T + t];
+      for (std::int64_t i = 0; i < s.batch; ++i)
+        sq += dx[static_cast<std::size_t>(i) * T + t] * dx[static_cast<std::size_t>(i) * T + t];
       g.x_norms[t] += std::sqrt(sq) / s.measure_batches;
       g.h_norms[t] += h[t] / s.measure_batches;
     }
@@ -120,7 +121,8 @@ inline Profile profile(std::string name, tg::Module& model, tg::RNN& layer, cons
 inline void chrono_init(tg::LSTMCell& cell, std::int64_t max_lag, tg::Generator& gen) {
   const std::int64_t u = cell.units();
   std::vector<double> bias = cell.bias.to_vector();  // blocks i, f, c, o
-  const std::vector<double> lag = tg::uniform({u}, 1.0, std::max(2.0, static_cast<double>(max_lag - 1)), tg::DType::f64, &gen).to_vector();
+  const std::vector<double> lag =
+      tg::uniform({u}, 1.0, std::max(2.0, static_cast<double>(max_lag - 1)), tg::DType::f64, &gen).to_vector();
   for (std::int64_t j = 0; j < u; ++j) {
     bias[static_cast<std::size_t>(u + j)] = std::log(lag[static_cast<std::size_t>(j)]);
     bias[static_cast<std::size_t>(j)] = -std::log(lag[static_cast<std::size_t>(j)]);

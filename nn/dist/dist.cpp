@@ -44,9 +44,7 @@ void sum_in_place(T* buffer, std::size_t n) {
 
 }  // namespace
 
-bool launched() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
-}
+bool launched() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK"); }
 
 bool initialized() {
   int init = 0, fin = 0;
@@ -135,8 +133,9 @@ class World final : public ProcessGroup {
 
 ProcessGroup& world() {
   if (launched() && !initialized())
-    throw ValueError("dist::world: the program was started by an MPI launcher but MPI is not initialised: create a "
-                     "tg::dist::Session first");
+    throw ValueError(
+        "dist::world: the program was started by an MPI launcher but MPI is not initialised: create a "
+        "tg::dist::Session first");
   static World group;
   return group;
 }

@@ -26,8 +26,8 @@ Conv1D::Conv1D(std::int64_t filters, std::int64_t kernel_size, Conv1DOptions opt
   if (options.dilation_rate <= 0)
     throw ValueError(fmt::format("Conv1D: dilation_rate must be positive, got {}", options.dilation_rate));
   if (options.padding != Padding::valid && options.padding != Padding::causal && options.padding != Padding::same)
-    throw ValueError(fmt::format("Conv1D: padding must be valid, causal or same, got {}",
-                                 static_cast<int>(options.padding)));
+    throw ValueError(
+        fmt::format("Conv1D: padding must be valid, causal or same, got {}", static_cast<int>(options.padding)));
 }
 
 Conv1dOptions Conv1D::conv_options(std::int64_t steps) const {
@@ -53,16 +53,17 @@ std::int64_t Conv1D::output_steps(std::int64_t steps) const {
 void Conv1D::check_steps(std::int64_t steps, const std::string& got) const {
   if (steps < 0 || output_steps(steps) > 0) return;
   const std::int64_t span = (kernel_size_ - 1) * options_.dilation_rate + 1;
-  throw ShapeError(fmt::format("{}: input {} has {} time steps; kernel_size {} with dilation_rate {} and "
-                               "padding {} needs at least {}",
-                               label(), got, steps, kernel_size_, options_.dilation_rate,
-                               padding_name(options_.padding), options_.padding == Padding::valid ? span : 1));
+  throw ShapeError(
+      fmt::format("{}: input {} has {} time steps; kernel_size {} with dilation_rate {} and "
+                  "padding {} needs at least {}",
+                  label(), got, steps, kernel_size_, options_.dilation_rate, padding_name(options_.padding),
+                  options_.padding == Padding::valid ? span : 1));
 }
 
 Dims Conv1D::on_build(const Dims& input) {
   if (input.size() != 3 || input[2] <= 0)
-    throw ShapeError(fmt::format("Conv1D: input {} must be (batch, time, features) with known features",
-                                 dims_str(input)));
+    throw ShapeError(
+        fmt::format("Conv1D: input {} must be (batch, time, features) with known features", dims_str(input)));
   check_steps(input[1], dims_str(input));
   const std::int64_t fan_in = kernel_size_ * input[2], fan_out = kernel_size_ * filters_;
   const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
@@ -76,8 +77,7 @@ Tensor Conv1D::forward(const Tensor& x) {
     throw ShapeError(fmt::format("{}: input {}, expected [batch, time, features]", label(), x.shape()));
   if (!built()) build({-1, -1, x.size(2)});
   if (x.size(2) != kernel.size(1))
-    throw ShapeError(fmt::format("{}: input {}, expected [batch, time, {}]", label(), x.shape(),
-                                 kernel.size(1)));
+    throw ShapeError(fmt::format("{}: input {}, expected [batch, time, {}]", label(), x.shape(), kernel.size(1)));
   check_steps(x.size(1), fmt::format("{}", x.shape()));
   return options_.activation(conv1d(x, kernel, bias, conv_options(x.size(1))));
 }

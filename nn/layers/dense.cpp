@@ -8,13 +8,11 @@
 
 namespace tg {
 
-Dense::Dense(std::int64_t units, Activation activation)
-    : Module("Dense"), units_(units), activation_(activation) {
+Dense::Dense(std::int64_t units, Activation activation) : Module("Dense"), units_(units), activation_(activation) {
   if (units <= 0) throw ValueError(fmt::format("Dense: units must be positive, got {}", units));
 }
 
-Dense::Dense(std::int64_t input_features, std::int64_t units, Activation activation)
-    : Dense(units, activation) {
+Dense::Dense(std::int64_t input_features, std::int64_t units, Activation activation) : Dense(units, activation) {
   build({-1, input_features});
 }
 
@@ -31,8 +29,8 @@ Dims Dense::on_build(const Dims& input) {
 Tensor Dense::forward(const Tensor& x) {
   if (!built()) build({-1, x.rank() ? x.size(-1) : 0});
   if (x.rank() < 2 || x.size(-1) != kernel.size(0))
-    throw ShapeError(fmt::format("Dense ({}): input {}, expected [..., {}] (rank >= 2)", name(), x.shape(),
-                                 kernel.size(0)));
+    throw ShapeError(
+        fmt::format("Dense ({}): input {}, expected [..., {}] (rank >= 2)", name(), x.shape(), kernel.size(0)));
   return activation_(linear(x, kernel, bias));
 }
 

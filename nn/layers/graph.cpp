@@ -15,9 +15,10 @@ std::string model_to_dot(Module& model, const Tensor& x) {
   if (!grad_enabled())
     throw GraphError("model_to_dot: recording is off (a NoGradGuard is alive), so there is no graph to export");
   if (t.num_nodes() != 0)
-    throw GraphError(fmt::format("model_to_dot: the tape already holds {} recorded ops; call it with nothing "
-                                 "recorded (after a backward, or once the tensors computed before are gone)",
-                                 t.num_nodes()));
+    throw GraphError(
+        fmt::format("model_to_dot: the tape already holds {} recorded ops; call it with nothing "
+                    "recorded (after a backward, or once the tensors computed before are gone)",
+                    t.num_nodes()));
   name_parameters(model);
   Tensor input = x.detach();
   input.set_name(x.name().empty() ? "input" : x.name());

@@ -31,8 +31,10 @@ Tensor orthogonal(std::int64_t rows, std::int64_t cols, double gain, DType dtype
   for (std::int64_t i = 0; i < rows; ++i)  // draw row-major [rows, cols] like numpy
     for (std::int64_t j = 0; j < cols; ++j) {
       double v = g.normal();
-      if (flip) a[static_cast<std::size_t>(i * m + j)] = v;   // column i of the transpose
-      else a[static_cast<std::size_t>(j * m + i)] = v;
+      if (flip)
+        a[static_cast<std::size_t>(i * m + j)] = v;  // column i of the transpose
+      else
+        a[static_cast<std::size_t>(j * m + i)] = v;
     }
   // Modified Gram-Schmidt gives Q with a positive diagonal of R: the sign-fixed Q of Keras.
   auto col = [&](std::int64_t j) { return a.data() + j * m; };
@@ -56,8 +58,8 @@ Tensor orthogonal(std::int64_t rows, std::int64_t cols, double gain, DType dtype
     T* o = out.data<T>();
     for (std::int64_t i = 0; i < rows; ++i)
       for (std::int64_t j = 0; j < cols; ++j)
-        o[i * cols + j] = static_cast<T>(gain * (flip ? a[static_cast<std::size_t>(i * m + j)]
-                                                      : a[static_cast<std::size_t>(j * m + i)]));
+        o[i * cols + j] = static_cast<T>(
+            gain * (flip ? a[static_cast<std::size_t>(i * m + j)] : a[static_cast<std::size_t>(j * m + i)]));
   });
   return out;
 }

@@ -13,8 +13,7 @@
 namespace tg::init {
 
 /// U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)), for a [fan_in, fan_out] kernel.
-Tensor glorot_uniform(std::int64_t fan_in, std::int64_t fan_out, DType dtype = DType::f32,
-                      Generator* gen = nullptr);
+Tensor glorot_uniform(std::int64_t fan_in, std::int64_t fan_out, DType dtype = DType::f32, Generator* gen = nullptr);
 /// A [rows, cols] matrix with orthonormal columns (or rows, when rows < cols) times `gain`:
 /// the Q of the QR decomposition of a standard normal matrix, signs fixed by diag(R) (Keras).
 Tensor orthogonal(std::int64_t rows, std::int64_t cols, double gain = 1.0, DType dtype = DType::f32,

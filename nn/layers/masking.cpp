@@ -16,8 +16,7 @@ Dims Masking::on_build(const Dims& input) {
 }
 
 Tensor Masking::forward(const Tensor& x) {
-  if (x.rank() != 3)
-    throw ShapeError(fmt::format("Masking: input {}, expected [batch, time, features]", x.shape()));
+  if (x.rank() != 3) throw ShapeError(fmt::format("Masking: input {}, expected [batch, time, features]", x.shape()));
   if (mask_value_ == 0.0) return x;  // the masked steps are zeros already
   Tensor mask = mask_any_not_equal(x, mask_value_);
   return x * mask.view({x.size(0), x.size(1), 1});

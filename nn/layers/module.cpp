@@ -37,15 +37,14 @@ Tensor Module::operator()(const Tensor& x, const Tensor& mask) {
 
 Tensor Module::forward_masked(const Tensor& x, const Tensor& mask) {
   if (!supports_masking())
-    throw ValueError(fmt::format("{} ({}): does not support masking, but input {} comes with a mask {} (from an "
-                                 "Embedding with mask_zero or a Masking layer before it)",
-                                 name_.empty() ? type_name_ : name_, type_name_, x.shape(), mask.shape()));
+    throw ValueError(
+        fmt::format("{} ({}): does not support masking, but input {} comes with a mask {} (from an "
+                    "Embedding with mask_zero or a Masking layer before it)",
+                    name_.empty() ? type_name_ : name_, type_name_, x.shape(), mask.shape()));
   return forward(x);
 }
 
-Tensor Module::compute_mask(const Tensor&, const Tensor& mask) const {
-  return supports_masking() ? mask : Tensor();
-}
+Tensor Module::compute_mask(const Tensor&, const Tensor& mask) const { return supports_masking() ? mask : Tensor(); }
 
 Dims Module::build(const Dims& input) {
   if (built_) return output_dims_;

@@ -44,8 +44,7 @@ class Sequential : public Module {
   }
   /// The layers in order, built at the first input.
   template <class L0, class... L>
-    requires(!std::is_same_v<std::decay_t<L0>, Input>)
-  explicit Sequential(L0&& first, L&&... layers) : Sequential() {
+  requires(!std::is_same_v<std::decay_t<L0>, Input>) explicit Sequential(L0&& first, L&&... layers) : Sequential() {
     add(std::forward<L0>(first));
     (add(std::forward<L>(layers)), ...);
   }

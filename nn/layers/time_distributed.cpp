@@ -21,8 +21,7 @@ Dims TimeDistributed::on_build(const Dims& input) {
 }
 
 Tensor TimeDistributed::forward(const Tensor& x) {
-  if (x.rank() < 3)
-    throw ShapeError(fmt::format("TimeDistributed: input {}, expected [batch, time, ...]", x.shape()));
+  if (x.rank() < 3) throw ShapeError(fmt::format("TimeDistributed: input {}, expected [batch, time, ...]", x.shape()));
   if (!built()) {
     Dims d(x.shape().begin(), x.shape().end());
     build(d);

@@ -25,10 +25,8 @@ std::shared_ptr<RNN> backward_copy(const std::shared_ptr<RNN>& layer) {
 Bidirectional::Bidirectional(std::shared_ptr<RNN> layer, MergeMode merge, int)
     : Bidirectional(layer, backward_copy(layer), merge) {}
 
-Bidirectional::Bidirectional(std::shared_ptr<RNN> forward_layer, std::shared_ptr<RNN> backward_layer,
-                             MergeMode merge)
-    : Module("Bidirectional"), forward_(std::move(forward_layer)), backward_(std::move(backward_layer)),
-      merge_(merge) {
+Bidirectional::Bidirectional(std::shared_ptr<RNN> forward_layer, std::shared_ptr<RNN> backward_layer, MergeMode merge)
+    : Module("Bidirectional"), forward_(std::move(forward_layer)), backward_(std::move(backward_layer)), merge_(merge) {
   if (!forward_ || !backward_) throw ValueError("Bidirectional: a direction's layer is null");
   if (forward_ == backward_)
     throw ValueError("Bidirectional: the forward and backward layers are one object; they need their own weights");

@@ -25,8 +25,7 @@ std::vector<RNN*> recurrent_layers(Module& model) {
 
 std::vector<RNN*> track_step_gradients(Module& model, bool on) {
   std::vector<RNN*> rnns = recurrent_layers(model);
-  if (rnns.empty())
-    throw ValueError(fmt::format("track_step_gradients: {} has no recurrent layer", model.type_name()));
+  if (rnns.empty()) throw ValueError(fmt::format("track_step_gradients: {} has no recurrent layer", model.type_name()));
   for (RNN* r : rnns) r->set_keep_step_outputs(on);
   return rnns;
 }
@@ -44,8 +43,7 @@ std::vector<double> train_truncated_bptt(Module& model, const Tensor& x, const T
     throw ShapeError(fmt::format("train_truncated_bptt: y {} must have x's batch and time sizes [{}, {}, ...]",
                                  y.shape(), x.size(0), x.size(1)));
   std::vector<RNN*> rnns = recurrent_layers(model);
-  if (rnns.empty())
-    throw ValueError(fmt::format("train_truncated_bptt: {} has no recurrent layer", model.type_name()));
+  if (rnns.empty()) throw ValueError(fmt::format("train_truncated_bptt: {} has no recurrent layer", model.type_name()));
 
   std::vector<bool> was_stateful;
   for (RNN* r : rnns) {

@@ -23,8 +23,7 @@ const Tensor& States::at(std::size_t i) const {
 }
 
 void States::push_back(Tensor t) {
-  if (size_ == kMaxStates)
-    throw ValueError(fmt::format("States: a cell may carry at most {} states", kMaxStates));
+  if (size_ == kMaxStates) throw ValueError(fmt::format("States: a cell may carry at most {} states", kMaxStates));
   items_[size_++] = std::move(t);
 }
 
@@ -39,8 +38,8 @@ void States::resize(std::size_t n) {
 
 Tensor RecurrentCell::forward(const Tensor& x) {
   if (x.rank() != 2)
-    throw ShapeError(fmt::format("{}: a cell on its own takes one step [batch, features], got {}", type_name(),
-                                 x.shape()));
+    throw ShapeError(
+        fmt::format("{}: a cell on its own takes one step [batch, features], got {}", type_name(), x.shape()));
   Tensor seq = reshape(x, {x.size(0), 1, x.size(1)});
   return step(prepare(seq), 0, States(state_sizes().size())).at(0);
 }
@@ -48,8 +47,10 @@ Tensor RecurrentCell::forward(const Tensor& x) {
 Tensor RecurrentCell::sequence(std::span<const Tensor> outputs) { return stack(outputs, 1); }
 
 std::shared_ptr<RecurrentCell> RecurrentCell::clone() const {
-  throw ValueError(fmt::format("{}: this cell cannot be cloned (override RecurrentCell::clone); give "
-                               "Bidirectional its backward layer explicitly", type_name()));
+  throw ValueError(
+      fmt::format("{}: this cell cannot be cloned (override RecurrentCell::clone); give "
+                  "Bidirectional its backward layer explicitly",
+                  type_name()));
 }
 
 Tensor RecurrentCell::zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype) {
@@ -102,8 +103,8 @@ RNN::RNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions 
 
 Dims RNN::on_build(const Dims& input) {
   if (input.size() != 3 || input[2] <= 0)
-    throw ShapeError(fmt::format("{}: input {} must be (batch, time, features) with known features",
-                                 type_name(), dims_str(input)));
+    throw ShapeError(
+        fmt::format("{}: input {} must be (batch, time, features) with known features", type_name(), dims_str(input)));
   cell_->build({-1, input[2]});
   n_states_ = cell_->state_sizes().size();
   const std::int64_t out = cell_->output_size();
@@ -127,14 +128,16 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   if (steps == 0) throw ValueError(fmt::format("{}: input {} has no time steps", type_name(), x.shape()));
   const std::size_t n_states = n_states_;
   if (!initial.empty() && initial.size() != n_states)
-    throw ValueError(fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
+    throw ValueError(
+        fmt::format("{}: {} initial states given, the cell has {}", type_name(), initial.size(), n_states));
   if (mask.defined()) check_sequence_mask(mask, x, type_name().c_str());
 
   const bool carry = initial.empty() && options_.stateful && !carried_.empty();
   if (carry && carried_[0].size(0) != x.size(0))
-    throw ShapeError(fmt::format("{}: stateful layer carries states for a batch of {}, got input {}; call "
-                                 "reset_states() to change the batch size",
-                                 type_name(), carried_[0].size(0), x.shape()));
+    throw ShapeError(
+        fmt::format("{}: stateful layer carries states for a batch of {}, got input {}; call "
+                    "reset_states() to change the batch size",
+                    type_name(), carried_[0].size(0), x.shape()));
 
   Tensor prepared = cell_->prepare(x);
   States states = !initial.empty() ? initial : carry ? carried_ : States(n_states);
@@ -144,8 +147,8 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
     const std::int64_t t = reverse ? steps - 1 - i : i;
     States next = cell_->step(prepared, t, states);
     if (next.size() != n_states)
-      throw ValueError(fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), next.size(),
-                                   n_states));
+      throw ValueError(
+          fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), next.size(), n_states));
     if (mask.defined())  // masked rows keep their previous states
       for (std::size_t s = 0; s < n_states; ++s) next[s] = masked_update(mask, t, next[s], states[s]);
     states = std::move(next);
@@ -170,9 +173,10 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
 
 std::vector<double> RNN::step_gradient_norms() const {
   if (step_outputs_.empty())
-    throw GraphError(fmt::format("{}: step_gradient_norms needs keep_step_outputs on during the forward "
-                                 "(RNNOptions or set_keep_step_outputs) and a backward after it",
-                                 type_name()));
+    throw GraphError(
+        fmt::format("{}: step_gradient_norms needs keep_step_outputs on during the forward "
+                    "(RNNOptions or set_keep_step_outputs) and a backward after it",
+                    type_name()));
   std::vector<double> norms;
   norms.reserve(step_outputs_.size());
   bool any = false;

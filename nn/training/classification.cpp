@@ -33,9 +33,10 @@ LossFn binary_crossentropy_loss(bool from_logits) {
 
 Tensor binary_accuracy(const Tensor& y_true, const Tensor& y_pred, double threshold) {
   if (!binary_shapes(y_true, y_pred))
-    throw ShapeError(fmt::format("binary_accuracy: y_true {} and y_pred {}: expected y_pred of y_true's shape (or "
-                                 "with a last axis of 1)",
-                                 y_true.shape(), y_pred.shape()));
+    throw ShapeError(
+        fmt::format("binary_accuracy: y_true {} and y_pred {}: expected y_pred of y_true's shape (or "
+                    "with a last axis of 1)",
+                    y_true.shape(), y_pred.shape()));
   const std::int64_t n = y_true.numel();
   std::int64_t right = 0;
   dispatch(y_true.dtype(), [&]<class U>() {
@@ -54,9 +55,10 @@ Tensor sparse_categorical_accuracy(const Tensor& y_true, const Tensor& y_pred,
   bool leading = y_pred.rank() == y_true.rank() + 1;
   for (int d = 0; leading && d < y_true.rank(); ++d) leading = y_pred.size(d) == y_true.size(d);
   if (!leading || y_pred.size(-1) == 0)
-    throw ShapeError(fmt::format("sparse_categorical_accuracy: y_true {} and y_pred {}: expected y_pred of shape "
-                                 "y_true + [classes]",
-                                 y_true.shape(), y_pred.shape()));
+    throw ShapeError(
+        fmt::format("sparse_categorical_accuracy: y_true {} and y_pred {}: expected y_pred of shape "
+                    "y_true + [classes]",
+                    y_true.shape(), y_pred.shape()));
   const std::int64_t rows = y_true.numel(), classes = y_pred.size(-1);
   std::int64_t right = 0, counted = 0;
   dispatch(y_true.dtype(), [&]<class U>() {
@@ -82,9 +84,10 @@ Metric accuracy(bool from_logits, std::optional<std::int64_t> ignore_class) {
   return {"accuracy", [from_logits, ignore_class](const Tensor& y_true, const Tensor& y_pred) {
             if (binary_shapes(y_true, y_pred)) return binary_accuracy(y_true, y_pred, from_logits ? 0.0 : 0.5);
             if (y_pred.rank() == y_true.rank() + 1) return sparse_categorical_accuracy(y_true, y_pred, ignore_class);
-            throw ShapeError(fmt::format("accuracy: y_true {} and y_pred {}: expected y_pred of y_true's shape "
-                                         "(binary) or y_true + [classes] (sparse categorical)",
-                                         y_true.shape(), y_pred.shape()));
+            throw ShapeError(
+                fmt::format("accuracy: y_true {} and y_pred {}: expected y_pred of y_true's shape "
+                            "(binary) or y_true + [classes] (sparse categorical)",
+                            y_true.shape(), y_pred.shape()));
           }};
 }
 

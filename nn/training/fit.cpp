@@ -187,9 +187,10 @@ void check_finite(const char* fn, const char* name, const Tensor& t) {
     index[static_cast<int>(d)] = rest % size;
     rest /= size;
   }
-  throw ValueError(fmt::format("{}: {} holds a non-finite value ({}) at sample {}, index {} of {}; clean or mask "
-                               "the data before training",
-                               fn, name, value, index[0], index, t.shape()));
+  throw ValueError(
+      fmt::format("{}: {} holds a non-finite value ({}) at sample {}, index {} of {}; clean or mask "
+                  "the data before training",
+                  fn, name, value, index[0], index, t.shape()));
 }
 
 // Whether every element of t is finite: a NaN or an infinity fails |v| <= max. Written without
@@ -229,7 +230,9 @@ class Batcher {
   std::int64_t rows(std::int64_t step) const { return std::min(batch_, n_ - step * batch_); }
 
   /// Batch `step`, made of rows order[step * batch .. ] (or consecutive rows when order is null).
-  const Tensor& load(std::int64_t step, const std::int64_t* order) { return load_rows(step * batch_, rows(step), order); }
+  const Tensor& load(std::int64_t step, const std::int64_t* order) {
+    return load_rows(step * batch_, rows(step), order);
+  }
 
   /// Rows order[start, start + count) with count <= batch, into a buffer kept for that count.
   const Tensor& load_rows(std::int64_t start, std::int64_t count, const std::int64_t* order) {
@@ -241,7 +244,8 @@ class Batcher {
     const auto* src = static_cast<const unsigned char*>(data_.raw_data());
     auto* dst = static_cast<unsigned char*>(out.raw_data());
     if (!order) {
-      std::memcpy(dst, src + static_cast<std::size_t>(start) * row_bytes_, static_cast<std::size_t>(count) * row_bytes_);
+      std::memcpy(dst, src + static_cast<std::size_t>(start) * row_bytes_,
+                  static_cast<std::size_t>(count) * row_bytes_);
     } else {
       kernels::gather_rows(src, row_bytes_, order + start, count, dst);
     }
@@ -272,9 +276,10 @@ void check_metrics(const char* fn, const std::vector<Metric>& metrics) {
   for (std::size_t i = 0; i < metrics.size(); ++i) {
     const std::string& name = metrics[i].name;
     if (name.empty() || name == "loss" || name.rfind("val_", 0) == 0)
-      throw ValueError(fmt::format("{}: metric {} has the name '{}'; expected a non-empty name other than 'loss' "
-                                   "that does not start with 'val_'",
-                                   fn, i, name));
+      throw ValueError(
+          fmt::format("{}: metric {} has the name '{}'; expected a non-empty name other than 'loss' "
+                      "that does not start with 'val_'",
+                      fn, i, name));
     if (!metrics[i].fn) throw ValueError(fmt::format("{}: metric '{}' has no function", fn, name));
     for (std::size_t j = 0; j < i; ++j)
       if (metrics[j].name == name) throw ValueError(fmt::format("{}: two metrics are named '{}'", fn, name));
@@ -331,17 +336,20 @@ void check_optimizer_holds(const Module& model, const Optimizer& opt) {
     if (!held) missing += fmt::format("{}'{}'", n_missing++ == 0 ? "" : ", ", path);
   }
   if (named.empty())
-    throw ValueError("fit: the model has no parameters yet; build it (e.g. model.build({-1, 50, 1})) and create "
-                     "the optimizer from model.parameters()");
+    throw ValueError(
+        "fit: the model has no parameters yet; build it (e.g. model.build({-1, 50, 1})) and create "
+        "the optimizer from model.parameters()");
   if (!shared)
-    throw ValueError(fmt::format("fit: the {} optimizer holds none of the model's {} parameters; create it from "
-                                 "model.parameters()",
-                                 opt.name(), named.size()));
+    throw ValueError(
+        fmt::format("fit: the {} optimizer holds none of the model's {} parameters; create it from "
+                    "model.parameters()",
+                    opt.name(), named.size()));
   if (n_missing > 0)
-    throw ValueError(fmt::format("fit: the {} optimizer does not hold {} of the model's {} trainable parameters: {}; "
-                                 "they would never train (a layer added after the optimizer was made?). Create the "
-                                 "optimizer from model.parameters() once the model is complete",
-                                 opt.name(), n_missing, trainable, missing));
+    throw ValueError(
+        fmt::format("fit: the {} optimizer does not hold {} of the model's {} trainable parameters: {}; "
+                    "they would never train (a layer added after the optimizer was made?). Create the "
+                    "optimizer from model.parameters() once the model is complete",
+                    opt.name(), n_missing, trainable, missing));
 }
 
 // ---- one training step --------------------------------------------------------------------------
@@ -390,16 +398,16 @@ class TrainStep {
       if (std::isfinite(value)) loss.backward();  // else every rank stops at the loss check below
       NoGradGuard no_grad;
       for (std::size_t k = 0; k < options_.metrics.size(); ++k)
-        stats[1 + k] = scalar_value(options_.metrics[k].fn(yb, pred), "fit",
-                                    "metric '" + options_.metrics[k].name + "'") * static_cast<double>(rows);
+        stats[1 + k] =
+            scalar_value(options_.metrics[k].fn(yb, pred), "fit", "metric '" + options_.metrics[k].name + "'") *
+            static_cast<double>(rows);
     }
     // Weights rows/count make the sum the gradient of the mean loss over the whole batch.
     if (reducer_) reducer_->all_reduce(static_cast<double>(rows) / static_cast<double>(count), stats);
     const double loss = stats[0] / static_cast<double>(count);
     if (!std::isfinite(loss))
-      throw ValueError(
-          fmt::format("fit: the loss is {} at {}; training stopped with the weights from before this batch", loss,
-                      where(at)));
+      throw ValueError(fmt::format(
+          "fit: the loss is {} at {}; training stopped with the weights from before this batch", loss, where(at)));
 
     // A finite loss can still have a NaN or infinite gradient (sqrt or log at 0, an overflow in
     // backward), and a finite gradient can still throw a weight or the optimizer's state to
@@ -435,14 +443,16 @@ class TrainStep {
       return i == none ? std::string("a parameter on another rank") : parameter_name(model_, params[i]);
     };
     if (verdict[0] > 0.0)
-      throw ValueError(fmt::format("fit: the gradient of {} is not finite at {}; training stopped with the weights "
-                                   "from before this batch (tape().set_anomaly_detection(true) names the op that "
-                                   "made it)",
-                                   name(bad_grad), where(at)));
-    throw ValueError(fmt::format("fit: the {} update made {}{} non-finite at {}; training stopped with the weights "
-                                 "and the optimizer state from before this batch (lower the learning rate or clip "
-                                 "the gradients)",
-                                 opt_.name(), bad_state ? "its state for " : "", name(bad_weight), where(at)));
+      throw ValueError(
+          fmt::format("fit: the gradient of {} is not finite at {}; training stopped with the weights "
+                      "from before this batch (tape().set_anomaly_detection(true) names the op that "
+                      "made it)",
+                      name(bad_grad), where(at)));
+    throw ValueError(
+        fmt::format("fit: the {} update made {}{} non-finite at {}; training stopped with the weights "
+                    "and the optimizer state from before this batch (lower the learning rate or clip "
+                    "the gradients)",
+                    opt_.name(), bad_state ? "its state for " : "", name(bad_weight), where(at)));
   }
 
  private:
@@ -473,8 +483,13 @@ class Progress {
   // appear at its end.
   Progress(std::ostream& out, int verbose, bool in_place, int epochs, std::int64_t steps,
            const std::vector<std::string>& names, std::size_t n_train)
-      : out_(out), verbose_(verbose), in_place_(in_place && verbose == 1), epochs_(epochs), steps_(steps),
-        names_(names), n_train_(n_train) {}
+      : out_(out),
+        verbose_(verbose),
+        in_place_(in_place && verbose == 1),
+        epochs_(epochs),
+        steps_(steps),
+        names_(names),
+        n_train_(n_train) {}
 
   void begin_epoch(int epoch) {
     if (verbose_ == 0) return;
@@ -499,7 +514,8 @@ class Progress {
   void end_epoch(double elapsed, const std::vector<double>& values) {
     if (verbose_ == 0) return;
     std::string line = fmt::format("{} - {:.1f}s", head(steps_), elapsed);
-    for (std::size_t k = 0; k < values.size(); ++k) line += fmt::format(" - {}: {}", names_[k], format_value(values[k]));
+    for (std::size_t k = 0; k < values.size(); ++k)
+      line += fmt::format(" - {}: {}", names_[k], format_value(values[k]));
     draw(line, true);
   }
 
@@ -575,9 +591,10 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
       options.process_group->all_reduce_sum(std::span(&bad_ranks, 1));
     if (!bad.empty()) throw ValueError(bad);
     if (bad_ranks > 0)
-      throw ValueError(fmt::format("fit: the data of {} other rank(s) hold a non-finite value (see their message); "
-                                   "no rank trains",
-                                   bad_ranks));
+      throw ValueError(
+          fmt::format("fit: the data of {} other rank(s) hold a non-finite value (see their message); "
+                      "no rank trains",
+                      bad_ranks));
   }
   for (std::size_t i = 0; i < options.callbacks.size(); ++i)
     if (!options.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));

@@ -23,7 +23,6 @@ namespace tg {
 /// A loss or metric: (y_true, y_pred) -> scalar tensor.
 using LossFn = std::function<Tensor(const Tensor& y_true, const Tensor& y_pred)>;
 
-
 /// A named metric. fit reports it as `name` (and `val_<name>` on the validation data), evaluate
 /// under `name`.
 struct Metric {

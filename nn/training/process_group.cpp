@@ -61,7 +61,8 @@ void GradientReducer::reduce_dtype(DType dtype, std::vector<T>& buffer, double w
       const auto n = static_cast<std::size_t>(p.numel());
       const std::size_t lo = std::max(begin, offset), hi = std::min(end, offset + n);
       Tensor g = p.grad();
-      if (lo < hi && g.defined()) std::memcpy(g.data<T>() + (lo - offset), buffer.data() + (lo - begin), (hi - lo) * sizeof(T));
+      if (lo < hi && g.defined())
+        std::memcpy(g.data<T>() + (lo - offset), buffer.data() + (lo - begin), (hi - lo) * sizeof(T));
       offset += n;
     }
   }

@@ -51,8 +51,7 @@ class GradientReducer {
   /// Reduces the gradients of `parameters` (float32 or float64) across `group` (not owned) in
   /// buckets of at most `bucket_bytes` bytes. ValueError when a parameter is undefined or
   /// bucket_bytes is less than the size of a double (8).
-  GradientReducer(ProcessGroup& group, std::vector<Tensor> parameters,
-                  std::size_t bucket_bytes = kDefaultBucketBytes);
+  GradientReducer(ProcessGroup& group, std::vector<Tensor> parameters, std::size_t bucket_bytes = kDefaultBucketBytes);
 
   /// Reduces the gradients (see the class), and sums `stats` across ranks in the same step
   /// (losses and metrics times sample counts, for instance).

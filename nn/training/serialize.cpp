@@ -83,14 +83,16 @@ class Reader {
 
   const unsigned char* take(std::size_t n, const char* what) {
     if (n > end_ - pos_)
-      throw IOError(fmt::format(
-          "load_weights: '{}' is truncated or corrupt: {} needs {} bytes at offset {}, only {} remain", path_,
-          what, n, pos_, end_ - pos_));
+      throw IOError(
+          fmt::format("load_weights: '{}' is truncated or corrupt: {} needs {} bytes at offset {}, only {} remain",
+                      path_, what, n, pos_, end_ - pos_));
     const unsigned char* p = bytes_.data() + pos_;
     pos_ += n;
     return p;
   }
-  std::uint64_t uint(int bytes, const char* what) { return get_uint(take(static_cast<std::size_t>(bytes), what), bytes); }
+  std::uint64_t uint(int bytes, const char* what) {
+    return get_uint(take(static_cast<std::size_t>(bytes), what), bytes);
+  }
   std::size_t pos() const { return pos_; }
 
  private:
@@ -103,15 +105,16 @@ class Reader {
 // `path` is the source's name as shown in messages (escaped by the caller).
 std::vector<Record> parse(std::span<const unsigned char> bytes, const std::string& path) {
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-    throw IOError(fmt::format("load_weights: '{}' is not a tapegrad weights file ({} bytes, expected the magic "
-                              "\"TGW1\" at its start)",
-                              path, bytes.size()));
+    throw IOError(
+        fmt::format("load_weights: '{}' is not a tapegrad weights file ({} bytes, expected the magic "
+                    "\"TGW1\" at its start)",
+                    path, bytes.size()));
   if (bytes.size() < 8)
     throw IOError(fmt::format("load_weights: '{}' is truncated: {} bytes, no version", path, bytes.size()));
   const auto version = static_cast<std::uint32_t>(get_uint(bytes.data() + 4, 4));
   if (version != kVersion)
-    throw IOError(fmt::format("load_weights: '{}' has format version {}, this build reads version {}", path,
-                              version, kVersion));
+    throw IOError(
+        fmt::format("load_weights: '{}' has format version {}, this build reads version {}", path, version, kVersion));
   if (bytes.size() < 12 + kChecksumBytes)
     throw IOError(fmt::format("load_weights: '{}' is truncated: {} bytes, a weights file has at least {}", path,
                               bytes.size(), 12 + kChecksumBytes));
@@ -121,9 +124,10 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
   const std::uint64_t count = in.uint(4, "the parameter count");
   // Checked before anything is allocated for the records.
   if (count > (body - in.pos()) / kMinRecordBytes)
-    throw IOError(fmt::format("load_weights: '{}' is truncated or corrupt: its header claims {} parameters, the {} "
-                              "bytes after it hold at most {}",
-                              path, count, body - in.pos(), (body - in.pos()) / kMinRecordBytes));
+    throw IOError(
+        fmt::format("load_weights: '{}' is truncated or corrupt: its header claims {} parameters, the {} "
+                    "bytes after it hold at most {}",
+                    path, count, body - in.pos(), (body - in.pos()) / kMinRecordBytes));
   std::vector<Record> records;
   records.reserve(static_cast<std::size_t>(count));
   for (std::uint64_t i = 0; i < count; ++i) {
@@ -152,9 +156,10 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
       r.shape.push_back(dim);
     }
     if (numel > limit / dtype_size(r.dtype))
-      throw IOError(fmt::format("load_weights: '{}' is truncated or corrupt: parameter '{}' of shape {} is larger "
-                                "than the file",
-                                path, shown(r.name), r.shape));
+      throw IOError(
+          fmt::format("load_weights: '{}' is truncated or corrupt: parameter '{}' of shape {} is larger "
+                      "than the file",
+                      path, shown(r.name), r.shape));
     r.data = in.take(numel * dtype_size(r.dtype), "parameter data");
     records.push_back(std::move(r));
   }

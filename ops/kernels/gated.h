@@ -44,8 +44,8 @@ void lstm_row_forward(T* __restrict i, T* __restrict f, T* __restrict g, T* __re
 template <class T>
 void lstm_row_backward(const T* __restrict i, const T* __restrict f, const T* __restrict g, const T* __restrict o,
                        const T* __restrict tc, const T* __restrict c_prev, const T* __restrict dh,
-                       const T* __restrict dc, T* __restrict di, T* __restrict df, T* __restrict dg,
-                       T* __restrict dout, T* __restrict dc_prev, std::int64_t u) {
+                       const T* __restrict dc, T* __restrict di, T* __restrict df, T* __restrict dg, T* __restrict dout,
+                       T* __restrict dc_prev, std::int64_t u) {
   // dg first holds dc_total, the gradient of c through both of its uses (c itself and h).
   if (dh) {
     for (std::int64_t j = 0; j < u; ++j) {
@@ -73,8 +73,8 @@ void lstm_row_backward(const T* __restrict i, const T* __restrict f, const T* __
 
 template <bool HasPrev, class T>
 void gru_row_forward(const T* __restrict xz, const T* __restrict xr, const T* __restrict xh, T* __restrict z,
-                     T* __restrict r, T* __restrict n, T* __restrict hn, const T* __restrict h_prev,
-                     T* __restrict h, std::int64_t u) {
+                     T* __restrict r, T* __restrict n, T* __restrict hn, const T* __restrict h_prev, T* __restrict h,
+                     std::int64_t u) {
   for (std::int64_t j = 0; j < u; ++j) {
     const T zj = sigmoid1(xz[j] + z[j]);
     const T rj = sigmoid1(xr[j] + r[j]);
@@ -113,11 +113,10 @@ void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, s
   for (std::int64_t r = 0; r < b; ++r) {
     T* z = gates + r * 5 * u;
     if (c_prev)
-      detail::lstm_row_forward<true>(z, z + u, z + 2 * u, z + 3 * u, z + 4 * u, c_prev + r * u, c + r * u,
-                                     h + r * u, u);
+      detail::lstm_row_forward<true>(z, z + u, z + 2 * u, z + 3 * u, z + 4 * u, c_prev + r * u, c + r * u, h + r * u,
+                                     u);
     else
-      detail::lstm_row_forward<false, T>(z, z + u, z + 2 * u, z + 3 * u, z + 4 * u, nullptr, c + r * u, h + r * u,
-                                         u);
+      detail::lstm_row_forward<false, T>(z, z + u, z + 2 * u, z + 3 * u, z + 4 * u, nullptr, c + r * u, h + r * u, u);
   }
 }
 
@@ -126,8 +125,8 @@ void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, s
 /// gradient of the pre-activations, and adds f * dc_total into dc_prev when it is not null.
 /// c_prev null means zeros.
 template <class T>
-void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* dc, T* dz, T* dc_prev,
-                         std::int64_t b, std::int64_t u) {
+void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* dc, T* dz, T* dc_prev, std::int64_t b,
+                         std::int64_t u) {
   auto row = [u](auto* p, std::int64_t r) { return p ? p + r * u : nullptr; };
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 5 * u;
@@ -143,14 +142,12 @@ void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* 
 /// columns, hu's candidate part hn (which backward needs). Writes
 /// n = tanh(xh + r hn) and h = z h_prev + (1 - z) n ([b, u]); h_prev may be null (zeros).
 template <class T>
-void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev, T* h, std::int64_t b,
-                       std::int64_t u) {
+void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev, T* h, std::int64_t b, std::int64_t u) {
   for (std::int64_t r = 0; r < b; ++r) {
     const T* x = xw + r * ldx;
     T* g = gates + r * 4 * u;
     if (h_prev)
-      detail::gru_row_forward<true>(x, x + u, x + 2 * u, g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, h + r * u,
-                                    u);
+      detail::gru_row_forward<true>(x, x + u, x + 2 * u, g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, h + r * u, u);
     else
       detail::gru_row_forward<false, T>(x, x + u, x + 2 * u, g, g + u, g + 2 * u, g + 3 * u, nullptr, h + r * u, u);
   }
@@ -168,11 +165,11 @@ void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* 
     T* hu = dhu + r * 3 * u;
     const T* d = dh + r * u;
     if (h_prev)
-      detail::gru_row_backward<true>(g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, d, x, x + u, x + 2 * u, hu,
-                                     hu + u, hu + 2 * u, u);
+      detail::gru_row_backward<true>(g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, d, x, x + u, x + 2 * u, hu, hu + u,
+                                     hu + 2 * u, u);
     else
-      detail::gru_row_backward<false, T>(g, g + u, g + 2 * u, g + 3 * u, nullptr, d, x, x + u, x + 2 * u, hu,
-                                         hu + u, hu + 2 * u, u);
+      detail::gru_row_backward<false, T>(g, g + u, g + 2 * u, g + 3 * u, nullptr, d, x, x + u, x + 2 * u, hu, hu + u,
+                                         hu + 2 * u, u);
   }
   if (dh_prev)
     for (std::int64_t r = 0; r < b; ++r)

@@ -77,15 +77,21 @@ inline void transpose_lanes(Reg b0, Reg b1, Reg b2, Reg b3, Reg* out, int stride
 template <class S>
 struct LaneMoves {
   template <class R>
-  static R dup_low(R x) { return S::template shuffle_lanes<0x44>(x, x); }
+  static R dup_low(R x) {
+    return S::template shuffle_lanes<0x44>(x, x);
+  }
   template <class R>
-  static R high_to_low(R x) { return S::template shuffle_lanes<0xee>(x, x); }
+  static R high_to_low(R x) {
+    return S::template shuffle_lanes<0xee>(x, x);
+  }
   template <int I, class R>
-  static R quarter_to_low(R x) { return S::template shuffle_lanes<I>(x, x); }
+  static R quarter_to_low(R x) {
+    return S::template shuffle_lanes<I>(x, x);
+  }
   template <int Imm, class R>
   static R join_halves(R a, R b) {
     static_assert(Imm == 0x20 || Imm == 0x21);
-    return S::template shuffle_lanes<Imm == 0x20 ? 0x44 : 0x4e>(a, b);
+    return S::template shuffle_lanes < Imm == 0x20 ? 0x44 : 0x4e > (a, b);
   }
 };
 template <>
@@ -128,12 +134,12 @@ struct Simd<float> : LaneMoves<Simd<float>> {
     for (int q = 0; q < 4; ++q) transpose_lanes<Simd>(b[0][q], b[1][q], b[2][q], b[3][q], r + q, 4);
   }
   template <int Imm>
-  static Reg shuffle_lanes(Reg a, Reg b) { return _mm512_maskz_shuffle_f32x4(kAll16, a, b, Imm); }
+  static Reg shuffle_lanes(Reg a, Reg b) {
+    return _mm512_maskz_shuffle_f32x4(kAll16, a, b, Imm);
+  }
   static void pin(Reg& x) { __asm__("" : "+v"(x)); }
   static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
-  static Reg broadcast_half(const float* p) {
-    return _mm512_maskz_broadcast_f32x8(kAll16, _mm256_loadu_ps(p));
-  }
+  static Reg broadcast_half(const float* p) { return _mm512_maskz_broadcast_f32x8(kAll16, _mm256_loadu_ps(p)); }
   // The four values at p in every quarter (16 bytes, read exactly): N = 20 is 16 + 4.
   static constexpr int kPairLanes = 4;
   static Reg broadcast_pair(const float* p) { return _mm512_maskz_broadcast_f32x4(kAll16, _mm_loadu_ps(p)); }
@@ -177,12 +183,12 @@ struct Simd<double> : LaneMoves<Simd<double>> {
     for (int q = 0; q < 2; ++q) transpose_lanes<Simd>(b[0][q], b[1][q], b[2][q], b[3][q], r + q, 2);
   }
   template <int Imm>
-  static Reg shuffle_lanes(Reg a, Reg b) { return _mm512_maskz_shuffle_f64x2(kAll8, a, b, Imm); }
+  static Reg shuffle_lanes(Reg a, Reg b) {
+    return _mm512_maskz_shuffle_f64x2(kAll8, a, b, Imm);
+  }
   static void pin(Reg& x) { __asm__("" : "+v"(x)); }
   static Mask mask(int lanes) { return static_cast<Mask>((1u << lanes) - 1u); }
-  static Reg broadcast_half(const double* p) {
-    return _mm512_maskz_broadcast_f64x4(kAll8, _mm256_loadu_pd(p));
-  }
+  static Reg broadcast_half(const double* p) { return _mm512_maskz_broadcast_f64x4(kAll8, _mm256_loadu_pd(p)); }
   static constexpr int kPairLanes = 2;
   static Reg broadcast_pair(const double* p) { return _mm512_maskz_broadcast_f64x2(kAll8, _mm_loadu_pd(p)); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm512_mask_blend_pd(0xf0, lo, hi); }
@@ -193,8 +199,7 @@ struct Simd<double> : LaneMoves<Simd<double>> {
   }
 };
 #elif TG_GEMM_AVX2
-alignas(32) constexpr std::int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                  0,  0,  0,  0,  0,  0,  0,  0};
+alignas(32) constexpr std::int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 alignas(32) constexpr std::int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
 template <>
@@ -239,23 +244,25 @@ struct Simd<float> {
   // Keeps a loaded value in a register: without it gcc re-reads B from memory inside every FMA
   // when the accumulators use up the registers, and the kernel becomes load-bound.
   static void pin(Reg& x) { __asm__("" : "+x"(x)); }
-  static Mask mask(int lanes) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - lanes));
-  }
+  static Mask mask(int lanes) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - lanes)); }
   // For tiles whose last vector holds at most half a register of columns (see tile_kernel):
   // the first half of p in both halves; the first half of x in both halves; lo's first half
   // with hi's second; x's second half moved to the first.
   static Reg broadcast_half(const float* p) { return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p)); }
   // The two values at p in every quarter (8 bytes, read exactly).
   static constexpr int kPairLanes = 2;
-  static Reg broadcast_pair(const float* p) { return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p))); }
+  static Reg broadcast_pair(const float* p) {
+    return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p)));
+  }
   static constexpr bool kQuarters = false;  // a quarter is 64 bits: no lane moves for it here
   static Reg dup_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x00); }
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_ps(lo, hi, 0xf0); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_ps(x, x, 0x01); }
   // Halves of a and b: 0x20 a's first and b's first, 0x21 a's second and b's first.
   template <int Imm>
-  static Reg join_halves(Reg a, Reg b) { return _mm256_permute2f128_ps(a, b, Imm); }
+  static Reg join_halves(Reg a, Reg b) {
+    return _mm256_permute2f128_ps(a, b, Imm);
+  }
 };
 
 template <>
@@ -286,9 +293,7 @@ struct Simd<double> {
     r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
   }
   static void pin(Reg& x) { __asm__("" : "+x"(x)); }
-  static Mask mask(int lanes) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - lanes));
-  }
+  static Mask mask(int lanes) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - lanes)); }
   static Reg broadcast_half(const double* p) { return _mm256_broadcast_pd(reinterpret_cast<const __m128d*>(p)); }
   static constexpr int kPairLanes = 0;  // a half is already two doubles
   static Reg broadcast_pair(const double* p) { return broadcast_half(p); }
@@ -297,7 +302,9 @@ struct Simd<double> {
   static Reg blend_high(Reg lo, Reg hi) { return _mm256_blend_pd(lo, hi, 0xc); }
   static Reg high_to_low(Reg x) { return _mm256_permute2f128_pd(x, x, 0x01); }
   template <int Imm>
-  static Reg join_halves(Reg a, Reg b) { return _mm256_permute2f128_pd(a, b, Imm); }
+  static Reg join_halves(Reg a, Reg b) {
+    return _mm256_permute2f128_pd(a, b, Imm);
+  }
 };
 #else
 // Portable fallback: one lane, the same blocking; the compiler vectorises what it can.
@@ -329,7 +336,9 @@ struct Simd {
   static Reg blend_high(Reg lo, Reg) { return lo; }
   static Reg high_to_low(Reg x) { return x; }
   template <int Imm>
-  static Reg join_halves(Reg a, Reg) { return a; }
+  static Reg join_halves(Reg a, Reg) {
+    return a;
+  }
 };
 #endif
 
@@ -344,8 +353,8 @@ constexpr int kMaxNv = 3;
 // columns; row r of the bias, when given, starts at bias + r * ld_bias (ld_bias = 0: the same
 // row for every row of C). beta = 0 never reads C.
 template <class T, int MR, int NV>
-[[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c, Index ldc, T alpha,
-                                              T beta, int last_lanes, const T* bias, Index ld_bias) {
+[[gnu::always_inline]] inline void write_tile(typename Simd<T>::Reg (&acc)[MR][NV], T* c, Index ldc, T alpha, T beta,
+                                              int last_lanes, const T* bias, Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr int L = S::kLanes;
@@ -569,8 +578,8 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
 // product the call and its arguments cost about as much as a tile.
 template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
-void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
-                  T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
+void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb, T* c0,
+                  Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
   for (Index tile = 0; tile < tiles; ++tile)
     tile_kernel<T, MR, NV, kAColumns, kTail, kShare, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
                                                              c0 + tile * MR * ldc, ldc, alpha, beta, last_lanes,
@@ -646,8 +655,9 @@ KernelFn<T> kernel_for(int mr, int nv, bool a_columns, BTail tail, int share, In
   const int i = (mr - 1) * kMaxNv + (nv - 1);
   const bool split = a_columns && k >= kLongK && tile_chains(mr, nv, share) <= kMaxSplitChains;
   if constexpr (Simd<T>::kPairLanes > 0) {
-    if (tail == kPairTail) return a_columns ? pick_kernel<T, true, kPairTail>(i, share, split)
-                                            : pick_kernel<T, false, kPairTail>(i, share, split);
+    if (tail == kPairTail)
+      return a_columns ? pick_kernel<T, true, kPairTail>(i, share, split)
+                       : pick_kernel<T, false, kPairTail>(i, share, split);
   }
   if (tail == kMaskedTail)
     return a_columns ? pick_kernel<T, true, kMaskedTail>(i, share, split)
@@ -668,7 +678,7 @@ class PackBuffer {
   T* get(std::size_t count) {
     if (count > capacity_) {
       release();
-      data_ = static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t{64}));
+      data_ = static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{64}));
       capacity_ = count;
     }
     return data_;
@@ -676,7 +686,7 @@ class PackBuffer {
 
  private:
   void release() {
-    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{64});
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{64});
     data_ = nullptr;
     capacity_ = 0;
   }
@@ -707,8 +717,7 @@ constexpr Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
 // Packs opB[0:kc, 0:nc] into panels of nr columns: panel j0 starts at dst + j0 * kc and holds
 // kc rows of round_up(width, lanes) values, the padding zeroed.
 template <class T>
-[[gnu::noinline]] void pack_b(bool trans, const T* b, Index ldb, Index kc, Index nc, Index nr,
-                              T* dst) {
+[[gnu::noinline]] void pack_b(bool trans, const T* b, Index ldb, Index kc, Index nc, Index nr, T* dst) {
   using S = Simd<T>;
   constexpr Index L = S::kLanes;
   const Index full = nc / nr * nr;
@@ -826,8 +835,7 @@ constexpr std::array<void (*)(bool, const T*, Index, Index, T*), sizeof...(H)> p
 // Packs opA[0:mc, 0:kc] into panels of mr rows: panel i0 starts at dst + i0 * kc and holds kc
 // columns of h = min(mr, mc - i0) values.
 template <class T>
-[[gnu::noinline]] void pack_a(bool trans, const T* a, Index lda, Index mc, Index kc, Index mr,
-                              T* dst) {
+[[gnu::noinline]] void pack_a(bool trans, const T* a, Index lda, Index mc, Index kc, Index mr, T* dst) {
   static constexpr auto kPanels = pack_a_table<T>(std::make_integer_sequence<int, kMaxMr>{});
   for (Index i0 = 0; i0 < mc; i0 += mr) {
     const Index h = std::min(mr, mc - i0);
@@ -914,8 +922,8 @@ struct Blocking {
 constexpr Index kShortDot = 4;
 
 template <class T>
-[[gnu::noinline]] void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x,
-                                 T beta, T* c, Index ldc, const T* bias, Index ld_bias) {
+[[gnu::noinline]] void gemv_rows(Index m, Index k, T alpha, const T* a, Index lda, const T* x, T beta, T* c, Index ldc,
+                                 const T* bias, Index ld_bias) {
   using S = Simd<T>;
   using Reg = typename S::Reg;
   constexpr Index L = S::kLanes;
@@ -957,8 +965,7 @@ template <class T>
     if (tail > 0) {
       const Reg xv = S::load(x + k_full, mask);
 #pragma GCC unroll 4
-      for (int r = 0; r < kRows; ++r)
-        acc[r] = S::fma(S::load(rows[r] + k_full, mask), xv, acc[r]);
+      for (int r = 0; r < kRows; ++r) acc[r] = S::fma(S::load(rows[r] + k_full, mask), xv, acc[r]);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) finish(i + r, S::hsum(acc[r]));
@@ -993,9 +1000,8 @@ constexpr Index prepacked_offset(Index jc, Index pc, Index n, Index k, Index nr,
 }
 
 template <class T>
-void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda,
-               const T* b, Index ldb, T beta, T* c, Index ldc, const T* prepacked = nullptr,
-               const T* bias = nullptr, Index ld_bias = 0) {
+void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
+               T beta, T* c, Index ldc, const T* prepacked = nullptr, const T* bias = nullptr, Index ld_bias = 0) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
@@ -1065,12 +1071,12 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   const bool packed_b = prepacked || tb || (m > mr && n > nr);
   const bool packed_a = m > mr && k > 16 && n > 4 * nr;
 
-  T* bbuf = packed_b && !prepacked ? b_buffer<T>().get(static_cast<std::size_t>(
-                           std::min(k, kc_max) * round_up(std::min(n, nc_max), nr)))
-                     : nullptr;
-  T* abuf = packed_a ? a_buffer<T>().get(static_cast<std::size_t>(
-                           std::min(k, kc_max) * round_up(std::min(m, mc_max), mr)))
-                     : nullptr;
+  T* bbuf = packed_b && !prepacked
+                ? b_buffer<T>().get(static_cast<std::size_t>(std::min(k, kc_max) * round_up(std::min(n, nc_max), nr)))
+                : nullptr;
+  T* abuf = packed_a
+                ? a_buffer<T>().get(static_cast<std::size_t>(std::min(k, kc_max) * round_up(std::min(m, mc_max), mr)))
+                : nullptr;
 
   for (Index jc = 0; jc < n; jc += nc_max) {
     const Index nc = std::min(nc_max, n - jc);
@@ -1196,37 +1202,31 @@ template std::int64_t packed_b_size<float>(std::int64_t, std::int64_t, std::int6
 template std::int64_t packed_b_size<double>(std::int64_t, std::int64_t, std::int64_t);
 
 template <class T>
-void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
-                T* packed) {
+void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb, T* packed) {
   pack_b_for_impl(trans_b, m, n, k, b, ldb, packed);
 }
-template void pack_b_for<float>(bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
-                                float*);
-template void pack_b_for<double>(bool, std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t,
-                                 double*);
+template void pack_b_for<float>(bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t, float*);
+template void pack_b_for<double>(bool, std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t, double*);
 
 template <class T>
-void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias,
-                   std::int64_t ld_bias) {
+void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+                   const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias, std::int64_t ld_bias) {
   gemm_impl<T>(trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, packed_b, bias, ld_bias);
 }
-template void gemm_packed_b<float>(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
-                                   std::int64_t, const float*, float, float*, std::int64_t, const float*,
-                                   std::int64_t);
-template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
-                                    std::int64_t, const double*, double, double*, std::int64_t, const double*,
-                                    std::int64_t);
+template void gemm_packed_b<float>(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t,
+                                   const float*, float, float*, std::int64_t, const float*, std::int64_t);
+template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, std::int64_t,
+                                    const double*, double, double*, std::int64_t, const double*, std::int64_t);
 
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc, const float* bias, std::int64_t ld_bias) {
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc, const float* bias,
+          std::int64_t ld_bias) {
   gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias, ld_bias);
 }
 
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
-          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
-          double* c, std::int64_t ldc, const double* bias, std::int64_t ld_bias) {
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc,
+          const double* bias, std::int64_t ld_bias) {
   gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias, ld_bias);
 }
 

@@ -22,14 +22,14 @@ namespace tg::kernels {
 /// one row [N] added to every row of C (a linear layer's bias); with ld_bias > 0 it is an [M,N]
 /// matrix with rows ld_bias apart (an RNN step's projected input, xw[:, t, :]). It must not
 /// overlap C.
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc, const float* bias = nullptr, std::int64_t ld_bias = 0);
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc,
+          const float* bias = nullptr, std::int64_t ld_bias = 0);
 
 /// Double precision (gradient checks, users who need it), same kernels at half the lanes.
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
-          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
-          std::int64_t ldc, const double* bias = nullptr, std::int64_t ld_bias = 0);
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc,
+          const double* bias = nullptr, std::int64_t ld_bias = 0);
 
 /// op(B) packed ahead of time, for many products with the same B and different A (an RNN's
 /// recurrent kernel, multiplied at every time step of a sequence): the packing is paid once
@@ -45,13 +45,12 @@ template <class T>
 std::int64_t packed_b_size(std::int64_t m, std::int64_t n, std::int64_t k);
 /// Packs op(B) (B stored [K,N], or [N,K] when trans_b) into `packed` (packed_b_size elements).
 template <class T>
-void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
-                T* packed);
+void pack_b_for(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb, T* packed);
 /// C = alpha * op(A) * B + bias + beta * C with B packed by pack_b_for for the same m, n, k;
 /// otherwise exactly `gemm`.
 template <class T>
-void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias = nullptr,
+void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+                   const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias = nullptr,
                    std::int64_t ld_bias = 0);
 
 namespace detail {
@@ -95,8 +94,8 @@ void gemm_planned(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const
               plan.last_lanes, bias, ld_bias);
   if (plan.rests > 0) {
     const std::int64_t ir = plan.full_tiles * plan.mr;
-    plan.rest(1, 0, plan.k, a + ir * lda, lda, packed_b, plan.b_stride, c + ir * ldc, ldc, T(1), beta,
-              plan.last_lanes, bias ? bias + ir * ld_bias : nullptr, ld_bias);
+    plan.rest(1, 0, plan.k, a + ir * lda, lda, packed_b, plan.b_stride, c + ir * ldc, ldc, T(1), beta, plan.last_lanes,
+              bias ? bias + ir * ld_bias : nullptr, ld_bias);
   }
 }
 

@@ -52,9 +52,8 @@ inline void gather_rows(const void* src, std::size_t row_bytes, const std::int64
 
 /// dst[i * dst_stride + j] = src[i * src_stride + j] for i < rows, j < cols.
 template <class T>
-TAPEGRAD_NO_MEMCPY_IDIOM inline void copy_rows(const T* src, std::int64_t src_stride,
-                                                                         T* dst, std::int64_t dst_stride,
-                                                                         std::int64_t rows, std::int64_t cols) {
+TAPEGRAD_NO_MEMCPY_IDIOM inline void copy_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t dst_stride,
+                                               std::int64_t rows, std::int64_t cols) {
   for (std::int64_t i = 0; i < rows; ++i) {
     const T* s = src + i * src_stride;
     T* d = dst + i * dst_stride;
@@ -277,8 +276,8 @@ inline void add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t
 /// copy_rows for a gradient's first contribution (`add` false: the destination is not yet
 /// initialised), add_rows for the later ones (BackwardContext::grad_target's `first`, negated).
 template <class T>
-inline void copy_or_add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t dst_stride,
-                             std::int64_t rows, std::int64_t cols, bool add) {
+inline void copy_or_add_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t dst_stride, std::int64_t rows,
+                             std::int64_t cols, bool add) {
   if (add)
     add_rows(src, src_stride, dst, dst_stride, rows, cols);
   else

@@ -25,7 +25,7 @@ struct ExpReduced {
 inline ExpReduced reduce_exp(float y) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  constexpr float kRound = 12582912.0f;       // 1.5 * 2^23: adding it rounds to an integer
   const float shifted = y * kLog2e + kRound;  // k in the low bits of the mantissa
   const float k = shifted - kRound;
   const std::int32_t bits = std::bit_cast<std::int32_t>(shifted) + (127 - std::bit_cast<std::int32_t>(kRound));
@@ -105,20 +105,20 @@ inline V tanh_lanes(V x) {
   const U ux = std::bit_cast<U>(x);
   const V ax = min_keep_nan(10.0f, std::bit_cast<V>(ux & ~kSign));  // |x|, at most 10
   constexpr float kLog2e = 1.44269504088896341f, kLn2 = 0.693147180559945309f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  constexpr float kRound = 12582912.0f;              // 1.5 * 2^23: adding it rounds to an integer
   const V shifted = ax * (-2.0f * kLog2e) + kRound;  // k = round(-2|x| log2e) in the low bits
   const V k = shifted - kRound;
   const U bits = std::bit_cast<U>(shifted) + (128u - std::bit_cast<std::uint32_t>(kRound));
   const V scale2 = std::bit_cast<V>(bits << 23);  // 2^(k+1)
   const V s = k * (0.5f * kLn2) + ax;             // -r/2, r = -2|x| - k ln2
-  const V s2 = s * s;                              // r^2 / 4
+  const V s2 = s * s;                             // r^2 / 4
   // expm1(r) = r + r^2 q(r), q = q01 + r^2 (q23 + r^2 q45), each qij = ci + r cj, here on s:
   constexpr float c1 = 1.0f / 6.0f, c2 = 1.0f / 24.0f, c3 = 1.0f / 120.0f, c4 = 1.0f / 720.0f, c5 = 1.0f / 5040.0f;
-  const V qa = -1.0f + s * (4.0f * c1);         // -2 q01
-  const V qb = -8.0f * c2 + s * (16.0f * c3);   // -8 q23
-  const V qc = -32.0f * c4 + s * (64.0f * c5);  // -32 q45
-  const V qn = qa + s2 * (qb + s2 * qc);         // -2 q
-  const V half_p = qn * s2 + s;                  // -expm1(r) / 2
+  const V qa = -1.0f + s * (4.0f * c1);                        // -2 q01
+  const V qb = -8.0f * c2 + s * (16.0f * c3);                  // -8 q23
+  const V qc = -32.0f * c4 + s * (64.0f * c5);                 // -32 q45
+  const V qn = qa + s2 * (qb + s2 * qc);                       // -2 q
+  const V half_p = qn * s2 + s;                                // -expm1(r) / 2
   const V minus_m = (1.0f - 0.5f * scale2) + scale2 * half_p;  // -expm1(-2|x|) >= 0
   const V t = minus_m / (2.0f - minus_m);
   return std::bit_cast<V>(std::bit_cast<U>(t) | (ux & kSign));

@@ -24,9 +24,7 @@ struct SoftsignMlp : tg::Module {
     hidden_layer = register_module("hidden", std::make_shared<tg::Dense>(in, hidden));
     out = register_module("out", std::make_shared<tg::Dense>(hidden, 1));
   }
-  tg::Tensor forward(const tg::Tensor& x) override {
-    return (*out)(Softsign::apply((*hidden_layer)(x)));
-  }
+  tg::Tensor forward(const tg::Tensor& x) override { return (*out)(Softsign::apply((*hidden_layer)(x))); }
   std::shared_ptr<tg::Dense> hidden_layer, out;
 };
 
@@ -34,9 +32,8 @@ int main() {
   tg::manual_seed(7);
   tg::Generator gen(7);
 
-  tg::GradcheckResult check = tg::gradcheck(
-      [](const std::vector<tg::Tensor>& in) { return Softsign::apply(in[0]); },
-      {tg::randn({4, 5}, tg::DType::f64, &gen)});
+  tg::GradcheckResult check = tg::gradcheck([](const std::vector<tg::Tensor>& in) { return Softsign::apply(in[0]); },
+                                            {tg::randn({4, 5}, tg::DType::f64, &gen)});
   if (!check.ok) {
     std::printf("consumer: gradcheck softsign failed: %s\n", check.message.c_str());
     return 1;
@@ -54,8 +51,8 @@ int main() {
     opt.step();
     (step == 0 ? first : last) = loss.item();
   }
-  std::printf("consumer: %lld parameters, loss %.5f -> %.5f\n",
-              static_cast<long long>(model.num_parameters()), first, last);
+  std::printf("consumer: %lld parameters, loss %.5f -> %.5f\n", static_cast<long long>(model.num_parameters()), first,
+              last);
   if (!(last < 0.5 * first)) {
     std::printf("consumer: training did not halve the loss\n");
     return 1;

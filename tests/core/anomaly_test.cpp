@@ -12,8 +12,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 // Turns anomaly detection on for a scope (the tape is per thread and outlives the test).
 struct AnomalyOn {

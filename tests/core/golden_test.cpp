@@ -24,7 +24,8 @@ namespace {
 using golden::GoldenCase;
 
 const std::vector<GoldenCase>& graph_cases() {
-  static const std::vector<GoldenCase> cases = golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/graphs.txt");
+  static const std::vector<GoldenCase> cases =
+      golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/graphs.txt");
   return cases;
 }
 
@@ -82,57 +83,64 @@ std::vector<GraphBuilder> graph_builders() {
   using V = std::vector<Tensor>;
   std::vector<GraphBuilder> b = {
       // (a) tanh(x W + b) chains
-      {"tanh_chain_2", "ops", [](Leaves& in) {
-         return tanh_layer(tanh_layer(in["x"], in["w1"], in["b1"]), in["w2"], in["b2"]);
-       }},
-      {"tanh_chain_2", "linear", [](Leaves& in) {
-         return tanh(linear(tanh(linear(in["x"], in["w1"], in["b1"])), in["w2"], in["b2"]));
-       }},
-      {"tanh_chain_2", "dense_layers", [](Leaves& in) {
+      {"tanh_chain_2", "ops",
+       [](Leaves& in) { return tanh_layer(tanh_layer(in["x"], in["w1"], in["b1"]), in["w2"], in["b2"]); }},
+      {"tanh_chain_2", "linear",
+       [](Leaves& in) { return tanh(linear(tanh(linear(in["x"], in["w1"], in["b1"])), in["w2"], in["b2"])); }},
+      {"tanh_chain_2", "dense_layers",
+       [](Leaves& in) {
          Sequential m(Input{4}, Dense(6, activations::tanh), Dense(3, activations::tanh));
          bind_parameters(m, in, {"w1", "b1", "w2", "b2"});
          return m(in["x"]);
        }},
-      {"tanh_chain_3", "ops", [](Leaves& in) {
+      {"tanh_chain_3", "ops",
+       [](Leaves& in) {
          Tensor h = tanh_layer(in["x"], in["w1"], in["b1"]);
          h = tanh_layer(h, in["w2"], in["b2"]);
          return tanh_layer(h, in["w3"], in["b3"]);
        }},
-      {"tanh_chain_3", "linear", [](Leaves& in) {
+      {"tanh_chain_3", "linear",
+       [](Leaves& in) {
          Tensor h = tanh(linear(in["x"], in["w1"], in["b1"]));
          h = tanh(linear(h, in["w2"], in["b2"]));
          return tanh(linear(h, in["w3"], in["b3"]));
        }},
-      {"tanh_chain_mse", "ops", [](Leaves& in) {
+      {"tanh_chain_mse", "ops",
+       [](Leaves& in) {
          Tensor h = tanh_layer(in["x"], in["w1"], in["b1"]);
          h = tanh_layer(h, in["w2"], in["b2"]);
          return mse(in["target"], matmul(h, in["w3"]) + in["b3"]);
        }},
-      {"tanh_chain_mse", "dense_layers", [](Leaves& in) {
+      {"tanh_chain_mse", "dense_layers",
+       [](Leaves& in) {
          Sequential m(Input{4}, Dense(6, activations::tanh), Dense(5, activations::tanh), Dense(1));
          bind_parameters(m, in, {"w1", "b1", "w2", "b2", "w3", "b3"});
          return mse(in["target"], m(in["x"]));
        }},
       // (b) a 3-step hand-unrolled RNN sharing W, U, b; h_0 = 0 so step 1 has no h U term
-      {"rnn_unrolled_3", "ops", [](Leaves& in) {
+      {"rnn_unrolled_3", "ops",
+       [](Leaves& in) {
          const Tensor &x = in["x"], &w = in["w"], &u = in["u"], &bias = in["b"];
          Tensor h1 = tanh(matmul(select(x, 1, 0), w) + bias);
          Tensor h2 = tanh(matmul(select(x, 1, 1), w) + matmul(h1, u) + bias);
          Tensor h3 = tanh(matmul(select(x, 1, 2), w) + matmul(h2, u) + bias);
          return mse(in["target"], h3);
        }},
-      {"rnn_unrolled_3", "fused_step", [](Leaves& in) {
+      {"rnn_unrolled_3", "fused_step",
+       [](Leaves& in) {
          Tensor xw = linear(in["x"], in["w"], in["b"]);  // [2,3,3] x [3,4] + [4] -> [2,3,4]
          Tensor h;
          for (std::int64_t t = 0; t < 3; ++t) h = rnn_tanh_step(xw, t, h, in["u"]);
          return mse(in["target"], h);
        }},
-      {"rnn_unrolled_3", "simple_rnn_layer", [](Leaves& in) {
+      {"rnn_unrolled_3", "simple_rnn_layer",
+       [](Leaves& in) {
          Sequential m(Input{None, 3}, SimpleRNN(4));
          bind_parameters(m, in, {"w", "u", "b"});
          return mse(in["target"], m(in["x"]));
        }},
-      {"rnn_unrolled_3_sequences", "ops", [](Leaves& in) {
+      {"rnn_unrolled_3_sequences", "ops",
+       [](Leaves& in) {
          Tensor h;
          V hs;
          for (std::int64_t t = 0; t < 3; ++t) {
@@ -142,7 +150,8 @@ std::vector<GraphBuilder> graph_builders() {
          }
          return mse(in["target"], stack(hs, 1));
        }},
-      {"rnn_unrolled_3_sequences", "simple_rnn_layer", [](Leaves& in) {
+      {"rnn_unrolled_3_sequences", "simple_rnn_layer",
+       [](Leaves& in) {
          Sequential m(Input{None, 3}, SimpleRNN(4, {.return_sequences = true}));
          bind_parameters(m, in, {"w", "u", "b"});
          return mse(in["target"], m(in["x"]));
@@ -151,74 +160,113 @@ std::vector<GraphBuilder> graph_builders() {
       {"mse_2d", "mse_op", [](Leaves& in) { return mse(in["target"], in["pred"]); }},
       {"mse_2d", "ops", [](Leaves& in) { return mean(square(in["pred"] - in["target"])); }},
       {"mse_3d", "mse_op", [](Leaves& in) { return mse(in["target"], in["pred"]); }},
-      {"mse_of_tanh_chain", "ops", [](Leaves& in) {
-         return mse(in["target"], tanh(matmul(in["x"], in["w"])) * 2.0);
-       }},
+      {"mse_of_tanh_chain", "ops", [](Leaves& in) { return mse(in["target"], tanh(matmul(in["x"], in["w"])) * 2.0); }},
       // (d) broadcasting
       {"bcast_add_row", "ops", [](Leaves& in) { return in["a"] + in["b"]; }},
       {"bcast_mul_outer", "ops", [](Leaves& in) { return in["a"] * in["b"]; }},
       {"bcast_div_3d", "ops", [](Leaves& in) { return in["a"] / in["b"]; }},
       {"bcast_sub_both", "ops", [](Leaves& in) { return in["a"] - in["b"]; }},
-      {"bcast_scalar_tensor", "ops", [](Leaves& in) {
-         return in["a"] * in["s"] + in["c"] - in["s"] / (abs(in["a"]) + 1.0);
-       }},
-      {"scalar_constants", "ops", [](Leaves& in) {
+      {"bcast_scalar_tensor", "ops",
+       [](Leaves& in) { return in["a"] * in["s"] + in["c"] - in["s"] / (abs(in["a"]) + 1.0); }},
+      {"scalar_constants", "ops",
+       [](Leaves& in) {
          const Tensor &a = in["a"], &b = in["b"];
          return (2.5 - a) * 0.3 + 1.5 / b - a / 4.0 + (b - 0.5) + (a + 1.25) * (-b);
        }},
       {"bcast_chain_3d", "ops", [](Leaves& in) { return (in["x"] * in["scale"] + in["shift"]) * in["gate"]; }},
       // (e) reductions
       {"sum_axis_keepdim", "ops", [](Leaves& in) { return sum(in["x"], {1}, true); }},
-      {"sum_axes", "ops", [](Leaves& in) { return sum(in["x"], {0, 2}); }},
-      {"sum_axes", "negative_axes", [](Leaves& in) { return sum(in["x"], {-1, -3}); }},
+      {"sum_axes", "ops",
+       [](Leaves& in) {
+         return sum(in["x"], {0, 2});
+       }},
+      {"sum_axes", "negative_axes",
+       [](Leaves& in) {
+         return sum(in["x"], {-1, -3});
+       }},
       {"sum_all_of_square", "ops", [](Leaves& in) { return sum(in["x"] * in["x"]); }},
       {"sum_all_of_square", "square", [](Leaves& in) { return sum(square(in["x"])); }},
       {"mean_axis_keepdim", "ops", [](Leaves& in) { return mean(in["x"], {-1}, true); }},
-      {"mean_axes", "ops", [](Leaves& in) { return mean(in["x"], {0, 1}); }},
+      {"mean_axes", "ops",
+       [](Leaves& in) {
+         return mean(in["x"], {0, 1});
+       }},
       {"mean_all_of_product", "ops", [](Leaves& in) { return mean(in["x"] * in["w"]); }},
       {"max_axis", "ops", [](Leaves& in) { return max(in["x"], 1); }},
       {"max_axis_keepdim", "ops", [](Leaves& in) { return max(in["x"], 0, true); }},
       {"max_all", "ops", [](Leaves& in) { return max(in["x"]) * 3.0; }},
-      {"softmax_rows", "ops", [](Leaves& in) {
+      {"softmax_rows", "ops",
+       [](Leaves& in) {
          Tensor e = exp(in["x"] - max(in["x"], 1, true));
          return e / sum(e, {1}, true);
        }},
-      {"normalise_mean_var", "ops", [](Leaves& in) {
+      {"normalise_mean_var", "ops",
+       [](Leaves& in) {
          Tensor c = in["x"] - mean(in["x"], {0}, true);
          return c / sqrt(mean(c * c, {0}, true) + 1e-3);
        }},
       // (f) shape ops
       {"transpose_3d", "ops", [](Leaves& in) { return transpose(in["x"], 0, 2) * 2.0; }},
-      {"transpose_3d", "permute", [](Leaves& in) { return permute(in["x"], {2, 1, 0}) * 2.0; }},
+      {"transpose_3d", "permute",
+       [](Leaves& in) {
+         return permute(in["x"], {2, 1, 0}) * 2.0;
+       }},
       {"transpose_matmul", "ops", [](Leaves& in) { return matmul(transpose(in["x"]), in["w"]); }},
-      {"permute", "ops", [](Leaves& in) { return tanh(permute(in["x"], {2, 0, 1})); }},
+      {"permute", "ops",
+       [](Leaves& in) {
+         return tanh(permute(in["x"], {2, 0, 1}));
+       }},
       {"slice", "ops", [](Leaves& in) { return slice(in["x"], 1, 1, 3) * slice(in["x"], 1, 2, 3); }},
       {"slice_negative_start", "ops", [](Leaves& in) { return slice(in["x"], 0, -2, 2); }},
       {"slice_negative_start", "positive_start", [](Leaves& in) { return slice(in["x"], 0, 2, 2); }},
       {"select", "ops", [](Leaves& in) { return select(in["x"], 1, -1) + slice(select(in["x"], 0, 1), 0, 0, 2); }},
-      {"concat_axis0", "ops", [](Leaves& in) { return concat(V{in["a"], in["b"]}, 0); }},
-      {"concat_axis1_three", "ops", [](Leaves& in) { return concat(V{in["a"], in["b"], in["c"], in["a"]}, 1); }},
-      {"concat_axis1_three", "negative_axis", [](Leaves& in) {
+      {"concat_axis0", "ops",
+       [](Leaves& in) {
+         return concat(V{in["a"], in["b"]}, 0);
+       }},
+      {"concat_axis1_three", "ops",
+       [](Leaves& in) {
+         return concat(V{in["a"], in["b"], in["c"], in["a"]}, 1);
+       }},
+      {"concat_axis1_three", "negative_axis",
+       [](Leaves& in) {
          return concat(V{in["a"], in["b"], in["c"], in["a"]}, -2);
        }},
-      {"stack_axis1", "ops", [](Leaves& in) { return stack(V{in["a"], in["b"], in["c"]}, 1); }},
-      {"stack_last_axis", "ops", [](Leaves& in) { return stack(V{in["a"] * in["b"], in["b"]}, -1); }},
-      {"reshape_matmul", "ops", [](Leaves& in) { return matmul(reshape(in["x"], {4, -1}), in["w"]); }},
-      {"flatten_dense", "reshape", [](Leaves& in) { return matmul(reshape(in["x"], {3, -1}), in["w"]) + in["b"]; }},
+      {"stack_axis1", "ops",
+       [](Leaves& in) {
+         return stack(V{in["a"], in["b"], in["c"]}, 1);
+       }},
+      {"stack_last_axis", "ops",
+       [](Leaves& in) {
+         return stack(V{in["a"] * in["b"], in["b"]}, -1);
+       }},
+      {"reshape_matmul", "ops",
+       [](Leaves& in) {
+         return matmul(reshape(in["x"], {4, -1}), in["w"]);
+       }},
+      {"flatten_dense", "reshape",
+       [](Leaves& in) {
+         return matmul(reshape(in["x"], {3, -1}), in["w"]) + in["b"];
+       }},
       {"flatten_dense", "flatten_linear", [](Leaves& in) { return linear(flatten(in["x"]), in["w"], in["b"]); }},
-      {"flatten_dense", "layers", [](Leaves& in) {
+      {"flatten_dense", "layers",
+       [](Leaves& in) {
          Sequential m(Input{2, 4}, Flatten(), Dense(2));
          bind_parameters(m, in, {"w", "b"});
          return m(in["x"]);
        }},
-      {"broadcast_to", "ops", [](Leaves& in) { return broadcast_to(in["x"], Shape{2, 3, 4}) * 1.5; }},
+      {"broadcast_to", "ops",
+       [](Leaves& in) {
+         return broadcast_to(in["x"], Shape{2, 3, 4}) * 1.5;
+       }},
       // (g) matmul and unary math
       {"matmul_2d", "ops", [](Leaves& in) { return matmul(in["a"], in["b"]); }},
       {"matmul_batched", "ops", [](Leaves& in) { return matmul(in["a"], in["b"]); }},
       {"matmul_batched_shared_rhs", "ops", [](Leaves& in) { return matmul(in["a"], in["b"]); }},
       {"linear_3d", "ops", [](Leaves& in) { return matmul(in["x"], in["w"]) + in["b"]; }},
       {"linear_3d", "linear", [](Leaves& in) { return linear(in["x"], in["w"], in["b"]); }},
-      {"linear_3d", "time_distributed_dense", [](Leaves& in) {
+      {"linear_3d", "time_distributed_dense",
+       [](Leaves& in) {
          Sequential m(Input{None, 4}, TimeDistributed(Dense(5)));
          bind_parameters(m, in, {"w", "b"});
          return m(in["x"]);
@@ -238,7 +286,8 @@ std::vector<GraphBuilder> graph_builders() {
       {"unary_pow_3", "ops", [](Leaves& in) { return pow(in["x"], 3.0); }},
       {"unary_pow_minus_1_5", "ops", [](Leaves& in) { return pow(in["x"], -1.5); }},
       {"unary_neg", "ops", [](Leaves& in) { return -in["x"]; }},
-      {"unary_mix", "ops", [](Leaves& in) {
+      {"unary_mix", "ops",
+       [](Leaves& in) {
          const Tensor &a = in["a"], &b = in["b"];
          return log(1.0 + exp(a)) * sigmoid(b) - sqrt(abs(a) + 1.0) + relu(b) * a;
        }},
@@ -257,8 +306,10 @@ TEST_P(GoldenGraph, OutputAndGradientsMatchPyTorch) {
     Leaves in(*c);
     Tensor out = g.build(in);
     golden::expect_matches(out, c->output(), dtype, "output");
-    if (const golden::GoldenTensor* seed = c->seed()) out.backward(seed->to_tensor(dtype));
-    else out.backward();
+    if (const golden::GoldenTensor* seed = c->seed())
+      out.backward(seed->to_tensor(dtype));
+    else
+      out.backward();
     ASSERT_EQ(c->grads.size(), c->inputs.size()) << "the golden must give every input's gradient";
     for (const golden::GoldenTensor& want : c->grads)
       golden::expect_matches(in.grad(want.name), want, dtype, "grad " + want.name);

@@ -54,7 +54,7 @@ TEST(TapeDot, InputsAppearOnlyWhenTraced) {
   Tensor y = w * ones({3});
   std::string dot = tape().to_dot();
   EXPECT_THAT(dot, Not(HasSubstr("class=\"input\"")));
-  EXPECT_EQ(count(dot, " -> "), 2u);  // w -> mul, mul -> output
+  EXPECT_EQ(count(dot, " -> "), 2u);            // w -> mul, mul -> output
   EXPECT_THAT(dot, HasSubstr("param0\\n[3]"));  // an unnamed parameter
 }
 

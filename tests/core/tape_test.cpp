@@ -28,17 +28,22 @@ TEST(Tape, SharedWeightAccumulates) {
   Tensor h = scalar(1.0, DType::f64);
   for (int t = 0; t < 5; ++t) h = tanh(h * w);
   h.backward();
-  auto r = gradcheck([](const std::vector<Tensor>& in) {
-    Tensor h = scalar(1.0, DType::f64);
-    for (int t = 0; t < 5; ++t) h = tanh(h * in[0]);
-    return h;
-  }, {scalar(0.3, DType::f64)});
+  auto r = gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Tensor h = scalar(1.0, DType::f64);
+        for (int t = 0; t < 5; ++t) h = tanh(h * in[0]);
+        return h;
+      },
+      {scalar(0.3, DType::f64)});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(Tape, AutoClearsWhenNothingCanReachIt) {
   Tensor w = ones({3}).requires_grad_();
-  { Tensor y = tanh(w * w); EXPECT_GT(tape().num_nodes(), 0u); }
+  {
+    Tensor y = tanh(w * w);
+    EXPECT_GT(tape().num_nodes(), 0u);
+  }
   EXPECT_EQ(tape().num_nodes(), 0u);
 }
 
@@ -166,14 +171,17 @@ std::vector<bool>& target_firsts() {
 
 Tensor identity_via_target(const Tensor& x) {
   Tensor y = x.clone();
-  record("identity_via_target", [](BackwardContext& ctx) {
-    auto [dx, first] = ctx.grad_target(0);
-    target_firsts().push_back(first);
-    EXPECT_EQ(dx.shape(), ctx.input_shape(0));
-    const double* dy = ctx.grad_output().data<double>();
-    double* d = dx.data<double>();
-    for (std::int64_t i = 0; i < dx.numel(); ++i) d[i] = first ? dy[i] : d[i] + dy[i];
-  }, {&x}, y);
+  record(
+      "identity_via_target",
+      [](BackwardContext& ctx) {
+        auto [dx, first] = ctx.grad_target(0);
+        target_firsts().push_back(first);
+        EXPECT_EQ(dx.shape(), ctx.input_shape(0));
+        const double* dy = ctx.grad_output().data<double>();
+        double* d = dx.data<double>();
+        for (std::int64_t i = 0; i < dx.numel(); ++i) d[i] = first ? dy[i] : d[i] + dy[i];
+      },
+      {&x}, y);
   return y;
 }
 
@@ -181,7 +189,7 @@ Tensor identity_via_target(const Tensor& x) {
 // with grad_input's zero-filled buffers, for non-leaves and for leaves with or without a gradient.
 TEST(Tape, GradTargetTellsTheFirstContributionFromLaterOnes) {
   Tensor x = tensor({0.5, -1.0, 2.0}, DType::f64).requires_grad_();
-  auto loss = [&] {  // one statement an op: the recording order is the order written
+  auto loss = [&] {                     // one statement an op: the recording order is the order written
     Tensor c = identity_via_target(x);  // its rule runs last, after x*2's has added into x
     Tensor h = x * 2.0;
     Tensor a = identity_via_target(h);

@@ -18,8 +18,8 @@ namespace tg {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 TEST(Versions, InPlaceWritesBumpTheVersionOfEveryAlias) {
   Tensor x = ones({2, 3});
@@ -121,7 +121,8 @@ TEST(Versions, EmbeddingIdsChangedBehindTheCounterStayInBounds) {
   Tensor ids = tensor({0, 3, 1}, DType::f64);
   Tensor l = sum(embedding(ids, table));
   ids.data<double>()[1] = 1e9;  // a raw write the version counter cannot see
-  EXPECT_THAT(error_of<ValueError>([&] { l.backward(); }), AllOf(HasSubstr("embedding"), HasSubstr("1000000000"), HasSubstr("out of range")));
+  EXPECT_THAT(error_of<ValueError>([&] { l.backward(); }),
+              AllOf(HasSubstr("embedding"), HasSubstr("1000000000"), HasSubstr("out of range")));
   Tensor ids2 = tensor({0, 3, 1}, DType::f64);
   Tensor l2 = sum(embedding(ids2, table));
   ids2.set({1}, 9.0);  // through the API: the version check names it first

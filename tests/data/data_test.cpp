@@ -143,16 +143,14 @@ void expect_matches_golden(const Tensor& series, const Json& g) {
   ASSERT_EQ(series.rank(), 3);
   ASSERT_EQ(g["shape"].size(), 3u);
   for (int a = 0; a < 3; ++a)
-    ASSERT_EQ(series.size(a),
-              static_cast<std::int64_t>(g["shape"][static_cast<std::size_t>(a)].number));
+    ASSERT_EQ(series.size(a), static_cast<std::int64_t>(g["shape"][static_cast<std::size_t>(a)].number));
   const T* p = series.data<T>();
 
   const Json& first = g["first"];
   ASSERT_EQ(first.size(), 20u);
   for (std::size_t i = 0; i < first.size(); ++i) {
     T want = static_cast<T>(first[i].number);
-    ASSERT_EQ(static_cast<double>(want), first[i].number)
-        << "golden value is not a " << dtype_name(dtype_of<T>);
+    ASSERT_EQ(static_cast<double>(want), first[i].number) << "golden value is not a " << dtype_name(dtype_of<T>);
     EXPECT_EQ(p[i], want) << "element " << i;
   }
 
@@ -161,8 +159,7 @@ void expect_matches_golden(const Tensor& series, const Json& g) {
     auto idx = as_index(entry["index"]);
     ASSERT_EQ(idx.size(), 3u);
     T want = static_cast<T>(entry["value"].number);
-    EXPECT_EQ(p[idx[0] * steps + idx[1] + idx[2]], want)
-        << "at [" << idx[0] << "," << idx[1] << "," << idx[2] << "]";
+    EXPECT_EQ(p[idx[0] * steps + idx[1] + idx[2]], want) << "at [" << idx[0] << "," << idx[1] << "," << idx[2] << "]";
   }
 
   long double sum = 0, sum_squares = 0;  // numpy sums pairwise; long double keeps ours as exact
@@ -183,9 +180,7 @@ double mse(const std::vector<double>& a, const std::vector<double>& b) {
   return s / static_cast<double>(a.size());
 }
 
-void expect_shape(const Tensor& t, const Shape& want) {
-  EXPECT_EQ(t.shape(), want) << t.shape().str();
-}
+void expect_shape(const Tensor& t, const Shape& want) { EXPECT_EQ(t.shape(), want) << t.shape().str(); }
 
 // ---- the notebook's series --------------------------------------------------------------------
 
@@ -217,8 +212,7 @@ TEST(TimeSeries, Float64SeriesMatchesNumpyBitForBit) {
   EXPECT_EQ(s51.dtype(), DType::f64);
   expect_matches_golden<double>(s51, golden()["one_step_f64"]);
   rng.seed(42);
-  expect_matches_golden<double>(generate_time_series(10000, 60, rng, DType::f64),
-                                golden()["ten_step_f64"]);
+  expect_matches_golden<double>(generate_time_series(10000, 60, rng, DType::f64), golden()["ten_step_f64"]);
 }
 
 TEST(TimeSeries, Float32IsTheRoundedFloat64) {
@@ -230,9 +224,8 @@ TEST(TimeSeries, Float32IsTheRoundedFloat64) {
   for (std::int64_t i = 0; i < s32.numel(); ++i) {
     ASSERT_EQ(p[i], static_cast<float>(q[i])) << i;
     // round to nearest: no float lies strictly closer to the double
-    EXPECT_LE(
-        std::abs(static_cast<double>(p[i]) - q[i]),
-        std::abs(static_cast<double>(std::nextafter(p[i], q[i] > p[i] ? 1.0f : -1.0f)) - q[i]));
+    EXPECT_LE(std::abs(static_cast<double>(p[i]) - q[i]),
+              std::abs(static_cast<double>(std::nextafter(p[i], q[i] > p[i] ? 1.0f : -1.0f)) - q[i]));
   }
 }
 
@@ -339,8 +332,7 @@ TEST(ForecastData, SplitsAreConsecutiveRowsOfOneSeries) {
   ForecastData ten = ten_step_data(e, sizes);
   expect_shape(ten.y_train, {5, 3});
   for (std::int64_t i = 0; i < 2; ++i)
-    for (std::int64_t k = 0; k < 3; ++k)
-      EXPECT_EQ(ten.y_test.at({i, k}), series11.at({8 + i, 8 + k, 0}));
+    for (std::int64_t k = 0; k < 3; ++k) EXPECT_EQ(ten.y_test.at({i, k}), series11.at({8 + i, 8 + k, 0}));
 }
 
 TEST(ForecastData, Seq2SeqTargetsAreTheNextValuesAtEveryStep) {
@@ -374,8 +366,7 @@ TEST(ForecastData, NotebookSeq2SeqShapes) {
   // Y[:, t, k-1] = series[:, t+k]: the golden's value at [1234, 17] is Y_train[1234, 16, 0] and
   // Y_train[1234, 7, 9].
   double want = golden()["ten_step"]["values"][3]["value"].number;
-  ASSERT_EQ(as_index(golden()["ten_step"]["values"][3]["index"]),
-            (std::vector<std::int64_t>{1234, 17, 0}));
+  ASSERT_EQ(as_index(golden()["ten_step"]["values"][3]["index"]), (std::vector<std::int64_t>{1234, 17, 0}));
   EXPECT_EQ(d.y_train.at({1234, 16, 0}), want);
   EXPECT_EQ(d.y_train.at({1234, 7, 9}), want);
 }

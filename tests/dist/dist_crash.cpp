@@ -44,7 +44,11 @@ int main(int argc, char** argv) {
     tg::Tensor x = tg::randn({256, 20, 1}), y = tg::randn({256, 1});
     Failure failure(mode);
     tg::fit(model, x, y,
-            {.epochs = 1000, .batch_size = 16, .optimizer = &sgd, .callbacks = {&failure}, .verbose = 0,
+            {.epochs = 1000,
+             .batch_size = 16,
+             .optimizer = &sgd,
+             .callbacks = {&failure},
+             .verbose = 0,
              .process_group = &tg::dist::world()});
     std::fprintf(stderr, "dist_crash: rank %d finished 1000 epochs: the failure did not stop it\n", tg::dist::rank());
     return 0;

@@ -33,7 +33,8 @@ std::vector<double> weights(const Module& m) {
   return w;
 }
 
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol, const std::string& what) {
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol,
+                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (std::size_t i = 0; i < got.size(); ++i)
     ASSERT_LE(std::abs(got[i] - want[i]), rtol * std::max(1.0, std::abs(want[i])))
@@ -105,8 +106,8 @@ TEST(DistMPI, EvenSplitMatchesOneProcessWithTheGlobalBatch) {
 }
 
 TEST(DistMPI, LastPartialBatchMatchesOneProcess) {
-  expect_equivalent(90, true);  // last global batch 26 -> 13 + 13
-  expect_equivalent(71, true);  // last global batch 7 -> 3 + 4
+  expect_equivalent(90, true);   // last global batch 26 -> 13 + 13
+  expect_equivalent(71, true);   // last global batch 7 -> 3 + 4
   expect_equivalent(65, false);  // last global batch 1 -> rank 0 none, rank 1 one sample
 }
 
@@ -130,7 +131,7 @@ TEST(DistMPI, ReducerSumsWeightedGradientsInBuckets) {
   GradientReducer reducer(dist::world(), {a, b, c, d}, 16);
   std::vector<double> stats{static_cast<double>(r), 1.0};
   reducer.all_reduce(0.5, stats);
-  EXPECT_EQ(reducer.last_calls(), 1 + 3 + 6);  // stats; 10 floats / 4; 11 doubles / 2
+  EXPECT_EQ(reducer.last_calls(), 1 + 3 + 6);          // stats; 10 floats / 4; 11 doubles / 2
   const double ranks_sum = world * (world + 1) / 2.0;  // sum of r + 1
   EXPECT_EQ(stats[0], world * (world - 1) / 2.0);
   EXPECT_EQ(stats[1], world);
@@ -171,7 +172,12 @@ TEST(DistMPI, OnlyRankZeroPrintsAndWritesCheckpoints) {
   ModelCheckpoint ckpt(path, "loss");
   std::ostringstream out;
   fit(model, x, y,
-      {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .callbacks = {&ckpt}, .verbose = 2, .out = &out,
+      {.epochs = 2,
+       .batch_size = 8,
+       .optimizer = &sgd,
+       .callbacks = {&ckpt},
+       .verbose = 2,
+       .out = &out,
        .process_group = &tg::dist::world()});
   struct stat st {};
   const bool written = ::stat(path.c_str(), &st) == 0;
@@ -191,9 +197,10 @@ TEST(DistMPI, ALossThatIsNaNOnOneRankStopsEveryRank) {
   SGD sgd(model.parameters(), 0.01);
   Tensor x = randn({32, 12, 1}, DType::f64), y = randn({32, 1}, DType::f64);
   if (dist::rank() == dist::world_size() - 1) y.set({31, 0}, std::nan(""));  // the last rank's share
-  EXPECT_THROW(fit(model, x, y, {.batch_size = 16, .optimizer = &sgd, .shuffle = false, .verbose = 0,
-                                 .process_group = &tg::dist::world()}),
-               ValueError);
+  EXPECT_THROW(
+      fit(model, x, y,
+          {.batch_size = 16, .optimizer = &sgd, .shuffle = false, .verbose = 0, .process_group = &tg::dist::world()}),
+      ValueError);
 }
 
 TEST(DistMPI, ANaNGradientWithAFiniteLossOnOneRankIsRefusedByEveryRank) {
@@ -211,14 +218,19 @@ TEST(DistMPI, ANaNGradientWithAFiniteLossOnOneRankIsRefusedByEveryRank) {
   };
   std::string msg;
   try {
-    fit(model, x, y, {.batch_size = 32 / dist::world_size(), .optimizer = &sgd, .loss = loss, .verbose = 0,
-                      .process_group = &tg::dist::world()});
+    fit(model, x, y,
+        {.batch_size = 32 / dist::world_size(),
+         .optimizer = &sgd,
+         .loss = loss,
+         .verbose = 0,
+         .process_group = &tg::dist::world()});
   } catch (const ValueError& e) {
     msg = e.what();
   }
-  EXPECT_EQ(msg, "fit: the gradient of 'simple_rnn.cell.kernel' is not finite at epoch 1/1, batch 1/1; training "
-                 "stopped with the weights from before this batch (tape().set_anomaly_detection(true) names the op "
-                 "that made it)")
+  EXPECT_EQ(msg,
+            "fit: the gradient of 'simple_rnn.cell.kernel' is not finite at epoch 1/1, batch 1/1; training "
+            "stopped with the weights from before this batch (tape().set_anomaly_detection(true) names the op "
+            "that made it)")
       << "on rank " << dist::rank();
   EXPECT_EQ(weights(model), start) << "on rank " << dist::rank();
   EXPECT_EQ(sgd.iterations(), 0);
@@ -232,8 +244,13 @@ TEST(DistMPI, AnUpdateThatOverflowsIsUndoneOnEveryRank) {
   Tensor x = randn({32, 12, 1}, DType::f64, &data), y = randn({32, 1}, DType::f64, &data) * 1e3;
   std::string msg;
   try {
-    fit(model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .shuffle = false, .verbose = 0,
-                      .process_group = &tg::dist::world()});
+    fit(model, x, y,
+        {.epochs = 2,
+         .batch_size = 8,
+         .optimizer = &sgd,
+         .shuffle = false,
+         .verbose = 0,
+         .process_group = &tg::dist::world()});
   } catch (const ValueError& e) {
     msg = e.what();
   }

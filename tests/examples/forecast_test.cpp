@@ -81,8 +81,8 @@ TEST(Forecast, QuickRunWritesJsonAndWellFormedPlots) {
   EXPECT_EQ(rows["gru"]["params"], 1380 + 2520 + 210);
   EXPECT_TRUE(rows["lstm"].count("last_time_step_mse"));
   EXPECT_TRUE(rows["gru"].count("last_time_step_mse"));
-  for (const char* f : {"learning_curve_linear.svg", "learning_curve_seq2seq.svg", "forecast_one_step.svg",
-                        "forecast_ten_steps.svg"}) {
+  for (const char* f :
+       {"learning_curve_linear.svg", "learning_curve_seq2seq.svg", "forecast_one_step.svg", "forecast_ten_steps.svg"}) {
     std::ifstream in(dir / f);
     ASSERT_TRUE(in) << f;
     std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -118,8 +118,8 @@ TEST(Forecast, InitSeedChangesTheWeightsNotTheData) {
   ASSERT_EQ(base.size(), 2u);
   ASSERT_EQ(same.size(), 2u);
   ASSERT_EQ(other.size(), 2u);
-  EXPECT_EQ(same["linear"]["val_mse"], base["linear"]["val_mse"]);  // --init-seed defaults to --seed
-  EXPECT_EQ(other["naive"]["val_mse"], base["naive"]["val_mse"]);   // the same validation data
+  EXPECT_EQ(same["linear"]["val_mse"], base["linear"]["val_mse"]);   // --init-seed defaults to --seed
+  EXPECT_EQ(other["naive"]["val_mse"], base["naive"]["val_mse"]);    // the same validation data
   EXPECT_NE(other["linear"]["val_mse"], base["linear"]["val_mse"]);  // other weights and shuffles
 }
 

@@ -43,8 +43,7 @@ std::string unescape(const std::string& s) {
       continue;
     }
     std::size_t end = s.find(';', i);
-    auto it =
-        end == std::string::npos ? entities.end() : entities.find(s.substr(i + 1, end - i - 1));
+    auto it = end == std::string::npos ? entities.end() : entities.find(s.substr(i + 1, end - i - 1));
     if (it == entities.end()) {
       ADD_FAILURE() << "bad entity in: " << s;
       return out;
@@ -61,9 +60,7 @@ std::vector<Node> parse_xml(const std::string& s) {
   std::size_t i = 0;
   auto name_at = [&](std::size_t& j) {
     std::size_t b = j;
-    while (j < s.size() &&
-           (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == ':'))
-      ++j;
+    while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == ':')) ++j;
     return s.substr(b, j - b);
   };
   while (i < s.size()) {
@@ -72,8 +69,7 @@ std::vector<Node> parse_xml(const std::string& s) {
       if (end == std::string::npos) end = s.size();
       std::string text = unescape(s.substr(i, end - i));
       if (open.empty()) {
-        if (text.find_first_not_of(" \n\t\r") != std::string::npos)
-          ADD_FAILURE() << "text outside the root";
+        if (text.find_first_not_of(" \n\t\r") != std::string::npos) ADD_FAILURE() << "text outside the root";
       } else {
         nodes[static_cast<std::size_t>(open.back())].text += text;
       }
@@ -100,8 +96,7 @@ std::vector<Node> parse_xml(const std::string& s) {
       return nodes;
     }
     node.parent = open.empty() ? -1 : open.back();
-    if (open.empty() && !nodes.empty())
-      ADD_FAILURE() << "second root element <" << node.name << ">";
+    if (open.empty() && !nodes.empty()) ADD_FAILURE() << "second root element <" << node.name << ">";
     bool self_closing = false;
     for (;;) {
       while (j < s.size() && std::isspace(static_cast<unsigned char>(s[j]))) ++j;
@@ -133,8 +128,7 @@ std::vector<Node> parse_xml(const std::string& s) {
     if (!self_closing) open.push_back(static_cast<int>(nodes.size()) - 1);
     i = j + 1;
   }
-  if (!open.empty())
-    ADD_FAILURE() << "<" << nodes[static_cast<std::size_t>(open.back())].name << "> never closed";
+  if (!open.empty()) ADD_FAILURE() << "<" << nodes[static_cast<std::size_t>(open.back())].name << "> never closed";
   return nodes;
 }
 
@@ -142,8 +136,7 @@ std::vector<Node> parse_xml(const std::string& s) {
 std::vector<double> numbers(const std::string& value) {
   std::vector<double> out;
   for (char c : value)
-    if (!std::isdigit(static_cast<unsigned char>(c)) &&
-        std::string(".-, ML").find(c) == std::string::npos) {
+    if (!std::isdigit(static_cast<unsigned char>(c)) && std::string(".-, ML").find(c) == std::string::npos) {
       ADD_FAILURE() << "not a coordinate: '" << value << "'";
       return out;
     }
@@ -177,12 +170,10 @@ const Node* series_group(const std::vector<Node>& nodes, const std::string& labe
 }
 
 /// The children of `parent` named `name`.
-std::vector<const Node*> children(const std::vector<Node>& nodes, const Node* parent,
-                                  const std::string& name) {
+std::vector<const Node*> children(const std::vector<Node>& nodes, const Node* parent, const std::string& name) {
   std::vector<const Node*> out;
   for (const Node& n : nodes)
-    if (n.parent >= 0 && &nodes[static_cast<std::size_t>(n.parent)] == parent && n.name == name)
-      out.push_back(&n);
+    if (n.parent >= 0 && &nodes[static_cast<std::size_t>(n.parent)] == parent && n.name == name) out.push_back(&n);
   return out;
 }
 
@@ -190,8 +181,7 @@ std::vector<const Node*> children(const std::vector<Node>& nodes, const Node* pa
 std::vector<std::pair<double, std::string>> ticks(const std::vector<Node>& nodes, char axis) {
   std::vector<std::pair<double, std::string>> out;
   for (const Node& n : nodes) {
-    if (n.name != "text" || n.parent < 0 ||
-        nodes[static_cast<std::size_t>(n.parent)].attr("class") != "ticks")
+    if (n.name != "text" || n.parent < 0 || nodes[static_cast<std::size_t>(n.parent)].attr("class") != "ticks")
       continue;
     bool is_y = n.attr("text-anchor") == "end";
     if ((axis == 'y') == is_y) out.emplace_back(std::stod(n.attr(axis == 'x' ? "x" : "y")), n.text);
@@ -207,8 +197,7 @@ bool contains(const std::vector<Node>& nodes, const std::string& name, const std
 
 std::vector<Series> forecast_figure() {
   Series inputs{"Inputs", {}, {}, "points", "#1f77b4"};
-  for (int t = 0; t < 50; ++t)
-    inputs.y.push_back(0.5 * std::sin(0.3 * t) + 0.1 * std::cos(1.7 * t));
+  for (int t = 0; t < 50; ++t) inputs.y.push_back(0.5 * std::sin(0.3 * t) + 0.1 * std::cos(1.7 * t));
   Series target{"Target", {50}, {0.31}, "markers", "#1f77b4"};
   Series prediction{"Prediction", {50}, {0.25}, "crosses", "red"};
   return {inputs, target, prediction};
@@ -279,8 +268,8 @@ TEST(Plot, ForecastFigureIsWellFormed) {
 }
 
 TEST(Plot, TicksAreOneTwoFiveStepsInsideTheAxes) {
-  const std::pair<double, double> ranges[] = {
-      {0, 1}, {-0.63, 0.71}, {1, 20}, {0.0031, 0.0049}, {-1234, 98765}, {7, 7}, {1e-7, 3e-7}};
+  const std::pair<double, double> ranges[] = {{0, 1},         {-0.63, 0.71}, {1, 20},     {0.0031, 0.0049},
+                                              {-1234, 98765}, {7, 7},        {1e-7, 3e-7}};
   for (auto [lo, hi] : ranges) {
     Series s{"s", {0, 1}, {lo, hi}, "line", ""};
     std::vector<Node> nodes = parse_xml(line_plot_svg({s}));
@@ -292,8 +281,7 @@ TEST(Plot, TicksAreOneTwoFiveStepsInsideTheAxes) {
     double step = values[1] - values[0];
     ASSERT_GT(step, 0) << lo << " " << hi;
     double mantissa = step / std::pow(10.0, std::floor(std::log10(step) + 1e-9));
-    EXPECT_TRUE(std::abs(mantissa - 1) < 1e-6 || std::abs(mantissa - 2) < 1e-6 ||
-                std::abs(mantissa - 5) < 1e-6)
+    EXPECT_TRUE(std::abs(mantissa - 1) < 1e-6 || std::abs(mantissa - 2) < 1e-6 || std::abs(mantissa - 5) < 1e-6)
         << "step " << step << " for " << lo << ".." << hi;
     for (std::size_t i = 1; i < values.size(); ++i) {
       EXPECT_NEAR(values[i] - values[i - 1], step, 1e-9 * std::abs(step) + 1e-12);
@@ -301,8 +289,7 @@ TEST(Plot, TicksAreOneTwoFiveStepsInsideTheAxes) {
     }
     // evenly spaced on screen, and the data fit between the first and last tick's neighbours
     double pixel_step = y[0].first - y[1].first;
-    for (std::size_t i = 1; i < y.size(); ++i)
-      EXPECT_NEAR(y[i - 1].first - y[i].first, pixel_step, 0.02);
+    for (std::size_t i = 1; i < y.size(); ++i) EXPECT_NEAR(y[i - 1].first - y[i].first, pixel_step, 0.02);
     EXPECT_LE(values.front(), lo + step) << lo;
     EXPECT_GE(values.back(), hi - step) << hi;
   }
@@ -371,9 +358,8 @@ TEST(Plot, EmptyFiguresAreFine) {
     std::vector<Node> nodes = parse_xml(line_plot_svg({}, o));
     ASSERT_FALSE(nodes.empty());
     expect_coordinates_inside(nodes, 800, 450);
-    nodes = parse_xml(line_plot_svg({Series{"nothing", {}, {}, "line", ""},
-                                     Series{"only nan", {}, {std::nan("")}, "markers", ""}},
-                                    o));
+    nodes = parse_xml(line_plot_svg(
+        {Series{"nothing", {}, {}, "line", ""}, Series{"only nan", {}, {std::nan("")}, "markers", ""}}, o));
     expect_coordinates_inside(nodes, 800, 450);
     EXPECT_TRUE(children(nodes, series_group(nodes, "nothing"), "polyline").empty());
     EXPECT_TRUE(contains(nodes, "text", "nothing"));  // still in the legend
@@ -381,8 +367,7 @@ TEST(Plot, EmptyFiguresAreFine) {
   Series one{"one", {}, {3.0}, "line", ""};
   std::vector<Node> nodes = parse_xml(line_plot_svg({one}));
   expect_coordinates_inside(nodes, 800, 450);
-  EXPECT_TRUE(
-      children(nodes, series_group(nodes, "one"), "polyline").empty());  // one point, no line
+  EXPECT_TRUE(children(nodes, series_group(nodes, "one"), "polyline").empty());  // one point, no line
 }
 
 TEST(Plot, EscapesText) {
@@ -404,8 +389,7 @@ TEST(Plot, EscapesText) {
 }
 
 TEST(Plot, PaletteAndColours) {
-  Series a{"a", {}, {1, 2}, "line", ""}, b{"b", {}, {2, 1}, "line", "#123456"},
-      c{"c", {}, {0, 3}, "line", ""};
+  Series a{"a", {}, {1, 2}, "line", ""}, b{"b", {}, {2, 1}, "line", "#123456"}, c{"c", {}, {0, 3}, "line", ""};
   std::vector<Node> nodes = parse_xml(line_plot_svg({a, b, c}));
   auto colour = [&](const std::string& label) {
     return children(nodes, series_group(nodes, label), "polyline").at(0)->attr("stroke");
@@ -490,8 +474,7 @@ TEST(Plot, SaveWritesTheWholeFileAndNoTemporary) {
 
 TEST(Plot, SaveToAnUnwritablePathThrowsIOError) {
   namespace fs = std::filesystem;
-  std::string missing_dir =
-      (fs::path(::testing::TempDir()) / "tapegrad_no_such_dir" / "a.svg").string();
+  std::string missing_dir = (fs::path(::testing::TempDir()) / "tapegrad_no_such_dir" / "a.svg").string();
   EXPECT_THROW(save_svg(missing_dir, "<svg/>"), IOError);
   try {
     save_svg(missing_dir, "<svg/>");

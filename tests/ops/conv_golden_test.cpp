@@ -60,13 +60,13 @@ struct ConvCase {
 
 // The same table as CONV in scripts/make_conv_goldens.py.
 const std::vector<ConvCase> kConv = {
-    {"valid", Padding::valid, 3, 1, 1, 7},   {"valid", Padding::valid, 4, 2, 1, 9},
-    {"valid", Padding::valid, 2, 1, 3, 8},   {"valid", Padding::valid, 3, 3, 2, 11},
-    {"valid", Padding::valid, 1, 1, 1, 5},   {"valid", Padding::valid, 1, 2, 1, 7},
-    {"causal", Padding::causal, 2, 1, 1, 6}, {"causal", Padding::causal, 2, 1, 4, 9},
+    {"valid", Padding::valid, 3, 1, 1, 7},    {"valid", Padding::valid, 4, 2, 1, 9},
+    {"valid", Padding::valid, 2, 1, 3, 8},    {"valid", Padding::valid, 3, 3, 2, 11},
+    {"valid", Padding::valid, 1, 1, 1, 5},    {"valid", Padding::valid, 1, 2, 1, 7},
+    {"causal", Padding::causal, 2, 1, 1, 6},  {"causal", Padding::causal, 2, 1, 4, 9},
     {"causal", Padding::causal, 3, 2, 2, 10}, {"causal", Padding::causal, 1, 1, 1, 4},
-    {"same", Padding::same, 3, 1, 1, 6},     {"same", Padding::same, 4, 1, 1, 7},
-    {"same", Padding::same, 3, 2, 1, 8},     {"same", Padding::same, 2, 3, 2, 10},
+    {"same", Padding::same, 3, 1, 1, 6},      {"same", Padding::same, 4, 1, 1, 7},
+    {"same", Padding::same, 3, 2, 1, 8},      {"same", Padding::same, 2, 3, 2, 10},
 };
 
 const GoldenCase& find(const std::string& name, DType dtype) {

@@ -67,15 +67,23 @@ TEST(Conv1d, OutputStepsFollowThePaddingRules) {
 
 TEST(Conv1d, ErrorsNameTheOpWithExpectedAndGot) {
   Tensor x = rnd({2, 5, 3}, 1), w = rnd({2, 3, 4}, 2), b = rnd({4}, 3);
-  EXPECT_EQ(error_of<ShapeError>([&] { conv1d(rnd({5, 3}, 1), w, b); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv1d(rnd({5, 3}, 1), w, b);
+            }),
             "conv1d: input [5,3], expected [batch, time, features]");
-  EXPECT_EQ(error_of<ShapeError>([&] { conv1d(x, rnd({2, 3}, 2), b); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv1d(x, rnd({2, 3}, 2), b);
+            }),
             "conv1d: kernel [2,3], expected [kernel_size, features, filters]");
-  EXPECT_EQ(error_of<ShapeError>([&] { conv1d(x, rnd({2, 2, 4}, 2), b); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv1d(x, rnd({2, 2, 4}, 2), b);
+            }),
             "conv1d: input [2,5,3] and kernel [2,2,4]: input features 3 != kernel features 2");
   EXPECT_EQ(error_of<ShapeError>([&] { conv1d(x, w, rnd({3}, 3)); }),
             "conv1d: bias [3] for kernel [2,3,4]: expected [4]");
-  EXPECT_EQ(error_of<ShapeError>([&] { conv1d(x, rnd({4, 3, 4}, 2), b, {.dilation = 2}); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv1d(x, rnd({4, 3, 4}, 2), b, {.dilation = 2});
+            }),
             "conv1d: input [2,5,3] has 5 steps (5 with padding); the kernel spans 7 (kernel_size 4, dilation 2): "
             "expected at least 7 steps");
   EXPECT_EQ(error_of<ValueError>([&] { conv1d(x, w, b, {.stride = 0}); }), "conv1d: stride must be >= 1, got 0");

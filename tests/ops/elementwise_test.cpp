@@ -7,7 +7,6 @@
 namespace tg {
 namespace {
 
-
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 using testing::rnd;
@@ -21,8 +20,8 @@ struct ShapePair {
 };
 const std::vector<ShapePair>& broadcast_cases() {
   static const std::vector<ShapePair> cases{
-      {{3, 4}, {3, 4}}, {{3, 4}, {4}},    {{4}, {3, 4}},       {{3, 1}, {1, 4}}, {{}, {2, 3}},
-      {{2, 3}, {}},     {{}, {}},         {{2, 1, 3}, {4, 1}}, {{1}, {1}},       {{2, 3, 1}, {1, 3, 2}},
+      {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{4}, {3, 4}},       {{3, 1}, {1, 4}}, {{}, {2, 3}},
+      {{2, 3}, {}},     {{}, {}},      {{2, 1, 3}, {4, 1}}, {{1}, {1}},       {{2, 3, 1}, {1, 3, 2}},
   };
   return cases;
 }
@@ -40,8 +39,8 @@ TEST(Elementwise, BinaryForward) {
   expect_values(neg(a), Shape{2, 3}, {-1, -2, -3, -4, -5, -6});
   expect_values(mul(c, b), Shape{2, 3}, {20, 40, 60, 40, 80, 120});
   expect_values(add(scalar(1, DType::f64), c), Shape{2, 1}, {3, 5});
-  expect_values(add(tensor({1, 2}, {2, 1, 1}, DType::f64), tensor({10, 20, 30}, {3, 1}, DType::f64)),
-                Shape{2, 3, 1}, {11, 21, 31, 12, 22, 32});
+  expect_values(add(tensor({1, 2}, {2, 1, 1}, DType::f64), tensor({10, 20, 30}, {3, 1}, DType::f64)), Shape{2, 3, 1},
+                {11, 21, 31, 12, 22, 32});
 }
 
 TEST(Elementwise, ScalarForward) {
@@ -125,8 +124,7 @@ TEST(Elementwise, UnaryAndScalarGradcheck) {
 }
 
 TEST(Elementwise, SameTensorOnBothSides) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return v[0] * v[0] - v[0] / (v[0] + 3.0); },
-                   rnd({3, 2}, 200));
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return v[0] * v[0] - v[0] / (v[0] + 3.0); }, rnd({3, 2}, 200));
 }
 
 TEST(Elementwise, RetainGradOnAnAddOutput) {

@@ -29,10 +29,10 @@ void expect_error(F f, const std::vector<std::string>& parts) {
 }
 
 // The same, from a statement: EXPECT_TG_ERROR(ShapeError, add(a, b), {"add", "[3,4]", "[2,4]"}).
-#define EXPECT_TG_ERROR(E, stmt, ...)                         \
-  do {                                                        \
-    SCOPED_TRACE(#stmt);                                      \
-    expect_error<E>([&] { (void)(stmt); }, __VA_ARGS__);      \
+#define EXPECT_TG_ERROR(E, stmt, ...)                    \
+  do {                                                   \
+    SCOPED_TRACE(#stmt);                                 \
+    expect_error<E>([&] { (void)(stmt); }, __VA_ARGS__); \
   } while (0)
 
 Tensor f64(const Shape& s) { return ones(s, DType::f64); }

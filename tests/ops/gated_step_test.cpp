@@ -17,8 +17,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::rnd;
 
 constexpr std::int64_t kB = 3, kT = 4, kU = 3;
@@ -49,8 +49,8 @@ Tensor gru_sequence(const std::vector<Tensor>& in, bool fused) {
 
 TEST(LstmStep, GradcheckEveryInput) {
   Tensor xw = rnd({kB, kT, 4 * kU}, 1), h = rnd({kB, kU}, 2), c = rnd({kB, kU}, 3), u = rnd({kU, 4 * kU}, 4);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return both(lstm_step(in[0], 2, in[1], in[2], in[3])); },
-                   xw, h, c, u);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return both(lstm_step(in[0], 2, in[1], in[2], in[3])); }, xw, h,
+                   c, u);
 }
 
 TEST(LstmStep, GradcheckFromZeroStates) {
@@ -61,10 +61,10 @@ TEST(LstmStep, GradcheckFromZeroStates) {
 
 TEST(LstmStep, GradcheckWhenOnlyOneStateIsUsed) {
   Tensor xw = rnd({kB, kT, 4 * kU}, 7), h = rnd({kB, kU}, 8), c = rnd({kB, kU}, 9), u = rnd({kU, 4 * kU}, 10);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return lstm_step(in[0], 1, in[1], in[2], in[3]).h; }, xw, h,
-                   c, u);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return lstm_step(in[0], 3, in[1], in[2], in[3]).c; }, xw, h,
-                   c, u);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return lstm_step(in[0], 1, in[1], in[2], in[3]).h; }, xw, h, c,
+                   u);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return lstm_step(in[0], 3, in[1], in[2], in[3]).c; }, xw, h, c,
+                   u);
 }
 
 TEST(LstmStep, GradcheckThroughFourStepsAndBothStates) {
@@ -74,14 +74,12 @@ TEST(LstmStep, GradcheckThroughFourStepsAndBothStates) {
 
 TEST(GruStep, GradcheckEveryInput) {
   Tensor xw = rnd({kB, kT, 3 * kU}, 21), h = rnd({kB, kU}, 22), u = rnd({kU, 3 * kU}, 23), b = rnd({2, 3 * kU}, 24);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return gru_step(in[0], 1, in[1], in[2], in[3]); }, xw, h, u,
-                   b);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return gru_step(in[0], 1, in[1], in[2], in[3]); }, xw, h, u, b);
 }
 
 TEST(GruStep, GradcheckFromAZeroState) {
   Tensor xw = rnd({kB, kT, 3 * kU}, 25), u = rnd({kU, 3 * kU}, 26), b = rnd({2, 3 * kU}, 27);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return gru_step(in[0], 0, Tensor(), in[1], in[2]); }, xw, u,
-                   b);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return gru_step(in[0], 0, Tensor(), in[1], in[2]); }, xw, u, b);
 }
 
 TEST(GruStep, GradcheckThroughFourSteps) {
@@ -101,9 +99,8 @@ TEST(GruStep, OnlyTheRecurrentBiasRowGetsAGradient) {
 
 // Runs `steps` fused and composed steps over the same leaves, seeds each with the same random
 // gradient and compares the outputs and every leaf's gradient.
-void expect_fused_equals_composed(
-    const std::function<Tensor(const std::vector<Tensor>&, bool fused)>& run, std::vector<Tensor> leaves,
-    double tol) {
+void expect_fused_equals_composed(const std::function<Tensor(const std::vector<Tensor>&, bool fused)>& run,
+                                  std::vector<Tensor> leaves, double tol) {
   std::vector<Tensor> grads[2];
   Tensor outs[2];
   for (int fused = 0; fused < 2; ++fused) {
@@ -128,10 +125,9 @@ TEST(LstmStep, FusedEqualsComposed) {
   for (DType d : {DType::f64, DType::f32}) {
     SCOPED_TRACE(std::string(dtype_name(d)));
     const double tol = d == DType::f64 ? 1e-13 : 2e-5;
-    expect_fused_equals_composed(lstm_sequence,
-                                 {rnd({4, 6, 20}, 41, -2, 2, d), rnd({4, 5}, 42, d), rnd({4, 5}, 43, d),
-                                  rnd({5, 20}, 44, d)},
-                                 tol);
+    expect_fused_equals_composed(
+        lstm_sequence, {rnd({4, 6, 20}, 41, -2, 2, d), rnd({4, 5}, 42, d), rnd({4, 5}, 43, d), rnd({5, 20}, 44, d)},
+        tol);
     // From zero states, as a layer starts.
     expect_fused_equals_composed(
         [](const std::vector<Tensor>& in, bool fused) {
@@ -145,10 +141,9 @@ TEST(GruStep, FusedEqualsComposed) {
   for (DType d : {DType::f64, DType::f32}) {
     SCOPED_TRACE(std::string(dtype_name(d)));
     const double tol = d == DType::f64 ? 1e-13 : 2e-5;
-    expect_fused_equals_composed(gru_sequence,
-                                 {rnd({4, 6, 15}, 51, -2, 2, d), rnd({4, 5}, 52, d), rnd({5, 15}, 53, d),
-                                  rnd({2, 15}, 54, d)},
-                                 tol);
+    expect_fused_equals_composed(
+        gru_sequence, {rnd({4, 6, 15}, 51, -2, 2, d), rnd({4, 5}, 52, d), rnd({5, 15}, 53, d), rnd({2, 15}, 54, d)},
+        tol);
     expect_fused_equals_composed(
         [](const std::vector<Tensor>& in, bool fused) {
           return gru_sequence({in[0], Tensor(), in[1], in[2]}, fused);
@@ -172,28 +167,46 @@ TEST(GatedSteps, OneNodePerStep) {
 
 TEST(GatedSteps, BadCallsNameTheOpAndTheShapes) {
   Tensor xw = zeros({2, 3, 8}), u = zeros({2, 8}), h = zeros({2, 2});
-  EXPECT_THAT(error_of<ShapeError>([&] { lstm_step(zeros({2, 8}), 0, h, h, u); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                lstm_step(zeros({2, 8}), 0, h, h, u);
+              }),
               HasSubstr("lstm_step: projected inputs [2,8] must be [batch, time, 4 * units]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { lstm_step(xw, 0, h, h, zeros({2, 6})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                lstm_step(xw, 0, h, h, zeros({2, 6}));
+              }),
               HasSubstr("lstm_step: recurrent kernel [2,6] must be [units, 4 * units]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { lstm_step(zeros({2, 3, 12}), 0, h, h, u); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                lstm_step(zeros({2, 3, 12}), 0, h, h, u);
+              }),
               HasSubstr("projected inputs [2,3,12] for recurrent kernel [2,8]: expected last dimension 8"));
   EXPECT_THAT(error_of<ValueError>([&] { lstm_step(xw, 3, h, h, u); }),
               HasSubstr("lstm_step: step 3 out of range for 3 time steps"));
-  EXPECT_THAT(error_of<ShapeError>([&] { lstm_step(xw, 0, h, zeros({3, 2}), u); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                lstm_step(xw, 0, h, zeros({3, 2}), u);
+              }),
               HasSubstr("lstm_step: previous state [3,2], expected [2,2]"));
-  EXPECT_THAT(error_of<DTypeError>([&] { lstm_step(xw, 0, zeros({2, 2}, DType::f64), h, u); }),
+  EXPECT_THAT(error_of<DTypeError>([&] {
+                lstm_step(xw, 0, zeros({2, 2}, DType::f64), h, u);
+              }),
               HasSubstr("lstm_step: previous state is float64"));
-  EXPECT_THAT(error_of<DTypeError>([&] { lstm_step(xw, 0, h, h, zeros({2, 8}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([&] {
+                lstm_step(xw, 0, h, h, zeros({2, 8}, DType::f64));
+              }),
               HasSubstr("lstm_step: projected inputs are float32 and the recurrent kernel float64"));
   Tensor gx = zeros({2, 3, 6}), gu = zeros({2, 6});
   EXPECT_THAT(error_of<ShapeError>([&] { gru_step(gx, 0, h, gu, zeros({6})); }),
               HasSubstr("gru_step: bias [6], expected [2,6]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { gru_step(gx, 0, h, zeros({2, 8}), zeros({2, 6})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                gru_step(gx, 0, h, zeros({2, 8}), zeros({2, 6}));
+              }),
               HasSubstr("gru_step: recurrent kernel [2,8] must be [units, 3 * units]"));
-  EXPECT_THAT(error_of<ValueError>([&] { gru_step(gx, -1, h, gu, zeros({2, 6})); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                gru_step(gx, -1, h, gu, zeros({2, 6}));
+              }),
               HasSubstr("gru_step: step -1 out of range"));
-  EXPECT_THAT(error_of<DTypeError>([&] { gru_step(gx, 0, h, gu, zeros({2, 6}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([&] {
+                gru_step(gx, 0, h, gu, zeros({2, 6}, DType::f64));
+              }),
               HasSubstr("gru_step: bias is float64"));
 }
 

@@ -18,7 +18,7 @@ struct Case {
   bool trans_a, trans_b;
   std::int64_t m, n, k;
   double alpha, beta;
-  std::int64_t pad;  // added to every leading dimension
+  std::int64_t pad;        // added to every leading dimension
   bool prepacked = false;  // B packed ahead of time (pack_b_for + gemm_packed_b)
   int bias = 0;            // 0: none; 1: a row [N] added to every row of C; 2: a matrix [M,N]
   bool planned = false;    // with prepacked, !trans_a and alpha = 1: plan_packed_b + gemm_planned
@@ -27,9 +27,9 @@ struct Case {
 std::string describe(const Case& c) {
   return "trans_a=" + std::to_string(c.trans_a) + " trans_b=" + std::to_string(c.trans_b) +
          " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
-         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
-         " pad=" + std::to_string(c.pad) + " prepacked=" + std::to_string(c.prepacked) +
-         " bias=" + std::to_string(c.bias) + " planned=" + std::to_string(c.planned);
+         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) + " pad=" + std::to_string(c.pad) +
+         " prepacked=" + std::to_string(c.prepacked) + " bias=" + std::to_string(c.bias) +
+         " planned=" + std::to_string(c.planned);
 }
 
 // Runs one gemm against a reference accumulated in double. C starts as NaN when beta = 0, and
@@ -50,8 +50,7 @@ void check(const Case& c, std::mt19937& rng) {
   std::vector<T> cmat(c.m * std::max<std::int64_t>(ldc, 1), sentinel);
   for (std::int64_t i = 0; i < c.m; ++i)
     for (std::int64_t j = 0; j < c.n; ++j)
-      cmat[i * ldc + j] =
-          c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(dist(rng));
+      cmat[i * ldc + j] = c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(dist(rng));
 
   // A row bias has ld_bias = 0; a matrix has rows further apart than C's, so a mix-up shows.
   const std::int64_t ld_bias = c.bias == 2 ? c.n + c.pad + 2 : 0;
@@ -116,8 +115,8 @@ void check(const Case& c, std::mt19937& rng) {
       const double want = expect[i * c.n + j];
       const double tol = (static_cast<double>(c.k) + 2.0) * eps * bound[i * c.n + j] + 1e-30;
       if (!(std::abs(got - want) <= tol)) {
-        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << got << ", expected " << want
-                      << " (tolerance " << tol << ")";
+        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << got << ", expected " << want << " (tolerance " << tol
+                      << ")";
         ++failures;
       }
     }
@@ -130,22 +129,60 @@ struct Shape {
 
 const std::vector<Shape>& shapes() {
   static const std::vector<Shape> all = {
-      {0, 0, 0},    {0, 5, 3},     {5, 0, 3},     {5, 3, 0},    {1, 1, 1},     {1, 9, 4},
-      {9, 1, 4},    {7, 6, 1},     {5, 7, 3},     {33, 17, 65}, {13, 25, 31},  {6, 16, 8},
-      {4, 24, 8},   {12, 48, 10},  {2, 3, 2},     {32, 20, 20}, {32, 20, 1},   {32, 1, 20},
-      {20, 20, 32}, {20, 1, 1600}, {20, 20, 1600}, {7, 9, 300},  {130, 40, 20}, {3, 2100, 5},
-      {64, 70, 17}, {128, 96, 40},
+      {0, 0, 0},
+      {0, 5, 3},
+      {5, 0, 3},
+      {5, 3, 0},
+      {1, 1, 1},
+      {1, 9, 4},
+      {9, 1, 4},
+      {7, 6, 1},
+      {5, 7, 3},
+      {33, 17, 65},
+      {13, 25, 31},
+      {6, 16, 8},
+      {4, 24, 8},
+      {12, 48, 10},
+      {2, 3, 2},
+      {32, 20, 20},
+      {32, 20, 1},
+      {32, 1, 20},
+      {20, 20, 32},
+      {20, 1, 1600},
+      {20, 20, 1600},
+      {7, 9, 300},
+      {130, 40, 20},
+      {3, 2100, 5},
+      {64, 70, 17},
+      {128, 96, 40},
       // N = 1 below one vector of K (an RNN of one unit) and single dot products (M = N = 1)
-      {32, 1, 1},   {6, 1, 3},     {1, 1, 7},     {1, 1, 37},   {1, 1, 1599},
+      {32, 1, 1},
+      {6, 1, 3},
+      {1, 1, 7},
+      {1, 1, 37},
+      {1, 1, 1599},
       // rows half a vector past whole ones (N = 4, 12, 28 floats with AVX2, 8, 24, 40 with
       // AVX-512; 2, 6, 10 doubles with AVX2, 4, 12, 28 with AVX-512), stored two rows at a time
       // as whole vectors when C is dense
-      {8, 12, 5},   {6, 4, 7},     {10, 28, 9},  {4, 2, 3},    {6, 10, 4},    {9, 12, 3},
-      {8, 24, 5},   {6, 8, 7},     {10, 40, 9},  {16, 24, 33},
+      {8, 12, 5},
+      {6, 4, 7},
+      {10, 28, 9},
+      {4, 2, 3},
+      {6, 10, 4},
+      {9, 12, 3},
+      {8, 24, 5},
+      {6, 8, 7},
+      {10, 40, 9},
+      {16, 24, 33},
       // rows of two past whole vectors (N = 10 floats: a Dense(10)); with A^T and a long K, the
       // product computed transposed (20 x 1600 x 10), tiles of few chains splitting K (1 x 1600
       // x 20, an odd K), and the same over shorter K
-      {8, 10, 20},  {20, 10, 1600}, {1, 20, 1599}, {16, 10, 300}, {30, 17, 70},  {4, 10, 65}};
+      {8, 10, 20},
+      {20, 10, 1600},
+      {1, 20, 1599},
+      {16, 10, 300},
+      {30, 17, 70},
+      {4, 10, 65}};
   return all;
 }
 
@@ -159,8 +196,7 @@ void check_all_shapes(std::uint32_t seed, bool prepacked = false, int bias = 0) 
       for (bool tb : {false, true})
         for (double alpha : alphas)
           for (double beta : betas)
-            for (std::int64_t pad : {0, 3})
-              check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad, prepacked, bias}, rng);
+            for (std::int64_t pad : {0, 3}) check<T>({ta, tb, s.m, s.n, s.k, alpha, beta, pad, prepacked, bias}, rng);
 }
 
 TEST(Gemm, FloatMatchesReferenceOnManyShapes) { check_all_shapes<float>(1); }
@@ -201,8 +237,7 @@ void check_planned(std::uint32_t seed) {
     for (bool tb : {false, true})
       for (double beta : {0.0, 1.0, 0.5})
         for (std::int64_t pad : {0, 3})
-          for (int bias : {0, 1, 2})
-            check<T>({false, tb, s.m, s.n, s.k, 1.0, beta, pad, true, bias, true}, rng);
+          for (int bias : {0, 1, 2}) check<T>({false, tb, s.m, s.n, s.k, 1.0, beta, pad, true, bias, true}, rng);
   }
   // Both paths are taken. How many shapes plan direct calls depends on the vector width (15 of
   // the 39 in float with AVX2, 8 in double, 2 without AVX2, whose panels are 2 or 3 columns).

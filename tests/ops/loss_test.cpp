@@ -9,7 +9,6 @@
 namespace tg {
 namespace {
 
-
 using testing::rnd;
 
 TEST(Mse, HandComputed) {
@@ -18,8 +17,7 @@ TEST(Mse, HandComputed) {
   Tensor l = mse(truth, pred);
   EXPECT_EQ(l.shape(), Shape{});
   EXPECT_NEAR(l.item(), (0.0 + 4.0 + 9.0) / 3.0, 1e-15);
-  EXPECT_NEAR(mse(zeros({2, 2}, DType::f64), tensor({1, 2, 3, 4}, {2, 2}, DType::f64)).item(), 30.0 / 4.0,
-              1e-15);
+  EXPECT_NEAR(mse(zeros({2, 2}, DType::f64), tensor({1, 2, 3, 4}, {2, 2}, DType::f64)).item(), 30.0 / 4.0, 1e-15);
   EXPECT_NEAR(mse(scalar(1, DType::f64), scalar(3, DType::f64)).item(), 4.0, 1e-15);
   EXPECT_TRUE(std::isnan(mse(zeros({0}, DType::f64), zeros({0}, DType::f64)).item()));
 }

@@ -41,9 +41,9 @@ TEST(Matmul, MatchesTheTripleLoop) {
   struct Case {
     Shape a, b, out;
   };
-  for (const Case& c : {Case{{3, 4}, {4, 5}, {3, 5}}, Case{{2, 3, 4}, {2, 4, 5}, {2, 3, 5}},
-                        Case{{2, 3, 4}, {4, 5}, {2, 3, 5}}, Case{{1, 1}, {1, 1}, {1, 1}},
-                        Case{{1, 7}, {7, 1}, {1, 1}}, Case{{3, 1, 2}, {3, 2, 4}, {3, 1, 4}}}) {
+  for (const Case& c :
+       {Case{{3, 4}, {4, 5}, {3, 5}}, Case{{2, 3, 4}, {2, 4, 5}, {2, 3, 5}}, Case{{2, 3, 4}, {4, 5}, {2, 3, 5}},
+        Case{{1, 1}, {1, 1}, {1, 1}}, Case{{1, 7}, {7, 1}, {1, 1}}, Case{{3, 1, 2}, {3, 2, 4}, {3, 1, 4}}}) {
     Tensor a = rnd(c.a, 1), b = rnd(c.b, 2);
     expect_values(matmul(a, b), c.out, naive_matmul(a, b));
   }
@@ -76,10 +76,12 @@ TEST(Matmul, Gradcheck) {
 
 TEST(Matmul, SharedWeightGradientsAdd) {
   // One weight used at several "time steps": its gradient is the sum (beta = 1 accumulation).
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) {
-    Tensor h = matmul(v[0], v[1]);
-    return matmul(tanh(h), v[1]) + matmul(v[0], v[1]);
-  }, rnd({2, 3}, 24), rnd({3, 3}, 25));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        Tensor h = matmul(v[0], v[1]);
+        return matmul(tanh(h), v[1]) + matmul(v[0], v[1]);
+      },
+      rnd({2, 3}, 24), rnd({3, 3}, 25));
 }
 
 TEST(Matmul, OnlyTheInputsThatNeedGradientsGetThem) {

@@ -50,7 +50,8 @@ void expect_close(const Tensor& a, const Tensor& b, double tol, const char* what
   if (!a.defined()) return;
   ASSERT_EQ(a.shape(), b.shape()) << what;
   std::vector<double> x = a.to_vector(), y = b.to_vector();
-  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol * (1 + std::abs(y[i]))) << what << " element " << i;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_NEAR(x[i], y[i], tol * (1 + std::abs(y[i]))) << what << " element " << i;
 }
 
 void expect_same(const Grads& a, const Grads& b, double tol) {
@@ -118,7 +119,9 @@ TEST(RnnTanhScan, StepsOffTheChainRunAsPlainSteps) {
   auto go = [&](bool scan) {
     Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
     RnnTanhScan sc;
-    auto step = [&](std::int64_t t, const Tensor& h) { return scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u); };
+    auto step = [&](std::int64_t t, const Tensor& h) {
+      return scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
+    };
     Tensor h = step(0, Tensor());
     h = step(1, h);
     h = step(2, h.detach());
@@ -128,7 +131,8 @@ TEST(RnnTanhScan, StepsOffTheChainRunAsPlainSteps) {
     return std::vector<Tensor>{h.detach(), xw.grad(), u.grad()};
   };
   std::vector<Tensor> a = go(true), b = go(false);
-  for (int i = 0; i < 3; ++i) expect_close(a[static_cast<std::size_t>(i)], b[static_cast<std::size_t>(i)], 1e-12, "value");
+  for (int i = 0; i < 3; ++i)
+    expect_close(a[static_cast<std::size_t>(i)], b[static_cast<std::size_t>(i)], 1e-12, "value");
 }
 
 TEST(RnnTanhScan, RetainedGraphDifferentiatesTwice) {
@@ -226,7 +230,8 @@ TEST(RnnTanhScan, SequenceMatchesTheStackedPlainSteps) {
     SCOPED_TRACE(::testing::PrintToString(std::vector<std::int64_t>{s.b, s.t, s.h}));
     Tensor xw = rnd({s.b, s.t, s.h}, 1), u = rnd({s.h, s.h}, 2, -0.5, 0.5), h0 = rnd({s.b, s.h}, 3);
     for (bool also_last : {false, true}) {
-      expect_same(run_sequence(true, xw, u, Tensor(), also_last), run_sequence(false, xw, u, Tensor(), also_last), 1e-12);
+      expect_same(run_sequence(true, xw, u, Tensor(), also_last), run_sequence(false, xw, u, Tensor(), also_last),
+                  1e-12);
       expect_same(run_sequence(true, xw, u, h0, also_last), run_sequence(false, xw, u, h0, also_last), 1e-12);
     }
   }

@@ -63,7 +63,8 @@ TEST(Rows, GatherRowsCopiesThePickedRowsInOrder) {
       gather_rows(src.data(), row_bytes, idx.data(), count, dst.data());
       for (std::int64_t i = 0; i < count; ++i)
         for (std::size_t b = 0; b < row_bytes; ++b)
-          ASSERT_EQ(dst[static_cast<std::size_t>(i) * row_bytes + b], src[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]) * row_bytes + b])
+          ASSERT_EQ(dst[static_cast<std::size_t>(i) * row_bytes + b],
+                    src[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]) * row_bytes + b])
               << "row_bytes " << row_bytes << " count " << count << " row " << i << " byte " << b;
       EXPECT_EQ(dst.back(), 0xAB) << "written past the last row";
     }
@@ -114,8 +115,8 @@ void check_map2_spread_rows() {
       std::vector<T> want(static_cast<std::size_t>(rows * stride + 1), T(-7)), got(want);
       for (std::int64_t i = 0; i < rows; ++i)
         for (std::int64_t j = 0; j < cols; ++j)
-          want[static_cast<std::size_t>(i * stride + j)] = f(a[static_cast<std::size_t>(i * cols + j)],
-                                                              b[static_cast<std::size_t>(i * cols + j)]);
+          want[static_cast<std::size_t>(i * stride + j)] =
+              f(a[static_cast<std::size_t>(i * cols + j)], b[static_cast<std::size_t>(i * cols + j)]);
       map2_spread_rows(a.data(), b.data(), got.data(), stride, rows, cols, f);
       for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "index " << i;
     }
@@ -168,7 +169,8 @@ TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
   for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
   copy_rows(src.data(), 5, dst.data(), 4, 4, 3);
   for (std::int64_t i = 0; i < 4; ++i) {
-    for (std::int64_t j = 0; j < 3; ++j) EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], src[static_cast<std::size_t>(i * 5 + j)]);
+    for (std::int64_t j = 0; j < 3; ++j)
+      EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], src[static_cast<std::size_t>(i * 5 + j)]);
     EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
   }
   add_rows(src.data(), 5, dst.data(), 4, 4, 3);

@@ -7,7 +7,6 @@
 namespace tg {
 namespace {
 
-
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 using testing::rnd;
@@ -21,8 +20,7 @@ void expect_values(const Tensor& t, const Shape& shape, const std::vector<double
 
 // 0, 1, 2, ... n-1 in `shape`.
 Tensor iota(const Shape& s, DType d = DType::f64) {
-  return reshape(arange(0, static_cast<double>(s.numel()), 1, d),
-                 std::vector<std::int64_t>(s.begin(), s.end()));
+  return reshape(arange(0, static_cast<double>(s.numel()), 1, d), std::vector<std::int64_t>(s.begin(), s.end()));
 }
 
 // ---- reshape and flatten ----------------------------------------------------------------------
@@ -107,8 +105,7 @@ TEST(ShapeOps, TransposePermuteGradcheck) {
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return transpose(v[0], 0, -1); }, rnd({2, 3, 4}, 7));
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return transpose(v[0], -3, 1); }, rnd({2, 1, 3}, 8));
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return permute(v[0], {2, 0, 1}); }, rnd({2, 3, 4}, 9));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return permute(v[0], {-1, 0, 2, 1}); },
-                   rnd({2, 1, 3, 2}, 10));
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return permute(v[0], {-1, 0, 2, 1}); }, rnd({2, 1, 3, 2}, 10));
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return permute(v[0], {0}); }, rnd({4}, 11));
 }
 
@@ -175,10 +172,8 @@ TEST(ShapeOps, ConcatForward) {
 TEST(ShapeOps, ConcatGradcheck) {
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return concat(v, 0); }, rnd({2, 3}, 20), rnd({1, 3}, 21),
                    rnd({4, 3}, 22));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return concat(v, -1); }, rnd({2, 1, 3}, 23),
-                   rnd({2, 1, 2}, 24));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return concat(v, 1); }, rnd({2, 2, 3}, 25),
-                   rnd({2, 1, 3}, 26));
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return concat(v, -1); }, rnd({2, 1, 3}, 23), rnd({2, 1, 2}, 24));
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return concat(v, 1); }, rnd({2, 2, 3}, 25), rnd({2, 1, 3}, 26));
   // More inputs of different sizes than fit in the node's attributes.
   std::vector<Tensor> many;
   for (std::uint32_t i = 0; i < 9; ++i) many.push_back(rnd({2, 1 + i % 3}, 30 + i));

@@ -19,8 +19,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::rnd;
 using V = std::vector<Tensor>;
 
@@ -37,10 +37,9 @@ TEST(Softmax, HandComputedAndRowsSumToOne) {
   const double z = 1 + std::exp(1.0) + std::exp(2.0);
   testing::expect_values(softmax(x), {2, 3}, {1 / z, std::exp(1.0) / z, std::exp(2.0) / z, 1. / 3, 1. / 3, 1. / 3},
                          1e-15);
-  testing::expect_values(log_softmax(x), {2, 3},
-                         {-std::log(z), 1 - std::log(z), 2 - std::log(z), -std::log(3.0), -std::log(3.0),
-                          -std::log(3.0)},
-                         1e-14);
+  testing::expect_values(
+      log_softmax(x), {2, 3},
+      {-std::log(z), 1 - std::log(z), 2 - std::log(z), -std::log(3.0), -std::log(3.0), -std::log(3.0)}, 1e-14);
   Tensor s = softmax(rnd({3, 4, 5}, 1), 1);
   Tensor totals = sum(s, {1});
   for (double v : totals.to_vector()) EXPECT_NEAR(v, 1.0, 1e-14);
@@ -83,7 +82,10 @@ TEST(Softmax, ExtremeLogitsStayFinite) {
 
 TEST(Softmax, ErrorsNameTheOp) {
   EXPECT_THAT(error_of<ShapeError>([] { softmax(scalar(1)); }), HasSubstr("softmax: x is a scalar"));
-  EXPECT_THAT(error_of<ValueError>([] { log_softmax(zeros({2, 0})); }), HasSubstr("log_softmax: axis -1 of shape [2,0] is empty"));
+  EXPECT_THAT(error_of<ValueError>([] {
+                log_softmax(zeros({2, 0}));
+              }),
+              HasSubstr("log_softmax: axis -1 of shape [2,0] is empty"));
   EXPECT_THAT(error_of<ValueError>([] { softmax(zeros({2, 3}), 2); }), HasSubstr("softmax: axis 2 out of range"));
 }
 
@@ -109,9 +111,8 @@ TEST(SparseCategoricalCrossentropy, IgnoredClassLeavesTheMeanAndTheGradient) {
   Tensor targets = tensor({1, 3, 0, 2, 0, 0}, {2, 3}, DType::f64);
   Tensor loss = sparse_categorical_crossentropy(targets, logits, true, 0);
   // the same as the mean over the three kept items alone
-  Tensor kept = stack(V{select(select(logits, 0, 0), 0, 0), select(select(logits, 0, 0), 0, 1),
-                        select(select(logits, 0, 1), 0, 0)},
-                      0);
+  Tensor kept = stack(
+      V{select(select(logits, 0, 0), 0, 0), select(select(logits, 0, 0), 0, 1), select(select(logits, 0, 1), 0, 0)}, 0);
   EXPECT_NEAR(loss.item(), sparse_categorical_crossentropy(tensor({1, 3, 2}, DType::f64), kept).item(), 1e-14);
   loss.backward();
   for (auto [b, t] : {std::pair{0, 2}, {1, 1}, {1, 2}})
@@ -125,7 +126,8 @@ TEST(SparseCategoricalCrossentropy, Gradcheck) {
   Tensor t2 = tensor({0, 3, 1, 2, 2}, DType::f64);
   Tensor t3 = tensor({0, 3, 1, 2, 2, 1}, {2, 3}, DType::f64);
   EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t2, v[0]); }, rnd({5, 4}, 9, -3.0, 3.0));
-  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t3, v[0]); }, rnd({2, 3, 4}, 10, -3.0, 3.0));
+  EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t3, v[0]); },
+                   rnd({2, 3, 4}, 10, -3.0, 3.0));
   EXPECT_GRADCHECK([&](const V& v) { return sparse_categorical_crossentropy(t3, v[0], true, 2); },
                    rnd({2, 3, 4}, 11, -3.0, 3.0));
   // from probabilities, away from the clip
@@ -151,17 +153,27 @@ TEST(SparseCategoricalCrossentropy, TypedErrors) {
   Tensor logits = zeros({4, 3});
   EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(zeros({3}), logits); }),
               HasSubstr("sparse_categorical_crossentropy: pred [4,3] and targets [3]: expected targets of shape [4]"));
-  EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(zeros({4, 3}), logits); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                sparse_categorical_crossentropy(zeros({4, 3}), logits);
+              }),
               HasSubstr("expected targets of shape [4]"));
   EXPECT_THAT(error_of<ShapeError>([&] { sparse_categorical_crossentropy(scalar(0), scalar(1)); }),
               HasSubstr("pred is a scalar"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 1, 3, 0}), logits); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                sparse_categorical_crossentropy(tensor({0, 1, 3, 0}), logits);
+              }),
               HasSubstr("target 3 at flat position 2 is not a class id in [0, 3)"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, -1, 2, 0}), logits); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                sparse_categorical_crossentropy(tensor({0, -1, 2, 0}), logits);
+              }),
               HasSubstr("target -1 at flat position 1"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 1.5, 2, 0}), logits); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                sparse_categorical_crossentropy(tensor({0, 1.5, 2, 0}), logits);
+              }),
               HasSubstr("target 1.5 at flat position 1"));
-  EXPECT_THAT(error_of<ValueError>([&] { sparse_categorical_crossentropy(tensor({0, 7, 2, 0}), logits, true, 5); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                sparse_categorical_crossentropy(tensor({0, 7, 2, 0}), logits, true, 5);
+              }),
               HasSubstr("(nor the ignored class 5)"));
   // the ignored id may lie outside the classes (a padding id of -1)
   EXPECT_NO_THROW(sparse_categorical_crossentropy(tensor({0, -1, 2, 0}), logits, true, -1));
@@ -226,7 +238,9 @@ TEST(BinaryCrossentropy, ExtremeLogitsStayFiniteAndClippedProbabilitiesTakeNoGra
 }
 
 TEST(BinaryCrossentropy, TypedErrors) {
-  EXPECT_THAT(error_of<ShapeError>([] { binary_crossentropy(zeros({4}), zeros({4, 1})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                binary_crossentropy(zeros({4}), zeros({4, 1}));
+              }),
               HasSubstr("binary_crossentropy: pred [4,1] and target [4]: expected equal shapes"));
   EXPECT_THAT(error_of<DTypeError>([] { binary_crossentropy(zeros({4}, DType::f64), zeros({4})); }),
               HasSubstr("binary_crossentropy: pred [4] is float32 and target [4] is float64"));

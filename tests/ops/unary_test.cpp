@@ -13,7 +13,6 @@ namespace {
 constexpr double kE = std::numbers::e;
 constexpr double kLn2 = std::numbers::ln2;
 
-
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 using testing::rnd;
@@ -74,8 +73,8 @@ TEST(Unary, Float32Forward) {
   expect_values(log(x), s, {std::log(0.25), 0, kLn2, 2 * kLn2}, 1e-6);
   expect_values(abs(-x), s, {0.25, 1, 2, 4}, 0);
   expect_values(tanh(x), s, {std::tanh(0.25), std::tanh(1.0), std::tanh(2.0), std::tanh(4.0)}, 1e-6);
-  expect_values(sigmoid(-x), s, {1 / (1 + std::exp(0.25)), 1 / (1 + kE), 1 / (1 + std::exp(2.0)),
-                                 1 / (1 + std::exp(4.0))}, 1e-6);
+  expect_values(sigmoid(-x), s,
+                {1 / (1 + std::exp(0.25)), 1 / (1 + kE), 1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(4.0))}, 1e-6);
   expect_values(relu(x - 1.5), s, {0, 0, 0.5, 2.5}, 1e-6);
   expect_values(pow(x, 2), s, {0.0625, 1, 4, 16}, 1e-6);
   expect_values(clamp(x, 0.5, 3), s, {0.5, 1, 2, 3}, 0);

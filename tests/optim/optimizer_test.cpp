@@ -33,8 +33,7 @@ struct Golden {
     return ps;
   }
   void set_grads(std::vector<Tensor>& ps, int step) const {
-    for (std::size_t i = 0; i < ps.size(); ++i)
-      ps[i].set_grad(from_vector(grad.at(step)[i], shapes[i], DType::f64));
+    for (std::size_t i = 0; i < ps.size(); ++i) ps[i].set_grad(from_vector(grad.at(step)[i], shapes[i], DType::f64));
   }
 };
 
@@ -168,8 +167,7 @@ TEST(Adam, KerasEpsilonHatMatchesTheFormula) {
       v.emplace_back(start.size(), 0.0L);
     }
     for (int k = 1; k <= 10; ++k) {
-      for (std::size_t i = 0; i < ps.size(); ++i)
-        ps[i].set_grad(from_vector(g.grad.at(k)[i], g.shapes[i], dtype));
+      for (std::size_t i = 0; i < ps.size(); ++i) ps[i].set_grad(from_vector(g.grad.at(k)[i], g.shapes[i], dtype));
       opt.step();
       const long double alpha = lr * std::sqrt(1.0L - std::pow(b2, static_cast<long double>(k))) /
                                 (1.0L - std::pow(b1, static_cast<long double>(k)));
@@ -183,7 +181,8 @@ TEST(Adam, KerasEpsilonHatMatchesTheFormula) {
           theta[i][j] -= alpha * m[i][j] / (std::sqrt(v[i][j]) + eps);
           // float64: rounding of ~10 operations a step; float32: the same in single precision.
           const double tol = dtype == DType::f64 ? 1e-12 : 2e-6;
-          EXPECT_NEAR(got[j], static_cast<double>(theta[i][j]), tol * (1.0 + std::abs(static_cast<double>(theta[i][j]))))
+          EXPECT_NEAR(got[j], static_cast<double>(theta[i][j]),
+                      tol * (1.0 + std::abs(static_cast<double>(theta[i][j]))))
               << dtype_name(dtype) << " step " << k << " parameter " << i << " element " << j;
         }
       }

@@ -82,9 +82,12 @@ inline std::vector<GoldenCase> read_golden_file(const std::string& path) {
       GoldenCase c;
       std::string dtype;
       if (!(ss >> c.name >> dtype)) fail("expected: case <name> <dtype>");
-      if (dtype == "float64") c.dtype = DType::f64;
-      else if (dtype == "float32") c.dtype = DType::f32;
-      else fail("unknown dtype " + dtype);
+      if (dtype == "float64")
+        c.dtype = DType::f64;
+      else if (dtype == "float32")
+        c.dtype = DType::f32;
+      else
+        fail("unknown dtype " + dtype);
       cases.push_back(std::move(c));
       open = true;
       continue;
@@ -109,12 +112,18 @@ inline std::vector<GoldenCase> read_golden_file(const std::string& path) {
     if (static_cast<std::int64_t>(t.values.size()) != numel)
       fail(t.name + ": " + std::to_string(t.values.size()) + " values for " + std::to_string(numel) + " elements");
     GoldenCase& c = cases.back();
-    if (role == "input") c.inputs.push_back(std::move(t));
-    else if (role == "seed") c.seeds.push_back(std::move(t));
-    else if (role == "output") c.outputs.push_back(std::move(t));
-    else if (role == "value") c.values.push_back(std::move(t));
-    else if (role == "grad") c.grads.push_back(std::move(t));
-    else fail("unknown role " + role);
+    if (role == "input")
+      c.inputs.push_back(std::move(t));
+    else if (role == "seed")
+      c.seeds.push_back(std::move(t));
+    else if (role == "output")
+      c.outputs.push_back(std::move(t));
+    else if (role == "value")
+      c.values.push_back(std::move(t));
+    else if (role == "grad")
+      c.grads.push_back(std::move(t));
+    else
+      fail("unknown role " + role);
   }
   if (open) throw std::runtime_error(path + ": unterminated case");
   return cases;
@@ -141,8 +150,9 @@ inline void expect_matches(const Tensor& got, const GoldenTensor& want, DType dt
     if (!std::isnan(worst_ratio) && (nan || ratio > worst_ratio)) worst_ratio = ratio, worst = i;
   }
   if (bad == 0) return;
-  ADD_FAILURE() << fmt::format("{}: {} of {} elements off; worst element {}: got {}, want {} ({:.3g} x the tolerance {})",
-                               what, bad, g.size(), worst, g[worst], want.values[worst], worst_ratio, tol);
+  ADD_FAILURE() << fmt::format(
+      "{}: {} of {} elements off; worst element {}: got {}, want {} ({:.3g} x the tolerance {})", what, bad, g.size(),
+      worst, g[worst], want.values[worst], worst_ratio, tol);
 }
 
 }  // namespace tg::golden

@@ -9,10 +9,10 @@
 #include <tapegrad/tapegrad.h>
 
 /// EXPECT_GRADCHECK(f, inputs...): tg::gradcheck(f, {inputs...}) passes, or its message is shown.
-#define EXPECT_GRADCHECK(f, ...)                          \
-  do {                                                    \
+#define EXPECT_GRADCHECK(f, ...)                              \
+  do {                                                        \
     tg::GradcheckResult r_ = tg::gradcheck(f, {__VA_ARGS__}); \
-    EXPECT_TRUE(r_.ok) << r_.message;                     \
+    EXPECT_TRUE(r_.ok) << r_.message;                         \
   } while (0)
 
 namespace tg::testing {

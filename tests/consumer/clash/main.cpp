@@ -28,10 +28,9 @@ int main() {
   // tapegrad's: a stack of recurrent layers trained with fit on the noisy sine series.
   tg::manual_seed(3);
   tg::Generator rng(3);
-  tg::ForecastData data =
-      tg::one_step_data(rng, {.train = 256, .valid = 64, .test = 64, .steps = 20});
-  tg::Sequential model(tg::Input{tg::None, 1}, tg::SimpleRNN(8, {.return_sequences = true}),
-                       tg::SimpleRNN(8), tg::Dense(1));
+  tg::ForecastData data = tg::one_step_data(rng, {.train = 256, .valid = 64, .test = 64, .steps = 20});
+  tg::Sequential model(tg::Input{tg::None, 1}, tg::SimpleRNN(8, {.return_sequences = true}), tg::SimpleRNN(8),
+                       tg::Dense(1));
   tg::Module& as_module = model;
   tg::Adam adam(model.parameters(), 0.01);
   tg::FitOptions options;

@@ -95,20 +95,30 @@ TEST(Conv1DLayer, Errors) {
             "Conv1D: dilation_rate must be positive, got 0");
   EXPECT_EQ(error_of<ValueError>([] { Conv1D(4, 2, {.padding = static_cast<Padding>(7)}); }),
             "Conv1D: padding must be valid, causal or same, got 7");
-  EXPECT_EQ(error_of<ShapeError>([] { Conv1D(4, 2).build({-1, 5}); }),
+  EXPECT_EQ(error_of<ShapeError>([] {
+              Conv1D(4, 2).build({-1, 5});
+            }),
             "Conv1D: input (None, 5) must be (batch, time, features) with known features");
-  EXPECT_EQ(error_of<ShapeError>([] { Conv1D(4, 4, {.dilation_rate = 2}).build({-1, 6, 1}); }),
+  EXPECT_EQ(error_of<ShapeError>([] {
+              Conv1D(4, 4, {.dilation_rate = 2}).build({-1, 6, 1});
+            }),
             "Conv1D: input (None, 6, 1) has 6 time steps; kernel_size 4 with dilation_rate 2 and padding valid "
             "needs at least 7");
   Conv1D conv(4, 3);
   conv.set_name("conv");
   conv.build({-1, -1, 2});
-  EXPECT_EQ(error_of<ShapeError>([&] { conv(rnd({2, 2, 2}, 1, DType::f32)); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv(rnd({2, 2, 2}, 1, DType::f32));
+            }),
             "Conv1D (conv): input [2,2,2] has 2 time steps; kernel_size 3 with dilation_rate 1 and padding valid "
             "needs at least 3");
-  EXPECT_EQ(error_of<ShapeError>([&] { conv(rnd({2, 5, 3}, 1, DType::f32)); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv(rnd({2, 5, 3}, 1, DType::f32));
+            }),
             "Conv1D (conv): input [2,5,3], expected [batch, time, 2]");
-  EXPECT_EQ(error_of<ShapeError>([&] { conv(rnd({2, 5}, 1, DType::f32)); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              conv(rnd({2, 5}, 1, DType::f32));
+            }),
             "Conv1D (conv): input [2,5], expected [batch, time, features]");
 }
 
@@ -139,8 +149,10 @@ TEST(DropoutLayer, TrainingDropsAndRescalesEvaluationIsIdentity) {
   Tensor y = drop(x);  // a new module trains by default
   std::int64_t zeros_seen = 0;
   for (double v : y.to_vector()) {
-    if (v == 0.0) ++zeros_seen;
-    else EXPECT_DOUBLE_EQ(v, 1.0 / 0.75);
+    if (v == 0.0)
+      ++zeros_seen;
+    else
+      EXPECT_DOUBLE_EQ(v, 1.0 / 0.75);
   }
   EXPECT_NEAR(static_cast<double>(zeros_seen) / 10000.0, 0.25, 0.02);
   sum(y).backward();  // the gradient is the same mask, scaled

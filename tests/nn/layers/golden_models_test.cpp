@@ -21,7 +21,8 @@ namespace {
 using golden::GoldenCase;
 
 const std::vector<GoldenCase>& model_cases() {
-  static const std::vector<GoldenCase> cases = golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/models.txt");
+  static const std::vector<GoldenCase> cases =
+      golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/models.txt");
   return cases;
 }
 

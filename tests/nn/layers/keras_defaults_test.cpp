@@ -52,7 +52,7 @@ TEST(KerasDefaults, Conv1DKernelFansIncludeTheKernelSize) {
   const double limit = std::sqrt(6.0 / (3 * 32 + 3 * 64));
   const Stats s = stats(conv.kernel);
   EXPECT_LE(s.max_abs, limit);
-  EXPECT_GT(s.max_abs, 0.99 * limit);  // 6144 draws reach the edge
+  EXPECT_GT(s.max_abs, 0.99 * limit);                               // 6144 draws reach the edge
   EXPECT_NEAR(s.var, limit * limit / 3, 0.05 * limit * limit / 3);  // U(-l, l): variance l^2 / 3
   for (double v : conv.bias.to_vector()) EXPECT_EQ(v, 0.0);
 }

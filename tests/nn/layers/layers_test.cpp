@@ -154,8 +154,7 @@ struct LeakyCell : RecurrentCell {
 
 TEST(CustomCell, WorksInStacksAndPassesGradcheck) {
   manual_seed(7);
-  Sequential m(Input{None, 2}, RNN(std::make_shared<LeakyCell>(3), {.return_sequences = true}), SimpleRNN(2),
-               Dense(1));
+  Sequential m(Input{None, 2}, RNN(std::make_shared<LeakyCell>(3), {.return_sequences = true}), SimpleRNN(2), Dense(1));
   EXPECT_EQ(m[0].num_parameters(), 2 * 3 + 3 * 3);
   Generator g(9);
   auto r = check_model(m, randn({2, 5, 2}, DType::f64, &g));

@@ -18,8 +18,7 @@ namespace {
 using golden::GoldenCase;
 
 const std::vector<GoldenCase>& cases() {
-  static const std::vector<GoldenCase> all =
-      golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/masked.txt");
+  static const std::vector<GoldenCase> all = golden::read_golden_file(std::string(TAPEGRAD_GOLDEN_DIR) + "/masked.txt");
   return all;
 }
 
@@ -59,8 +58,8 @@ TEST(MaskedEmbeddingModel, GradientsMatchPyTorchOnEachSequenceAlone) {
     dense.kernel.copy_from(c.input("dW").to_tensor(c.dtype));
     dense.bias.copy_from(c.input("db").to_tensor(c.dtype));
 
-    Tensor loss = binary_crossentropy(c.value("labels").to_tensor(c.dtype),
-                                      model(c.value("ids").to_tensor(c.dtype)), /*from_logits=*/true);
+    Tensor loss = binary_crossentropy(c.value("labels").to_tensor(c.dtype), model(c.value("ids").to_tensor(c.dtype)),
+                                      /*from_logits=*/true);
     loss.backward();
     golden::expect_matches(loss, c.output(), c.dtype, "loss");
     golden::expect_matches(emb.embeddings.grad(), c.grad("emb"), c.dtype, "grad emb");
@@ -136,8 +135,12 @@ TEST(MaskedEmbeddingModel, FitLearnsAMarkerTaskThroughTheMaskAndLeavesThePadding
     const Tensor before = emb.embeddings.clone();
     Adam adam(model.parameters(), 0.01);
     History h = fit(model, x, y,
-                    {.epochs = 8, .optimizer = &adam, .loss = binary_crossentropy_loss(true),
-                     .metrics = {accuracy(true)}, .validation_data = std::pair{xv, yv}, .verbose = 0});
+                    {.epochs = 8,
+                     .optimizer = &adam,
+                     .loss = binary_crossentropy_loss(true),
+                     .metrics = {accuracy(true)},
+                     .validation_data = std::pair{xv, yv},
+                     .verbose = 0});
     EXPECT_GE(h["val_accuracy"].back(), 0.99);
     // Adam moves no element whose gradient was always zero: the padding row stays as drawn
     const Tensor moved = emb.embeddings.detach() - before;

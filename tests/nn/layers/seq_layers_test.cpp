@@ -17,8 +17,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 // Three id sequences of lengths 5, 2 and 4, and the same padded with 0 to [3, 5], after the ids
 // or, with `pre`, before them (Keras' pad_sequences pads before by default).
@@ -36,8 +36,7 @@ Tensor padded_ids(bool pre = false) {
 }
 
 Tensor ids_of(std::size_t i) {
-  return from_vector(std::span<const double>(kSeqs[i]), {1, static_cast<std::int64_t>(kSeqs[i].size())},
-                     DType::f64);
+  return from_vector(std::span<const double>(kSeqs[i]), {1, static_cast<std::int64_t>(kSeqs[i].size())}, DType::f64);
 }
 
 std::vector<Tensor> grads_of(const Module& m) {
@@ -56,10 +55,12 @@ void expect_close(const Tensor& got, const Tensor& want, const std::string& what
 // `unmasked` (the same layers' forward, no mask anywhere): equal outputs at the real steps and
 // equal parameter gradients of the summed squared-error losses. `target(i, t)` is the target of
 // output step t of sequence i (t = 0 for a last-state model).
-void expect_padding_changes_nothing(Sequential& model, const std::function<Tensor(const Tensor&)>& unmasked,
-                                    bool seq, bool pre = false) {
+void expect_padding_changes_nothing(Sequential& model, const std::function<Tensor(const Tensor&)>& unmasked, bool seq,
+                                    bool pre = false) {
   model.to(DType::f64);
-  auto target = [](std::size_t i, std::int64_t t) { return 0.3 * static_cast<double>(i) - 0.1 * static_cast<double>(t); };
+  auto target = [](std::size_t i, std::int64_t t) {
+    return 0.3 * static_cast<double>(i) - 0.1 * static_cast<double>(t);
+  };
   // one by one
   model.zero_grad();
   std::vector<Tensor> singles;
@@ -68,7 +69,10 @@ void expect_padding_changes_nothing(Sequential& model, const std::function<Tenso
     Tensor t = zeros_like(y);
     for (std::int64_t s = 0; s < (seq ? y.size(1) : 1); ++s)
       for (std::int64_t f = 0; f < y.size(-1); ++f)
-        if (seq) t.set({0, s, f}, target(i, s)); else t.set({0, f}, target(i, 0));
+        if (seq)
+          t.set({0, s, f}, target(i, s));
+        else
+          t.set({0, f}, target(i, 0));
     sum(square(y - t)).backward();
     singles.push_back(y.detach());
   }
@@ -97,8 +101,8 @@ void expect_padding_changes_nothing(Sequential& model, const std::function<Tenso
   for (std::size_t k = 0; k < got.size(); ++k) expect_close(got[k], want[k], "gradient of " + names[k].first);
   for (std::size_t i = 0; i < kSeqs.size(); ++i) {
     const auto b = static_cast<std::int64_t>(i);
-    Tensor row = seq ? slice(select(y, 0, b), 0, offset(i, pre), static_cast<std::int64_t>(kSeqs[i].size()))
-                     : select(y, 0, b);
+    Tensor row =
+        seq ? slice(select(y, 0, b), 0, offset(i, pre), static_cast<std::int64_t>(kSeqs[i].size())) : select(y, 0, b);
     expect_close(row.detach(), select(singles[i], 0, 0), "output of sequence " + std::to_string(i));
   }
 }
@@ -109,8 +113,8 @@ TEST(Masking, PaddedBatchEqualsSequencesOneByOneForALastStateRNN) {
   auto& emb = model[0];
   auto& rnn = model[1];
   auto& dense = model[2];
-  expect_padding_changes_nothing(model, [&](const Tensor& ids) { return dense.forward(rnn.forward(emb.forward(ids))); },
-                                 false);
+  expect_padding_changes_nothing(
+      model, [&](const Tensor& ids) { return dense.forward(rnn.forward(emb.forward(ids))); }, false);
 }
 
 TEST(Masking, PaddedBatchEqualsSequencesOneByOneWithReturnSequencesAndStacks) {
@@ -198,7 +202,9 @@ TEST(Masking, LayersThatCannotHonourAMaskRefuseIt) {
             "flatten (Flatten): does not support masking, but input [3,5,3] comes with a mask [3,5] (from an "
             "Embedding with mask_zero or a Masking layer before it)");
   SimpleRNN rnn(2);
-  EXPECT_EQ(error_of<ShapeError>([&] { rnn(ones({2, 3, 1}), ones({2, 4})); }),
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              rnn(ones({2, 3, 1}), ones({2, 4}));
+            }),
             "SimpleRNN: mask [2,4] for input [2,3,1]: expected [batch, time] = [2,3]");
   // the mask stops at a last-state RNN: a Flatten after it is fine
   Sequential ok(Input{None}, Embedding(7, 3, {.mask_zero = true}), SimpleRNN(2), Flatten());
@@ -274,7 +280,10 @@ TEST(RepeatVector, RepeatsAndSumsTheGradientBack) {
   EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) { return rep(in[0]); }, testing::rnd({2, 4}, 13));
   Sequential model(Input{3}, RepeatVector(7), SimpleRNN(5, {.return_sequences = true}), TimeDistributed(Dense(1)));
   EXPECT_EQ(model.output_dims(), (Dims{-1, 7, 1}));
-  EXPECT_EQ(error_of<ShapeError>([&] { rep(ones({2, 3, 1})); }), "RepeatVector: input [2,3,1], expected [batch, features]");
+  EXPECT_EQ(error_of<ShapeError>([&] {
+              rep(ones({2, 3, 1}));
+            }),
+            "RepeatVector: input [2,3,1], expected [batch, features]");
   EXPECT_EQ(error_of<ValueError>([] { RepeatVector(0); }), "RepeatVector: n must be positive, got 0");
 }
 
@@ -315,7 +324,9 @@ TEST(Bidirectional, Errors) {
                 b.build({-1, -1, 1});
               }),
               HasSubstr("merge sum of 3 forward and 4 backward units"));
-  EXPECT_THAT(error_of<ShapeError>([] { Bidirectional(SimpleRNN(2))(ones({2, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                Bidirectional(SimpleRNN(2))(ones({2, 3}));
+              }),
               HasSubstr("Bidirectional: input (None, 3) must be (batch, time, features)"));
 }
 

@@ -14,8 +14,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 std::size_t count(const std::string& text, const std::string& what) {
   std::size_t n = 0;
@@ -187,7 +187,8 @@ void expect_same(const Grads& a, const Grads& b, double rel) {
   for (std::size_t i = 0; i < a.values.size(); ++i) {
     ASSERT_EQ(a.values[i].size(), b.values[i].size());
     for (std::size_t j = 0; j < a.values[i].size(); ++j)
-      expect_close(a.values[i][j], b.values[i][j], rel, "parameter " + std::to_string(i) + " element " + std::to_string(j));
+      expect_close(a.values[i][j], b.values[i][j], rel,
+                   "parameter " + std::to_string(i) + " element " + std::to_string(j));
   }
 }
 
@@ -272,10 +273,10 @@ TEST(ModelDot, SimpleRnnUnrolledOverFiveSteps) {
   manual_seed(1);
   Sequential m(Input{None, 1}, SimpleRNN(2), Dense(1));
   std::string dot = model_to_dot(m, ones({1, 5, 1}));
-  EXPECT_EQ(tape().num_nodes(), 0u);                  // the recording is freed
-  EXPECT_EQ(count(dot, "class=\"op\""), 7u);          // linear, 5 steps, the dense layer
+  EXPECT_EQ(tape().num_nodes(), 0u);          // the recording is freed
+  EXPECT_EQ(count(dot, "class=\"op\""), 7u);  // linear, 5 steps, the dense layer
   EXPECT_EQ(count(dot, "label=\"rnn_tanh_step\""), 5u);
-  EXPECT_EQ(count(dot, "class=\"parameter\""), 5u);   // kernel, recurrent kernel, bias, dense kernel and bias
+  EXPECT_EQ(count(dot, "class=\"parameter\""), 5u);  // kernel, recurrent kernel, bias, dense kernel and bias
   EXPECT_THAT(dot, HasSubstr("label=\"simple_rnn.cell.recurrent_kernel\\n[2,2]\""));
   EXPECT_THAT(dot, HasSubstr("label=\"dense.kernel\\n[2,1]\""));
   EXPECT_THAT(dot, HasSubstr("label=\"input\\n[1,5,1]\""));

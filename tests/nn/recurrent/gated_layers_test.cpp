@@ -127,7 +127,8 @@ TEST(GatedGoldens, GruStackFloat32) {
 // ---- gradient checks (float64) --------------------------------------------------------------------
 
 GradcheckResult check_module(Module& m, const Tensor& x) {
-  if (!m.built()) m.build([&] {
+  if (!m.built())
+    m.build([&] {
       Dims d(static_cast<std::size_t>(x.rank()), -1);
       d.back() = x.size(-1);
       return d;
@@ -232,7 +233,9 @@ TEST(GatedLayers, BadInputsNameTheLayer) {
   EXPECT_THAT(testing::error_of<ValueError>([] { LSTM(0); }), HasSubstr("LSTMCell: units must be positive, got 0"));
   EXPECT_THAT(testing::error_of<ValueError>([] { GRU(-2); }), HasSubstr("GRUCell: units must be positive, got -2"));
   GRU gru(2);
-  EXPECT_THAT(testing::error_of<ValueError>([&] { gru.forward_with_states(zeros({1, 3, 2}), {zeros({1, 2}), zeros({1, 2})}); }),
+  EXPECT_THAT(testing::error_of<ValueError>([&] {
+                gru.forward_with_states(zeros({1, 3, 2}), {zeros({1, 2}), zeros({1, 2})});
+              }),
               HasSubstr("2 initial states given, the cell has 1"));
 }
 

@@ -54,7 +54,7 @@ TEST(LstmBptt, StepGradientNormsAreDLossDhOfTheOutputOverThirtySteps) {
   for (std::int64_t t : {0, 1, 10, 20, 28, 29}) {
     SCOPED_TRACE("t = " + std::to_string(t));
     const States states = lstm.forward_with_states(slice(x, 1, 0, t + 1), {}).second;  // {h_t, c_t}
-    ASSERT_EQ(states[0].to_vector(), h_values[static_cast<std::size_t>(t)]);  // the tracked tensor is h_t
+    ASSERT_EQ(states[0].to_vector(), h_values[static_cast<std::size_t>(t)]);           // the tracked tensor is h_t
     const std::vector<double>& grad = h_grads[static_cast<std::size_t>(t)];
     double sq = 0.0, largest = 0.0;
     for (std::size_t k = 0; k < grad.size(); ++k) {

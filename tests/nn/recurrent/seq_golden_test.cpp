@@ -54,9 +54,7 @@ Tensor seeded_backward(const Tensor& out, const GoldenCase& c) {
 }
 
 // out * mask[..., None]: the outputs at the real steps, zeros at the padded ones (pad_packed).
-Tensor at_real_steps(const Tensor& out, const Tensor& mask) {
-  return out * mask.view({mask.size(0), mask.size(1), 1});
-}
+Tensor at_real_steps(const Tensor& out, const Tensor& mask) { return out * mask.view({mask.size(0), mask.size(1), 1}); }
 
 TEST(SeqGolden, Embedding) {
   for (const GoldenCase* c : named("embedding")) {
@@ -92,8 +90,9 @@ TEST(SeqGolden, BidirectionalAgainstPackedSequences) {
     bool seq;
     MergeMode merge;
   };
-  for (Variant v : {Variant{"bidir_seq", true, MergeMode::concat}, Variant{"bidir_last_concat", false, MergeMode::concat},
-                    Variant{"bidir_last_sum", false, MergeMode::sum}}) {
+  for (Variant v :
+       {Variant{"bidir_seq", true, MergeMode::concat}, Variant{"bidir_last_concat", false, MergeMode::concat},
+        Variant{"bidir_last_sum", false, MergeMode::sum}}) {
     for (const GoldenCase* c : named(v.name)) {
       Bidirectional bi(SimpleRNN(3, {.return_sequences = v.seq}), v.merge);
       bi.build({-1, -1, 2});

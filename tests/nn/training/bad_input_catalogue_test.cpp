@@ -24,8 +24,8 @@ namespace tg {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -69,23 +69,41 @@ void expect_usable(Module& model, const Data& d) {
 // ---- ops ----------------------------------------------------------------------------------------
 
 TEST(BadInputCatalogue, OpsShapeMismatches) {
-  EXPECT_EQ(error_of<ShapeError>([] { matmul(zeros({32, 20}), zeros({10, 20})); }),
+  EXPECT_EQ(error_of<ShapeError>([] {
+              matmul(zeros({32, 20}), zeros({10, 20}));
+            }),
             "matmul: lhs [32,20] and rhs [10,20]: inner dimensions 20 != 10");
-  EXPECT_THAT(error_of<ShapeError>([] { matmul(zeros({2, 3, 4}), zeros({5, 4, 2})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                matmul(zeros({2, 3, 4}), zeros({5, 4, 2}));
+              }),
               AllOf(HasSubstr("matmul"), HasSubstr("[2,3,4]"), HasSubstr("[5,4,2]")));
-  EXPECT_THAT(error_of<ShapeError>([] { add(zeros({2, 3}), zeros({4, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                add(zeros({2, 3}), zeros({4, 3}));
+              }),
               AllOf(HasSubstr("add"), HasSubstr("[2,3]"), HasSubstr("[4,3]")));
-  EXPECT_THAT(error_of<ShapeError>([] { mul(zeros({2, 3}), zeros({2})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                mul(zeros({2, 3}), zeros({2}));
+              }),
               AllOf(HasSubstr("mul"), HasSubstr("[2,3]"), HasSubstr("[2]")));
-  EXPECT_THAT(error_of<ShapeError>([] { linear(zeros({4, 3}), zeros({2, 5}), zeros({5})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                linear(zeros({4, 3}), zeros({2, 5}), zeros({5}));
+              }),
               AllOf(HasSubstr("linear"), HasSubstr("[4,3]"), HasSubstr("[2,5]")));
-  EXPECT_THAT(error_of<ShapeError>([] { linear(zeros({4, 3}), zeros({3, 5}), zeros({4})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                linear(zeros({4, 3}), zeros({3, 5}), zeros({4}));
+              }),
               AllOf(HasSubstr("linear"), HasSubstr("[4]"), HasSubstr("5")));
-  EXPECT_THAT(error_of<ShapeError>([] { reshape(zeros({2, 3}), {4, 2}); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                reshape(zeros({2, 3}), {4, 2});
+              }),
               AllOf(HasSubstr("reshape"), HasSubstr("[2,3]"), HasSubstr("[4,2]")));
-  EXPECT_THAT(error_of<ShapeError>([] { reshape(zeros({2, 3}), {-1, 4}); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                reshape(zeros({2, 3}), {-1, 4});
+              }),
               AllOf(HasSubstr("reshape"), HasSubstr("[2,3]")));
-  EXPECT_THAT(error_of<ShapeError>([] { broadcast_to(zeros({2, 3}), {2, 4}); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                broadcast_to(zeros({2, 3}), {2, 4});
+              }),
               AllOf(HasSubstr("broadcast_to"), HasSubstr("[2,3]"), HasSubstr("[2,4]")));
   EXPECT_THAT(error_of<ShapeError>([] {
                 std::vector<Tensor> xs{zeros({2, 3}), zeros({3, 4})};
@@ -97,28 +115,40 @@ TEST(BadInputCatalogue, OpsShapeMismatches) {
                 stack(xs, 0);
               }),
               AllOf(HasSubstr("stack"), HasSubstr("[2,3]"), HasSubstr("[2,4]")));
-  EXPECT_THAT(error_of<ShapeError>([] { mse(zeros({4, 2}), zeros({4, 1})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                mse(zeros({4, 2}), zeros({4, 1}));
+              }),
               AllOf(HasSubstr("mse"), HasSubstr("[4,1]"), HasSubstr("[4,2]")));
-  EXPECT_THAT(error_of<ShapeError>([] { mse(zeros({4, 1}), zeros({1, 4})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                mse(zeros({4, 1}), zeros({1, 4}));
+              }),
               AllOf(HasSubstr("[4,1]"), HasSubstr("[1,4]")));
-  EXPECT_THAT(error_of<ShapeError>([] { rnn_tanh_step(zeros({4, 6, 3}), 0, zeros({4, 2}), zeros({3, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                rnn_tanh_step(zeros({4, 6, 3}), 0, zeros({4, 2}), zeros({3, 3}));
+              }),
               AllOf(HasSubstr("rnn_tanh_step"), HasSubstr("[4,2]")));
 }
 
 TEST(BadInputCatalogue, OpsWrongRankAndAxes) {
   EXPECT_THAT(error_of<ShapeError>([] { matmul(scalar(1.0), zeros({2, 2})); }), HasSubstr("matmul"));
   EXPECT_THAT(error_of<ShapeError>([] { linear(zeros({4, 3}), zeros({3}), zeros({2})); }), HasSubstr("linear"));
-  EXPECT_THAT(error_of<ValueError>([] { transpose(zeros({2, 3}), 0, 2); }),
+  EXPECT_THAT(error_of<ValueError>([] {
+                transpose(zeros({2, 3}), 0, 2);
+              }),
               AllOf(HasSubstr("transpose"), HasSubstr("2")));
   EXPECT_THAT(error_of<ValueError>([] { permute(zeros({2, 3}), {0, 0}); }), HasSubstr("permute"));
   EXPECT_THAT(error_of<ValueError>([] { permute(zeros({2, 3}), {0}); }), HasSubstr("permute"));
   EXPECT_THAT(error_of<ValueError>([] { sum(zeros({2, 3}), {2}); }), AllOf(HasSubstr("sum"), HasSubstr("2")));
   EXPECT_THAT(error_of<ValueError>([] { mean(zeros({2, 3}), {-3}); }), AllOf(HasSubstr("mean"), HasSubstr("-3")));
   EXPECT_THAT(error_of<ValueError>([] { max(zeros({2, 3}), 5); }), AllOf(HasSubstr("max"), HasSubstr("5")));
-  EXPECT_THAT(error_of<ValueError>([] { slice(zeros({2, 3}), 1, 2, 2); }),
+  EXPECT_THAT(error_of<ValueError>([] {
+                slice(zeros({2, 3}), 1, 2, 2);
+              }),
               AllOf(HasSubstr("slice"), HasSubstr("[2,3]")));
   EXPECT_THAT(error_of<ValueError>([] { slice(zeros({2, 3}), 1, 0, -1); }), HasSubstr("slice"));
-  EXPECT_THAT(error_of<ValueError>([] { select(zeros({2, 3}), 0, 2); }),
+  EXPECT_THAT(error_of<ValueError>([] {
+                select(zeros({2, 3}), 0, 2);
+              }),
               AllOf(HasSubstr("select"), HasSubstr("[2,3]")));
   EXPECT_THAT(error_of<ValueError>([] { select(zeros({2, 3}), 3, 0); }), HasSubstr("select"));
   EXPECT_THAT(error_of<ValueError>([] { concat(std::vector<Tensor>{}, 0); }), HasSubstr("concat"));
@@ -130,9 +160,13 @@ TEST(BadInputCatalogue, OpsWrongRankAndAxes) {
 TEST(BadInputCatalogue, OpsWrongDtypeAndUndefinedTensors) {
   EXPECT_THAT(error_of<DTypeError>([] { add(zeros({2}), zeros({2}, DType::f64)); }),
               AllOf(HasSubstr("add"), HasSubstr("float32"), HasSubstr("float64")));
-  EXPECT_THAT(error_of<DTypeError>([] { matmul(zeros({2, 2}), zeros({2, 2}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([] {
+                matmul(zeros({2, 2}), zeros({2, 2}, DType::f64));
+              }),
               AllOf(HasSubstr("matmul"), HasSubstr("float64")));
-  EXPECT_THAT(error_of<DTypeError>([] { linear(zeros({2, 2}), zeros({2, 2}), zeros({2}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([] {
+                linear(zeros({2, 2}), zeros({2, 2}), zeros({2}, DType::f64));
+              }),
               AllOf(HasSubstr("linear"), HasSubstr("float64")));
   EXPECT_THAT(error_of<DTypeError>([] {
                 std::vector<Tensor> xs{zeros({2}), zeros({2}, DType::f64)};
@@ -153,7 +187,9 @@ TEST(BadInputCatalogue, TensorCreation) {
   EXPECT_THAT(error_of<ShapeError>([] { tensor({1.0, 2.0, 3.0}, {2, 2}); }), AllOf(HasSubstr("3"), HasSubstr("[2,2]")));
   EXPECT_THAT(error_of<ValueError>([] { zeros({2, 3}).at({2, 0}); }), HasSubstr("[2,3]"));
   EXPECT_THAT(error_of<ValueError>([] { zeros({2, 3}).item(); }), HasSubstr("[2,3]"));
-  EXPECT_THAT(error_of<ShapeError>([] { zeros({2, 3}).copy_from(zeros({3, 2})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                zeros({2, 3}).copy_from(zeros({3, 2}));
+              }),
               AllOf(HasSubstr("[2,3]"), HasSubstr("[3,2]")));
 }
 
@@ -164,34 +200,50 @@ TEST(BadInputCatalogue, LayersNameThemselvesAndTheShapes) {
   const Data d = series(16);
   // Wrong rank: a [B, F] batch for a recurrent layer, a rank-4 one.
   EXPECT_THAT(error_of<ShapeError>([&] { model(zeros({8, 6})); }), AllOf(HasSubstr("SimpleRNN"), HasSubstr("[8,6]")));
-  EXPECT_THAT(error_of<ShapeError>([&] { model(zeros({8, 6, 1, 1})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                model(zeros({8, 6, 1, 1}));
+              }),
               AllOf(HasSubstr("SimpleRNN"), HasSubstr("[8,6,1,1]")));
   // Wrong feature count for the built input size.
-  EXPECT_THAT(error_of<ShapeError>([&] { model(zeros({8, 6, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                model(zeros({8, 6, 3}));
+              }),
               AllOf(HasSubstr("[8,6,3]"), HasSubstr("1"), HasSubstr("3")));
   // Zero-length sequences and empty batches.
-  EXPECT_THAT(error_of<ValueError>([&] { model(zeros({8, 0, 1})); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                model(zeros({8, 0, 1}));
+              }),
               AllOf(HasSubstr("SimpleRNN"), HasSubstr("[8,0,1]")));
   // Wrong dtype for a float32 model.
-  EXPECT_THAT(error_of<DTypeError>([&] { model(zeros({8, 6, 1}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([&] {
+                model(zeros({8, 6, 1}, DType::f64));
+              }),
               AllOf(HasSubstr("float64"), HasSubstr("float32")));
   EXPECT_THAT(error_of<ValueError>([&] { model(Tensor()); }), HasSubstr("undefined"));
   expect_usable(model, d);
 
   Dense dense(3, 2);
-  EXPECT_THAT(error_of<ShapeError>([&] { dense(zeros({4, 5})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                dense(zeros({4, 5}));
+              }),
               AllOf(HasSubstr("Dense"), HasSubstr("[4,5]"), HasSubstr("3")));
   EXPECT_THAT(error_of<ShapeError>([&] { dense(scalar(1.0)); }), HasSubstr("Dense"));
   EXPECT_THAT(error_of<DTypeError>([&] { dense(zeros({4, 3}, DType::f64)); }), HasSubstr("float64"));
   EXPECT_EQ(dense(zeros({4, 3})).shape(), (Shape{4, 2}));
 
   TimeDistributed td(Dense(2));
-  EXPECT_THAT(error_of<ShapeError>([&] { td(zeros({4, 3})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                td(zeros({4, 3}));
+              }),
               AllOf(HasSubstr("TimeDistributed"), HasSubstr("(None, 3)"), HasSubstr("(batch, time, ...)")));
   EXPECT_EQ(td(zeros({4, 5, 3})).shape(), (Shape{4, 5, 2}));
-  EXPECT_THAT(error_of<ShapeError>([&] { td(zeros({4, 5, 7})); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                td(zeros({4, 5, 7}));
+              }),
               AllOf(HasSubstr("TimeDistributed: input [4,5,7]"), HasSubstr("Dense"), HasSubstr("3")));
-  EXPECT_THAT(error_of<DTypeError>([&] { td(zeros({4, 5, 3}, DType::f64)); }),
+  EXPECT_THAT(error_of<DTypeError>([&] {
+                td(zeros({4, 5, 3}, DType::f64));
+              }),
               AllOf(HasSubstr("TimeDistributed: input [4,5,3]"), HasSubstr("float64")));
   EXPECT_EQ(td(zeros({2, 1, 3})).shape(), (Shape{2, 1, 2}));
 
@@ -207,15 +259,18 @@ TEST(BadInputCatalogue, FitArgumentsAndDatasets) {
   const Data d = series(16);
   SGD sgd(model.parameters(), 0.05);
   FitOptions o{.optimizer = &sgd, .verbose = 0};
-  EXPECT_THAT(error_of<ValueError>([&] { fit(model, zeros({0, 6, 1}), zeros({0, 1}), o); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                fit(model, zeros({0, 6, 1}), zeros({0, 1}), o);
+              }),
               AllOf(HasSubstr("fit"), HasSubstr("no samples")));
   EXPECT_THAT(error_of<ShapeError>([&] { fit(model, d.x, slice(d.y, 0, 0, 15), o); }),
               AllOf(HasSubstr("fit"), HasSubstr("16 vs 15")));
-  EXPECT_THAT(error_of<ShapeError>([&] { fit(model, d.x, zeros({16, 2}), o); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                fit(model, d.x, zeros({16, 2}), o);
+              }),
               AllOf(HasSubstr("[16,1]"), HasSubstr("[16,2]")));
   EXPECT_THAT(error_of<ShapeError>([&] { fit(model, zeros({16, 6}), d.y, o); }), HasSubstr("SimpleRNN"));
-  EXPECT_THAT(error_of<DTypeError>([&] { fit(model, d.x, zeros({16, 1}, DType::f64), o); }),
-              HasSubstr("float64"));
+  EXPECT_THAT(error_of<DTypeError>([&] { fit(model, d.x, zeros({16, 1}, DType::f64), o); }), HasSubstr("float64"));
   EXPECT_THAT(error_of<ValueError>([&] { fit(model, Tensor(), d.y, o); }), HasSubstr("undefined"));
   EXPECT_THAT(error_of<ValueError>([&] { fit(model, d.x, Tensor(), o); }), HasSubstr("undefined"));
   for (std::int64_t bad : {0, -1, -32}) {
@@ -229,8 +284,7 @@ TEST(BadInputCatalogue, FitArgumentsAndDatasets) {
               fmt::format("evaluate: batch_size must be >= 1, got {}", bad));
   }
   EXPECT_THAT(error_of<ValueError>([&] { predict(model, zeros({0, 6, 1})); }), HasSubstr("no samples"));
-  EXPECT_THAT(error_of<ValueError>([&] { evaluate(model, zeros({0, 6, 1}), zeros({0, 1})); }),
-              HasSubstr("no samples"));
+  EXPECT_THAT(error_of<ValueError>([&] { evaluate(model, zeros({0, 6, 1}), zeros({0, 1})); }), HasSubstr("no samples"));
   expect_usable(model, d);
 }
 
@@ -292,7 +346,8 @@ TEST(BadInputCatalogue, ExceptionsInsideFitLeaveTheModelUsable) {
     return mse(t, p);
   };
   EXPECT_EQ(error_of<ValueError>([&] {
-              fit(model, d.x, d.y, {.epochs = 2, .batch_size = 4, .optimizer = &sgd, .loss = throws_at_third, .verbose = 0});
+              fit(model, d.x, d.y,
+                  {.epochs = 2, .batch_size = 4, .optimizer = &sgd, .loss = throws_at_third, .verbose = 0});
             }),
             "user loss: refused");
   EXPECT_FALSE(model.training());  // fit put the mode back
@@ -329,8 +384,9 @@ TEST(BadInputCatalogue, WeightFiles) {
   // Another architecture: more units, another layer count, another dtype.
   manual_seed(1);
   Sequential wider(Input{None, 1}, SimpleRNN(5, {.return_sequences = true}), SimpleRNN(4), Dense(1));
-  EXPECT_THAT(error_of<ShapeError>([&] { load_weights(wider, good); }),
-              AllOf(HasSubstr("load_weights"), HasSubstr("'simple_rnn.cell.kernel'"), HasSubstr("[1,4]"), HasSubstr("[1,5]")));
+  EXPECT_THAT(
+      error_of<ShapeError>([&] { load_weights(wider, good); }),
+      AllOf(HasSubstr("load_weights"), HasSubstr("'simple_rnn.cell.kernel'"), HasSubstr("[1,4]"), HasSubstr("[1,5]")));
   Sequential shallow(Input{None, 1}, SimpleRNN(4), Dense(1));
   EXPECT_THAT(error_of<ShapeError>([&] { load_weights(shallow, good); }),
               AllOf(HasSubstr("holds 8 parameters"), HasSubstr("the model has 5")));

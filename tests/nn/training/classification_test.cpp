@@ -12,8 +12,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 TEST(Accuracy, BinaryThresholdsProbabilitiesAtHalfAndLogitsAtZero) {
   Tensor y = tensor({1, 0, 1, 0});
@@ -35,9 +35,13 @@ TEST(Accuracy, SparseCategoricalTakesTheArgmaxAndSkipsIgnoredItems) {
 }
 
 TEST(Accuracy, ShapeErrors) {
-  EXPECT_THAT(error_of<ShapeError>([] { accuracy().fn(zeros({4}), zeros({4, 2, 2})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                accuracy().fn(zeros({4}), zeros({4, 2, 2}));
+              }),
               HasSubstr("accuracy: y_true [4] and y_pred [4,2,2]"));
-  EXPECT_THAT(error_of<ShapeError>([] { sparse_categorical_accuracy(zeros({4}), zeros({3, 2})); }),
+  EXPECT_THAT(error_of<ShapeError>([] {
+                sparse_categorical_accuracy(zeros({4}), zeros({3, 2}));
+              }),
               HasSubstr("sparse_categorical_accuracy: y_true [4] and y_pred [3,2]"));
   EXPECT_THAT(error_of<ShapeError>([] { binary_accuracy(zeros({4}), zeros({3})); }),
               HasSubstr("binary_accuracy: y_true [4] and y_pred [3]"));
@@ -78,8 +82,13 @@ TEST(ClassificationFit, SoftmaxRegressionReportsAccuracyAndValAccuracyLikeKeras)
   Adam adam(model.parameters(), 0.05);
   Generator g(4);
   History h = fit(model, x, y,
-                  {.epochs = 8, .optimizer = &adam, .loss = sparse_categorical_crossentropy_loss(),
-                   .metrics = {accuracy()}, .validation_data = std::pair{xv, yv}, .verbose = 0, .generator = &g});
+                  {.epochs = 8,
+                   .optimizer = &adam,
+                   .loss = sparse_categorical_crossentropy_loss(),
+                   .metrics = {accuracy()},
+                   .validation_data = std::pair{xv, yv},
+                   .verbose = 0,
+                   .generator = &g});
   ASSERT_TRUE(h.contains("accuracy") && h.contains("val_accuracy") && h.contains("val_loss"));
   EXPECT_LT(h["loss"].back(), h["loss"].front());
   EXPECT_GT(h["val_accuracy"].back(), 0.95);
@@ -105,8 +114,12 @@ TEST(ClassificationFit, LogisticRegressionFromLogitsAndFromProbabilities) {
     Adam adam(model.parameters(), 0.05);
     Generator g(8);
     History h = fit(model, x, y,
-                    {.epochs = 8, .optimizer = &adam, .loss = binary_crossentropy_loss(from_logits),
-                     .metrics = {accuracy(from_logits)}, .validation_data = std::pair{xv, yv}, .verbose = 0,
+                    {.epochs = 8,
+                     .optimizer = &adam,
+                     .loss = binary_crossentropy_loss(from_logits),
+                     .metrics = {accuracy(from_logits)},
+                     .validation_data = std::pair{xv, yv},
+                     .verbose = 0,
                      .generator = &g});
     EXPECT_GT(h["val_accuracy"].back(), 0.95) << "from_logits " << from_logits;
     EXPECT_LT(h["val_loss"].back(), 0.3) << "from_logits " << from_logits;

@@ -53,7 +53,8 @@ bool checksum_verifies(const std::string& path) {
   if (b.size() < 8) return false;
   std::uint64_t h = 0xcbf29ce484222325ull, stored = 0;
   for (std::size_t i = 0; i < b.size() - 8; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  for (int i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(b[b.size() - 8 + static_cast<std::size_t>(i)]) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    stored |= static_cast<std::uint64_t>(b[b.size() - 8 + static_cast<std::size_t>(i)]) << (8 * i);
   return h == stored;
 }
 

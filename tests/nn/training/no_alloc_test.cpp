@@ -43,8 +43,8 @@ TEST(NoAllocation, DeepRNNTrainingStep) {
 
 TEST(NoAllocation, Seq2SeqTrainingStep) {
   manual_seed(1);
-  Sequential model(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}),
-                   SimpleRNN(20, {.return_sequences = true}), TimeDistributed(Dense(10)));
+  Sequential model(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}), SimpleRNN(20, {.return_sequences = true}),
+                   TimeDistributed(Dense(10)));
   Generator g(2);
   expect_warm_steps_allocate_nothing(model, randn({32, 50, 1}, DType::f32, &g), randn({32, 50, 10}, DType::f32, &g));
 }

@@ -14,8 +14,8 @@ namespace tg {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 struct AnomalyOn {
   AnomalyOn() { tape().set_anomaly_detection(true); }
@@ -57,11 +57,15 @@ TEST(NonFiniteTraining, NaNGradientWithAFiniteLossStopsBeforeTheStep) {
   std::vector<std::vector<double>> start;
   const std::string msg = error_of<ValueError>([&] {
     fit(s.model, s.x, s.y,
-        {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .loss = nan_gradient_loss(s.model, 6, calls, start),
+        {.epochs = 2,
+         .batch_size = 8,
+         .optimizer = &sgd,
+         .loss = nan_gradient_loss(s.model, 6, calls, start),
          .verbose = 0});
   });
-  EXPECT_THAT(msg, AllOf(HasSubstr("fit: the gradient of 'simple_rnn.cell.kernel' is not finite at epoch 2/2, batch 2/4"),
-                         HasSubstr("weights from before this batch"), HasSubstr("set_anomaly_detection")));
+  EXPECT_THAT(msg,
+              AllOf(HasSubstr("fit: the gradient of 'simple_rnn.cell.kernel' is not finite at epoch 2/2, batch 2/4"),
+                    HasSubstr("weights from before this batch"), HasSubstr("set_anomaly_detection")));
   EXPECT_EQ(calls, 6);
   EXPECT_EQ(snapshot(s.model), start);  // the bad batch changed nothing
   for (const auto& p : start)
@@ -77,12 +81,12 @@ TEST(NonFiniteTraining, AnomalyModeNamesTheBackwardOp) {
   int calls = 0;
   std::vector<std::vector<double>> start;
   AnomalyOn on;
-  EXPECT_EQ(error_of<ValueError>([&] {
-              fit(s.model, s.x, s.y,
-                  {.batch_size = 8, .optimizer = &sgd, .loss = nan_gradient_loss(s.model, 3, calls, start),
-                   .verbose = 0});
-            }),
-            "anomaly: sqrt backward produced a non-finite gradient for input 0 of shape [8,1]");
+  EXPECT_EQ(
+      error_of<ValueError>([&] {
+        fit(s.model, s.x, s.y,
+            {.batch_size = 8, .optimizer = &sgd, .loss = nan_gradient_loss(s.model, 3, calls, start), .verbose = 0});
+      }),
+      "anomaly: sqrt backward produced a non-finite gradient for input 0 of shape [8,1]");
   EXPECT_EQ(snapshot(s.model), start);
 }
 

@@ -85,7 +85,11 @@ TEST(GradientReducer, FitOnAGroupOfOneChangesNothing) {
     Generator g(5), data(6);
     Tensor x = randn({37, 5, 1}, DType::f32, &data), y = randn({37, 1}, DType::f32, &data);
     History h = fit(model, x, y,
-                    {.epochs = 2, .batch_size = 8, .optimizer = &sgd, .verbose = 0, .generator = &g,
+                    {.epochs = 2,
+                     .batch_size = 8,
+                     .optimizer = &sgd,
+                     .verbose = 0,
+                     .generator = &g,
                      .process_group = grouped ? &alone : nullptr});
     std::vector<double> w;
     for (const Tensor& p : model.parameters())

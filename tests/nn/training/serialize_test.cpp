@@ -94,12 +94,12 @@ TEST(Serialize, FileFollowsTheDocumentedLayout) {
   const std::size_t kernel = 4 + 12 + 1 + 1 + 16 + 12 * 8, bias = 4 + 10 + 1 + 1 + 8 + 3 * 8;
   ASSERT_EQ(b.size(), 12 + kernel + bias + 8);
   EXPECT_EQ(std::string(b.begin(), b.begin() + 4), "TGW1");
-  EXPECT_EQ(le(b, 4, 4), 1u);   // version
-  EXPECT_EQ(le(b, 8, 4), 2u);   // count
-  EXPECT_EQ(le(b, 12, 4), 12u); // name length
+  EXPECT_EQ(le(b, 4, 4), 1u);    // version
+  EXPECT_EQ(le(b, 8, 4), 2u);    // count
+  EXPECT_EQ(le(b, 12, 4), 12u);  // name length
   EXPECT_EQ(std::string(b.begin() + 16, b.begin() + 28), "dense.kernel");
-  EXPECT_EQ(b[28], 1);            // float64
-  EXPECT_EQ(b[29], 2);            // rank
+  EXPECT_EQ(b[28], 1);  // float64
+  EXPECT_EQ(b[29], 2);  // rank
   EXPECT_EQ(le(b, 30, 8), 4u);
   EXPECT_EQ(le(b, 38, 8), 3u);
   double first;
@@ -436,8 +436,8 @@ TEST(Serialize, ConcurrentSavesToOnePathAllSucceedAndReadersSeeWholeFiles) {
     ASSERT_TRUE(WIFEXITED(status[w])) << "writer " << w << " status " << status[w];
     EXPECT_EQ(WEXITSTATUS(status[w]), 0) << "saves that failed in writer " << w;
   }
-  EXPECT_TRUE(bad_reads.empty()) << bad_reads.size() << " of " << reads << " reads failed, the first: "
-                                 << bad_reads.front();
+  EXPECT_TRUE(bad_reads.empty()) << bad_reads.size() << " of " << reads
+                                 << " reads failed, the first: " << bad_reads.front();
   RecordProperty("reads", reads);
   RecordProperty("saves_seen", static_cast<int>(seen.size()));
   EXPECT_TRUE(temporaries_of(path).empty());

@@ -67,7 +67,9 @@ using testing::error_of;
 // before line ends removed; the numbers go to `numbers`. (std::regex trips GCC 12's
 // maybe-uninitialized warning under the sanitizers.)
 std::string mask_numbers(const std::string& s, std::vector<std::string>& numbers) {
-  auto in_number = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == '-'; };
+  auto in_number = [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == '-';
+  };
   std::string out;
   for (std::size_t i = 0; i < s.size();) {
     std::size_t j = i;
@@ -113,7 +115,9 @@ TEST(Losses, MseAndMaeAreMeansOverAllElements) {
   EXPECT_DOUBLE_EQ(mse(t, p).item(), (0.25 + 4.0 + 16.0) / 6.0);
   EXPECT_DOUBLE_EQ(mae(t, p).item(), (0.5 + 2.0 + 4.0) / 6.0);
   EXPECT_EQ(mse(t, p).rank(), 0);
-  EXPECT_THAT(error_of<ShapeError>([&] { mae(t, tensor({1.0, 2.0}, DType::f64)); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                mae(t, tensor({1.0, 2.0}, DType::f64));
+              }),
               HasSubstr("mae: y_true [2,3] and y_pred [2]"));
   EXPECT_THROW(mse(t, tensor({1.0}, DType::f64)), ShapeError);
   // Gradient of mae reaches y_pred.
@@ -153,8 +157,12 @@ TEST(Fit, LearnsALinearMapDeterministically) {
     Adam adam(model.parameters(), 0.05);
     Generator shuffle(11);
     History h = fit(model, x, y,
-                    {.epochs = 30, .optimizer = &adam, .metrics = {{"mae", mae}},
-                     .validation_data = std::pair{xv, yv}, .verbose = 0, .generator = &shuffle});
+                    {.epochs = 30,
+                     .optimizer = &adam,
+                     .metrics = {{"mae", mae}},
+                     .validation_data = std::pair{xv, yv},
+                     .verbose = 0,
+                     .generator = &shuffle});
     return std::pair{h, model.weights()};
   };
   auto [h, weights] = run();
@@ -191,9 +199,9 @@ TEST(Fit, ReportsSampleWeightedMeansOverTheEpoch) {
   Affine model(3, 2, 5, DType::f64);
   SGD sgd(model.parameters(), 1e-300);
   model.record = true;
-  History h = fit(model, x, y,
-                  {.epochs = 2, .optimizer = &sgd, .metrics = {{"mae", mae}},
-                   .validation_data = std::pair{xv, yv}, .verbose = 0});
+  History h = fit(
+      model, x, y,
+      {.epochs = 2, .optimizer = &sgd, .metrics = {{"mae", mae}}, .validation_data = std::pair{xv, yv}, .verbose = 0});
   model.record = false;
   Tensor pred = model(x), pred_v = model(xv);
   for (int e = 0; e < 2; ++e) {
@@ -268,8 +276,14 @@ TEST(Progress, Verbose1WritesABarPerEpochWhenNotATerminal) {
   Affine model(3, 2, 1);
   Adam adam(model.parameters(), 0.01);
   std::ostringstream out;
-  fit(model, x, y, {.epochs = 2, .optimizer = &adam, .metrics = {{"mae", mae}}, .validation_data = std::pair{xv, yv},
-                    .verbose = 1, .out = &out, .in_place_progress = false});
+  fit(model, x, y,
+      {.epochs = 2,
+       .optimizer = &adam,
+       .metrics = {{"mae", mae}},
+       .validation_data = std::pair{xv, yv},
+       .verbose = 1,
+       .out = &out,
+       .in_place_progress = false});
   std::vector<std::string> numbers;
   const std::string line = "4/4 [==============================] - #s - loss: # - mae: # - val_loss: # - val_mae: #\n";
   EXPECT_EQ(mask_numbers(out.str(), numbers), "Epoch 1/2\n" + line + "Epoch 2/2\n" + line);
@@ -306,8 +320,14 @@ TEST(Progress, InPlaceBarIsRedrawnWithCarriageReturns) {
   model.delay_ms = 110;  // slower than the redraw interval (0.1 s), so every step redraws
   Adam adam(model.parameters());
   std::ostringstream out;
-  fit(model, x, y, {.epochs = 2, .batch_size = 8, .optimizer = &adam, .validation_data = std::pair{xv, yv},
-                    .verbose = 1, .out = &out, .in_place_progress = true});
+  fit(model, x, y,
+      {.epochs = 2,
+       .batch_size = 8,
+       .optimizer = &adam,
+       .validation_data = std::pair{xv, yv},
+       .verbose = 1,
+       .out = &out,
+       .in_place_progress = true});
   const std::string s = out.str();
   EXPECT_EQ(s.rfind("Epoch 1/2\n", 0), 0u) << s;
   EXPECT_THAT(s, HasSubstr("\r2/4 [==============>...............] - ETA: "));
@@ -350,9 +370,12 @@ TEST(Callbacks, EarlyStoppingStopsAndRestoresTheBestWeights) {
   RecordWeights record;
   EarlyStopping stop("score", /*patience=*/3, /*restore_best_weights=*/true);
   History h = fit(model, x, y,
-                  {.epochs = 20, .batch_size = 16, .optimizer = &sgd,
+                  {.epochs = 20,
+                   .batch_size = 16,
+                   .optimizer = &sgd,
                    .metrics = {scripted({5, 4, 3, 3.5, 3.2, 3.1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, calls)},
-                   .callbacks = {&record, &stop}, .verbose = 0});
+                   .callbacks = {&record, &stop},
+                   .verbose = 0});
   EXPECT_EQ(h.epochs(), 6);
   EXPECT_EQ(stop.stopped_epoch(), 5);
   EXPECT_EQ(stop.best_epoch(), 2);
@@ -371,24 +394,36 @@ TEST(Callbacks, EarlyStoppingWithoutRestoreKeepsTheLastWeightsAndHonoursMinDelta
   // 4.9 is not better than 5 by more than 0.15: stop after epoch 1 with patience 1.
   EarlyStopping stop("score", 1, false, 0.15);
   History h = fit(model, x, y,
-                  {.epochs = 5, .batch_size = 16, .optimizer = &sgd, .metrics = {scripted({5, 4.9, 4.8, 4.7, 1}, calls)},
-                   .callbacks = {&record, &stop}, .verbose = 0});
+                  {.epochs = 5,
+                   .batch_size = 16,
+                   .optimizer = &sgd,
+                   .metrics = {scripted({5, 4.9, 4.8, 4.7, 1}, calls)},
+                   .callbacks = {&record, &stop},
+                   .verbose = 0});
   EXPECT_EQ(h.epochs(), 2);
   EXPECT_EQ(model.parameters()[0].to_vector(), record.weights[1]);
 
   calls = 0;
   EarlyStopping patient("score", 1, false, 0.0);
   h = fit(model, x, y,
-          {.epochs = 5, .batch_size = 16, .optimizer = &sgd, .metrics = {scripted({5, 4.9, 4.8, 4.7, 1}, calls)},
-           .callbacks = {&patient}, .verbose = 0});
+          {.epochs = 5,
+           .batch_size = 16,
+           .optimizer = &sgd,
+           .metrics = {scripted({5, 4.9, 4.8, 4.7, 1}, calls)},
+           .callbacks = {&patient},
+           .verbose = 0});
   EXPECT_EQ(h.epochs(), 5);
   EXPECT_EQ(patient.stopped_epoch(), -1);
 
   calls = 0;
   EarlyStopping up("score", 0, false, 0.0, MonitorMode::max);
   h = fit(model, x, y,
-          {.epochs = 5, .batch_size = 16, .optimizer = &sgd, .metrics = {scripted({1, 2, 3, 2.5, 4}, calls)},
-           .callbacks = {&up}, .verbose = 0});
+          {.epochs = 5,
+           .batch_size = 16,
+           .optimizer = &sgd,
+           .metrics = {scripted({1, 2, 3, 2.5, 4}, calls)},
+           .callbacks = {&up},
+           .verbose = 0});
   EXPECT_EQ(h.epochs(), 4);
 }
 
@@ -414,8 +449,12 @@ TEST(Callbacks, ModelCheckpointSavesTheBestWeights) {
   ModelCheckpoint best(dir + "/best.tgw", "score", true);
   ModelCheckpoint every(dir + "/epoch_{epoch}.tgw", "score");
   fit(model, x, y,
-      {.epochs = 5, .batch_size = 16, .optimizer = &sgd, .metrics = {scripted({5, 4, 3, 3.5, 3.2}, calls)},
-       .callbacks = {&record, &best, &every}, .verbose = 0});
+      {.epochs = 5,
+       .batch_size = 16,
+       .optimizer = &sgd,
+       .metrics = {scripted({5, 4, 3, 3.5, 3.2}, calls)},
+       .callbacks = {&record, &best, &every},
+       .verbose = 0});
   EXPECT_EQ(best.saved_epochs(), (std::vector<int>{0, 1, 2}));
   EXPECT_EQ(every.saved_epochs(), (std::vector<int>{0, 1, 2, 3, 4}));
   for (int e = 1; e <= 5; ++e) EXPECT_TRUE(fs::exists(fmt::format("{}/epoch_{}.tgw", dir, e))) << e;
@@ -442,22 +481,29 @@ TEST(Fit, RejectsBadInputWithClearErrors) {
   EXPECT_EQ(error_of<ValueError>([&] { fit(model, x, y, {.verbose = 0}); }), "fit: FitOptions::optimizer is not set");
   EXPECT_EQ(error_of<ValueError>([&] { fit(model, x, y, {.batch_size = 0, .optimizer = &sgd}); }),
             "fit: batch_size must be >= 1, got 0");
-  EXPECT_THAT(error_of<ValueError>([&] { fit(model, zeros({0, 3}), zeros({0, 2}), {.optimizer = &sgd}); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                fit(model, zeros({0, 3}), zeros({0, 2}), {.optimizer = &sgd});
+              }),
               HasSubstr("holds no samples"));
   EXPECT_THAT(error_of<ValueError>([&] { fit(model, x, y, {.epochs = -1, .optimizer = &sgd}); }), HasSubstr("epochs"));
   EXPECT_THAT(error_of<ValueError>([&] { fit(model, x, y, {.optimizer = &sgd, .verbose = 3}); }), HasSubstr("verbose"));
-  EXPECT_THAT(error_of<ValueError>([&] { fit(model, x, y, {.optimizer = &sgd, .metrics = {{"loss", mae}}}); }),
+  EXPECT_THAT(error_of<ValueError>([&] {
+                fit(model, x, y, {.optimizer = &sgd, .metrics = {{"loss", mae}}});
+              }),
               HasSubstr("metric 0 has the name 'loss'"));
-  EXPECT_THAT(error_of<ShapeError>([&] { fit(model, scalar(1.0), y, {.optimizer = &sgd}); }), HasSubstr("x is a scalar"));
+  EXPECT_THAT(error_of<ShapeError>([&] { fit(model, scalar(1.0), y, {.optimizer = &sgd}); }),
+              HasSubstr("x is a scalar"));
   Affine other(3, 2, 2);
   SGD other_sgd(other.parameters(), 0.1);
   EXPECT_THAT(error_of<ValueError>([&] { fit(model, x, y, {.optimizer = &other_sgd, .verbose = 0}); }),
               HasSubstr("holds none of the model's 2 parameters"));
-  EXPECT_THAT(error_of<ShapeError>([&] { fit(model, x, zeros({20, 3}), {.optimizer = &sgd, .verbose = 0}); }),
+  EXPECT_THAT(error_of<ShapeError>([&] {
+                fit(model, x, zeros({20, 3}), {.optimizer = &sgd, .verbose = 0});
+              }),
               HasSubstr("mse"));
   EXPECT_THAT(error_of<ShapeError>([&] {
-                fit(model, x, y, {.optimizer = &sgd, .loss = [](const Tensor& t, const Tensor& p) { return p - t; },
-                                  .verbose = 0});
+                fit(model, x, y,
+                    {.optimizer = &sgd, .loss = [](const Tensor& t, const Tensor& p) { return p - t; }, .verbose = 0});
               }),
               HasSubstr("fit: the loss returned a tensor of shape [20,2], expected a scalar"));
   EXPECT_THROW(evaluate(model, x, slice(y, 0, 0, 3)), ShapeError);
@@ -512,7 +558,8 @@ TEST(Fit, NonFiniteLossStopsBeforeTheStep) {
   model.record = true;
   const std::string msg = error_of<ValueError>(
       [&] { fit(model, x, y, {.epochs = 3, .optimizer = &adam, .loss = exploding, .verbose = 0}); });
-  EXPECT_EQ(msg, "fit: the loss is nan at epoch 2/3, batch 3/4; training stopped with the weights from before this batch");
+  EXPECT_EQ(msg,
+            "fit: the loss is nan at epoch 2/3, batch 3/4; training stopped with the weights from before this batch");
   ASSERT_EQ(model.weights_seen.size(), 7u);
   EXPECT_EQ(model.weights(), model.weights_seen.back());
   EXPECT_NE(model.weights_seen[6], model.weights_seen[5]);  // the earlier steps did update
@@ -596,8 +643,11 @@ TEST(Fit, SimpleRnnLearnsToContinueTheSeries) {
   Adam adam(model.parameters(), 0.005);
   Generator shuffle(7);
   History h = fit(model, d.x_train, d.y_train,
-                  {.epochs = 10, .optimizer = &adam, .validation_data = std::pair{d.x_valid, d.y_valid},
-                   .verbose = 0, .generator = &shuffle});
+                  {.epochs = 10,
+                   .optimizer = &adam,
+                   .validation_data = std::pair{d.x_valid, d.y_valid},
+                   .verbose = 0,
+                   .generator = &shuffle});
   const double val = h["val_loss"].back();
   RecordProperty("naive_mse", std::to_string(naive));
   RecordProperty("val_mse", std::to_string(val));
