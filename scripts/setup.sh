@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev pkg-config doxygen
-  libopenmpi-dev openmpi-bin libcli11-dev "$@")
+  libopenmpi-dev openmpi-bin libcli11-dev clang-format "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
