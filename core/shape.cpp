@@ -32,8 +32,7 @@ int Shape::wrap(int i) const {
 int Shape::axis(int a, const char* op) const {
   int j = a < 0 ? a + rank_ : a;
   if (j < 0 || j >= rank_)
-    throw ValueError(fmt::format("{}: axis {} out of range for a tensor of shape {} (rank {})", op, a,
-                                 str(), rank_));
+    throw ValueError(fmt::format("{}: axis {} out of range for a tensor of shape {} (rank {})", op, a, str(), rank_));
   return j;
 }
 

@@ -67,8 +67,7 @@ Tensor gather(const Tensor& x, const Shape& out_shape, const StridedAttrs& a) {
   dispatch(x.dtype(), [&]<class T>() {
     const T* src = x.data<T>();
     T* dst = out.data<T>();
-    for_each_row(out_shape, a.st, a.base, [&](std::int64_t i, std::int64_t off, std::int64_t n,
-                                              std::int64_t step) {
+    for_each_row(out_shape, a.st, a.base, [&](std::int64_t i, std::int64_t off, std::int64_t n, std::int64_t step) {
       if (step == 1)
         std::memcpy(dst + i, src + off, static_cast<std::size_t>(n) * sizeof(T));
       else
@@ -85,10 +84,10 @@ void strided_backward(BackwardContext& ctx) {
   dispatch(g.dtype(), [&]<class T>() {
     const T* src = g.data<T>();
     T* dst = dx.data<T>();
-    for_each_row(ctx.output_shape(0), a.st, a.base, [&](std::int64_t i, std::int64_t off, std::int64_t n,
-                                                        std::int64_t step) {
-      for (std::int64_t j = 0; j < n; ++j) dst[off + j * step] += src[i + j];
-    });
+    for_each_row(ctx.output_shape(0), a.st, a.base,
+                 [&](std::int64_t i, std::int64_t off, std::int64_t n, std::int64_t step) {
+                   for (std::int64_t j = 0; j < n; ++j) dst[off + j * step] += src[i + j];
+                 });
   });
 }
 
@@ -113,22 +112,25 @@ Tensor permute_impl(const Tensor& x, std::span<const int> dims, const char* op) 
 // Reshape and flatten share the elements; the backward views the gradient back.
 Tensor reshape_impl(const Tensor& x, const Shape& shape, const char* op) {
   Tensor out = x.view(shape);
-  record(op, [](BackwardContext& ctx) {
-    Tensor g = ctx.take_grad_output();
-    Tensor v = g.view(ctx.input_shape(0));
-    g = Tensor();  // so that v alone holds the buffer and accumulate can take it over
-    ctx.accumulate(0, std::move(v));
-  }, {&x}, out);
+  record(
+      op,
+      [](BackwardContext& ctx) {
+        Tensor g = ctx.take_grad_output();
+        Tensor v = g.view(ctx.input_shape(0));
+        g = Tensor();  // so that v alone holds the buffer and accumulate can take it over
+        ctx.accumulate(0, std::move(v));
+      },
+      {&x}, out);
   return out;
 }
 
 // Concat and stack: the output seen as [outer, total, inner] along `axis`; input i covers
 // [offset_i, offset_i + size_i) of `total`.
 struct JoinAttrs {
-  std::int32_t axis;        // in the output
-  std::uint32_t n;          // inputs
-  std::uint32_t uniform;    // 1: every input has size sizes[0] along the axis
-  std::uint32_t kept;       // index of a kept std::vector of sizes when n > kInlineSizes
+  std::int32_t axis;      // in the output
+  std::uint32_t n;        // inputs
+  std::uint32_t uniform;  // 1: every input has size sizes[0] along the axis
+  std::uint32_t kept;     // index of a kept std::vector of sizes when n > kInlineSizes
   static constexpr std::uint32_t kInlineSizes = 6;
   std::int64_t sizes[kInlineSizes];
 };
@@ -209,8 +211,7 @@ void check_join_list(std::span<const Tensor> xs, const char* op) {
   if (xs.empty()) throw ValueError(fmt::format("{}: got an empty list of tensors, expected at least one", op));
   constexpr std::size_t kMaxInputs = 0xffff;  // the tape counts a node's inputs in 16 bits
   if (xs.size() > kMaxInputs)
-    throw ValueError(fmt::format("{}: got {} tensors, at most {} can be joined in one op", op, xs.size(),
-                                 kMaxInputs));
+    throw ValueError(fmt::format("{}: got {} tensors, at most {} can be joined in one op", op, xs.size(), kMaxInputs));
   for (std::size_t i = 1; i < xs.size(); ++i)
     if (xs[i].dtype() != xs[0].dtype())
       throw DTypeError(fmt::format("{}: tensor 0 is {} {} and tensor {} is {} {}; expected the same dtype", op,
@@ -229,8 +230,8 @@ Tensor reshape(const Tensor& x, std::span<const std::int64_t> shape) {
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       if (inferred >= 0)
-        throw ValueError(fmt::format("reshape: target shape [{}] for input {} has more than one -1",
-                                     fmt::join(shape, ","), in));
+        throw ValueError(
+            fmt::format("reshape: target shape [{}] for input {} has more than one -1", fmt::join(shape, ","), in));
       inferred = static_cast<int>(i);
     } else if (shape[i] < 0) {
       throw ValueError(fmt::format("reshape: target shape [{}] for input {} has the negative size {}",
@@ -243,12 +244,12 @@ Tensor reshape(const Tensor& x, std::span<const std::int64_t> shape) {
   std::copy(shape.begin(), shape.end(), dims.begin());
   if (inferred >= 0) {
     if (known == 0 || in.numel() % known != 0)
-      throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}]: the -1 cannot be inferred",
-                                   in, in.numel(), fmt::join(shape, ",")));
+      throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}]: the -1 cannot be inferred", in,
+                                   in.numel(), fmt::join(shape, ",")));
     dims[static_cast<std::size_t>(inferred)] = in.numel() / known;
   } else if (known != in.numel()) {
-    throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}] ({} elements)", in,
-                                 in.numel(), fmt::join(shape, ","), known));
+    throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}] ({} elements)", in, in.numel(),
+                                 fmt::join(shape, ","), known));
   }
   return reshape_impl(x, Shape(std::span<const std::int64_t>(dims.data(), shape.size())), "reshape");
 }
@@ -263,8 +264,7 @@ Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> shape) {
 
 Tensor flatten(const Tensor& x) {
   const Shape& in = x.shape();
-  if (in.rank() == 0)
-    throw ShapeError(fmt::format("flatten: input {} has no batch dimension; expected rank >= 1", in));
+  if (in.rank() == 0) throw ShapeError(fmt::format("flatten: input {} has no batch dimension; expected rank >= 1", in));
   std::int64_t rest = 1;
   for (int d = 1; d < in.rank(); ++d) rest *= in[d];
   return reshape_impl(x, Shape{in[0], rest}, "flatten");
@@ -282,15 +282,15 @@ Tensor transpose(const Tensor& x, int axis0, int axis1) {
 Tensor permute(const Tensor& x, std::span<const int> dims) {
   const Shape& in = x.shape();
   if (static_cast<int>(dims.size()) != in.rank())
-    throw ValueError(fmt::format("permute: {} axes [{}] for input {} of rank {}", dims.size(),
-                                 fmt::join(dims, ","), in, in.rank()));
+    throw ValueError(
+        fmt::format("permute: {} axes [{}] for input {} of rank {}", dims.size(), fmt::join(dims, ","), in, in.rank()));
   std::array<int, kMaxRank> norm{};
   std::uint32_t seen = 0;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     norm[i] = in.axis(dims[i], "permute");
     if (seen >> norm[i] & 1u)
-      throw ValueError(fmt::format("permute: axes [{}] for input {} repeat axis {}", fmt::join(dims, ","), in,
-                                   dims[i]));
+      throw ValueError(
+          fmt::format("permute: axes [{}] for input {} repeat axis {}", fmt::join(dims, ","), in, dims[i]));
     seen |= 1u << norm[i];
   }
   return permute_impl(x, std::span<const int>(norm.data(), dims.size()), "permute");
@@ -308,8 +308,10 @@ Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t length)
   const std::int64_t size = in[d];
   const std::int64_t begin = start < 0 ? start + size : start;
   if (begin < 0 || length < 0 || begin > size || length > size - begin)
-    throw ValueError(fmt::format("slice: start {} and length {} along axis {} of {}: expected a range "
-                                 "within [0, {})", start, length, axis, in, size));
+    throw ValueError(
+        fmt::format("slice: start {} and length {} along axis {} of {}: expected a range "
+                    "within [0, {})",
+                    start, length, axis, in, size));
   Shape out_shape = in;
   out_shape[d] = length;
   StridedAttrs a{contiguous_strides(in), 0};
@@ -323,8 +325,8 @@ Tensor select(const Tensor& x, int axis, std::int64_t index) {
   const std::int64_t size = in[d];
   const std::int64_t i = index < 0 ? index + size : index;
   if (i < 0 || i >= size)
-    throw ValueError(fmt::format("select: index {} along axis {} of {}: expected [{}, {})", index, axis, in,
-                                 -size, size));
+    throw ValueError(
+        fmt::format("select: index {} along axis {} of {}: expected [{}, {})", index, axis, in, -size, size));
   const Strides in_st = contiguous_strides(in);
   StridedAttrs a{{}, i * in_st[static_cast<std::size_t>(d)]};
   Shape out_shape;
@@ -347,46 +349,52 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
     bool fits = s.rank() == first.rank();
     for (int k = 0; fits && k < s.rank(); ++k) fits = k == d || s[k] == first[k];
     if (!fits)
-      throw ShapeError(fmt::format("concat: tensor 0 is {} and tensor {} is {}: expected equal shapes but "
-                                   "along axis {}", first, i, s, axis));
+      throw ShapeError(
+          fmt::format("concat: tensor 0 is {} and tensor {} is {}: expected equal shapes but "
+                      "along axis {}",
+                      first, i, s, axis));
     out_shape[d] += s[d];
   }
-  return join(xs, Tensor::empty(out_shape, xs[0].dtype()), d, [&](std::size_t i) { return xs[i].size(d); },
-              "concat");
+  return join(
+      xs, Tensor::empty(out_shape, xs[0].dtype()), d, [&](std::size_t i) { return xs[i].size(d); }, "concat");
 }
 
 Tensor stack(std::span<const Tensor> xs, int axis) {
   check_join_list(xs, "stack");
   const Shape& first = xs[0].shape();
   if (first.rank() >= kMaxRank)
-    throw ShapeError(fmt::format("stack: tensors of shape {} would give rank {}, more than the {} supported",
-                                 first, first.rank() + 1, kMaxRank));
+    throw ShapeError(fmt::format("stack: tensors of shape {} would give rank {}, more than the {} supported", first,
+                                 first.rank() + 1, kMaxRank));
   for (std::size_t i = 1; i < xs.size(); ++i)
     if (xs[i].shape() != first)
-      throw ShapeError(fmt::format("stack: tensor 0 is {} and tensor {} is {}: expected equal shapes", first,
-                                   i, xs[i].shape()));
+      throw ShapeError(
+          fmt::format("stack: tensor 0 is {} and tensor {} is {}: expected equal shapes", first, i, xs[i].shape()));
   const int rank = first.rank() + 1;
   if (axis < -rank || axis >= rank)
-    throw ValueError(fmt::format("stack: axis {} out of range for stacking tensors of shape {} "
-                                 "(expected [{}, {}))", axis, first, -rank, rank));
+    throw ValueError(
+        fmt::format("stack: axis {} out of range for stacking tensors of shape {} "
+                    "(expected [{}, {}))",
+                    axis, first, -rank, rank));
   const int d = axis < 0 ? axis + rank : axis;
   Shape out_shape;
   for (int k = 0; k < rank; ++k)
     out_shape.push_back(k == d ? static_cast<std::int64_t>(xs.size()) : first[k < d ? k : k - 1]);
-  return join(xs, Tensor::empty(out_shape, xs[0].dtype()), d, [](std::size_t) { return std::int64_t{1}; },
-              "stack");
+  return join(
+      xs, Tensor::empty(out_shape, xs[0].dtype()), d, [](std::size_t) { return std::int64_t{1}; }, "stack");
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   const Shape& in = x.shape();
   if (in.rank() > shape.rank())
-    throw ShapeError(fmt::format("broadcast_to: cannot broadcast {} to {}: the target has fewer dimensions", in,
-                                 shape));
+    throw ShapeError(
+        fmt::format("broadcast_to: cannot broadcast {} to {}: the target has fewer dimensions", in, shape));
   for (int k = 0; k < in.rank(); ++k) {
     const std::int64_t di = in[k], dt = shape[shape.rank() - in.rank() + k];
     if (di != dt && di != 1)
-      throw ShapeError(fmt::format("broadcast_to: cannot broadcast {} to {}: dimension {} is {}, expected 1 "
-                                   "or {}", in, shape, k - in.rank(), di, dt));
+      throw ShapeError(
+          fmt::format("broadcast_to: cannot broadcast {} to {}: dimension {} is {}, expected 1 "
+                      "or {}",
+                      in, shape, k - in.rank(), di, dt));
   }
   return strided_op(x, shape, StridedAttrs{detail::broadcast_strides(in, shape), 0}, "broadcast_to");
 }
