@@ -49,6 +49,12 @@ void* system_alloc(std::size_t block) {
 }  // namespace
 
 Storage* Storage::allocate(std::size_t bytes) {
+  // The largest block the size classes hold is 2^(kClasses - 1) bytes (128 TiB, the whole user
+  // address space of x86-64 with 4-level paging). Past it, nothing is served: refused here, before
+  // bytes + kHeader can wrap or a class can index past the free lists.
+  constexpr std::size_t kMaxBytes = (std::size_t{1} << (StoragePool::kClasses - 1)) - kHeader;
+  if (bytes > kMaxBytes) [[unlikely]]
+    throw std::bad_alloc();
   std::size_t total = bytes + kHeader;
   auto cls = static_cast<std::uint32_t>(std::bit_width(std::max<std::size_t>(total, 128) - 1));
   std::size_t block = std::size_t{1} << cls;

@@ -14,7 +14,8 @@ namespace tg {
 /// A buffer of raw bytes with an intrusive reference count. Create with Storage::allocate.
 class Storage {
  public:
-  /// A new buffer of at least `bytes` bytes, 64-byte aligned, contents uninitialised.
+  /// A new buffer of at least `bytes` bytes, 64-byte aligned, contents uninitialised;
+  /// std::bad_alloc past 128 TiB (the largest size class) or when the system has no memory.
   static Storage* allocate(std::size_t bytes);
 
   /// The first byte of the buffer.
