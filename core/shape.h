@@ -5,6 +5,7 @@
 #include <tapegrad/core/config.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -33,11 +34,33 @@ class Shape {
   std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(wrap(i))]; }
   /// Size of dimension i, to change it.
   std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(wrap(i))]; }
-  /// Number of elements: the product of the sizes (1 for a scalar).
+  /// Number of elements: the product of the sizes (1 for a scalar). Unchecked: exact for the
+  /// shape of every tensor (checked_numel passed when it was created); on a shape built from
+  /// arbitrary sizes, call checked_numel.
   std::int64_t numel() const {
     std::int64_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
+  }
+  /// Number of elements, checked: the test every tensor's shape passes (Tensor::empty, view,
+  /// reshape). ShapeError naming `op`, the shape and the counts when a size is negative, or when
+  /// `elem_size` times the product of the non-zero sizes is more than INT64_MAX bytes (numpy's
+  /// rule): then every partial product of the sizes, every element offset and the byte count of
+  /// the tensor fit in int64, even when a zero size leaves it without elements.
+  std::int64_t checked_numel(std::size_t elem_size, const char* op) const {
+    std::int64_t n = 1;  // the product of the non-zero sizes
+    bool bad = false, zero = false;
+    for (int i = 0; i < rank_; ++i) {
+      const std::int64_t d = dims_[static_cast<std::size_t>(i)];
+      bad |= d < 0;
+      zero |= d == 0;
+      bad |= __builtin_mul_overflow(n, d > 0 ? d : 1, &n);
+    }
+    std::int64_t bytes = 0;
+    bad |= __builtin_mul_overflow(n, static_cast<std::int64_t>(elem_size), &bytes);
+    if (bad) [[unlikely]]
+      throw_too_large(elem_size, op);
+    return zero ? 0 : n;
   }
   /// The sizes as a span.
   std::span<const std::int64_t> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
@@ -65,6 +88,7 @@ class Shape {
 
  private:
   int wrap(int i) const;
+  [[noreturn]] void throw_too_large(std::size_t elem_size, const char* op) const;
   std::array<std::int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };

@@ -54,8 +54,9 @@ void Tensor::throw_dtype(DType want) const {
                                  dtype_name(dtype()), dtype_name(want)));
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+Tensor Tensor::empty(const Shape& shape, DType dtype, const char* op) {
+  // The one check of a new shape: past it, numel() and the byte count below cannot overflow.
+  auto bytes = static_cast<std::size_t>(shape.checked_numel(dtype_size(dtype), op)) * dtype_size(dtype);
   return Tensor(TensorImpl::create(shape, dtype, Storage::allocate(bytes)));
 }
 
@@ -157,7 +158,7 @@ Tensor Tensor::detach() const {
 
 Tensor Tensor::view(const Shape& shape) const {
   TensorImpl& i = checked();
-  if (shape.numel() != i.shape.numel())
+  if (shape.checked_numel(dtype_size(i.dtype), "view") != i.shape.numel())
     throw ShapeError(fmt::format("view: cannot view {} ({} elements) as {} ({} elements)", i.shape,
                                  i.shape.numel(), shape, shape.numel()));
   i.storage->retain();
@@ -267,27 +268,31 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 
 Tensor empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype);
+namespace {
+Tensor filled(const Shape& shape, double value, DType dtype, const char* op) {
+  Tensor t = Tensor::empty(shape, dtype, op);
   t.fill_(value);
   return t;
 }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, DType dtype) { return filled(shape, value, dtype, "full"); }
 Tensor zeros(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype);
-  std::memset(t.raw_data(), 0, static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  Tensor t = Tensor::empty(shape, dtype, "zeros");
+  std::memset(t.raw_data(), 0, static_cast<std::size_t>(t.numel()) * dtype_size(dtype));
   return t;
 }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return filled(shape, 1.0, dtype, "ones"); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
 namespace {
 template <class V>
 Tensor from_values(std::span<const V> values, const Shape& shape, DType dtype) {
-  if (static_cast<std::int64_t>(values.size()) != shape.numel())
-    throw ShapeError(fmt::format("from_vector: {} values for shape {} ({} elements)", values.size(), shape,
-                                 shape.numel()));
-  Tensor t = Tensor::empty(shape, dtype);
+  const std::int64_t n = shape.checked_numel(dtype_size(dtype), "from_vector");
+  if (static_cast<std::int64_t>(values.size()) != n)
+    throw ShapeError(fmt::format("from_vector: {} values for shape {} ({} elements)", values.size(), shape, n));
+  Tensor t = Tensor::empty(shape, dtype, "from_vector");
   dispatch(dtype, [&]<class T>() { std::copy(values.begin(), values.end(), t.data<T>()); });
   return t;
 }
@@ -322,7 +327,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 
 Tensor linspace(double start, double stop, std::int64_t n, DType dtype) {
   if (n < 0) throw ValueError(fmt::format("linspace: number of points {} is negative", n));
-  Tensor t = Tensor::empty(Shape{n}, dtype);
+  Tensor t = Tensor::empty(Shape{n}, dtype, "linspace");
   double step = n > 1 ? (stop - start) / static_cast<double>(n - 1) : 0.0;
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
@@ -334,10 +339,10 @@ Tensor linspace(double start, double stop, std::int64_t n, DType dtype) {
 
 Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, "uniform");
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
-    for (std::int64_t i = 0, n = shape.numel(); i < n; ++i) p[i] = static_cast<T>(g.uniform(low, high));
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(g.uniform(low, high));
   });
   return t;
 }
@@ -346,10 +351,10 @@ Tensor rand(const Shape& shape, DType dtype, Generator* gen) { return uniform(sh
 
 Tensor randn(const Shape& shape, DType dtype, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, "randn");
   dispatch(dtype, [&]<class T>() {
     T* p = t.data<T>();
-    for (std::int64_t i = 0, n = shape.numel(); i < n; ++i) p[i] = static_cast<T>(g.normal());
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(g.normal());
   });
   return t;
 }

@@ -81,8 +81,10 @@ class Tensor {
   }
   ~Tensor() { reset(); }
 
-  /// A new tensor of this shape and dtype with uninitialised contents.
-  static Tensor empty(const Shape& shape, DType dtype = DType::f32);
+  /// A new tensor of this shape and dtype with uninitialised contents. The shape passes
+  /// Shape::checked_numel (a ShapeError naming `op` when its sizes or bytes overflow int64); a
+  /// request the pool cannot serve throws std::bad_alloc.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, const char* op = "empty");
 
   /// False for a default-constructed handle.
   bool defined() const { return impl_ != nullptr; }
@@ -172,7 +174,8 @@ class Tensor {
   void increment_version() { checked().storage->bump_version(); }
 
   /// A tensor sharing the elements with another shape of the same numel (unrecorded; the op
-  /// `tg::reshape` records).
+  /// `tg::reshape` records). The shape passes Shape::checked_numel, so a product of sizes that
+  /// wraps around to this numel is a ShapeError.
   Tensor view(const Shape& shape) const;
 
   /// Optional name, shown in graph exports (modules name their parameters).

@@ -62,8 +62,8 @@ struct StridedAttrs {
   std::int64_t base;
 };
 
-Tensor gather(const Tensor& x, const Shape& out_shape, const StridedAttrs& a) {
-  Tensor out = Tensor::empty(out_shape, x.dtype());
+Tensor gather(const Tensor& x, const Shape& out_shape, const StridedAttrs& a, const char* op) {
+  Tensor out = Tensor::empty(out_shape, x.dtype(), op);
   dispatch(x.dtype(), [&]<class T>() {
     const T* src = x.data<T>();
     T* dst = out.data<T>();
@@ -92,7 +92,7 @@ void strided_backward(BackwardContext& ctx) {
 }
 
 Tensor strided_op(const Tensor& x, const Shape& out_shape, const StridedAttrs& a, const char* op) {
-  Tensor out = gather(x, out_shape, a);
+  Tensor out = gather(x, out_shape, a, op);
   if (NodeRef node = record(op, &strided_backward, {&x}, out)) node.attrs(a);
   return out;
 }
@@ -226,7 +226,6 @@ Tensor reshape(const Tensor& x, std::span<const std::int64_t> shape) {
     throw ShapeError(fmt::format("reshape: target shape [{}] has rank {}, more than the {} supported",
                                  fmt::join(shape, ","), shape.size(), kMaxRank));
   int inferred = -1;
-  std::int64_t known = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       if (inferred >= 0)
@@ -236,22 +235,26 @@ Tensor reshape(const Tensor& x, std::span<const std::int64_t> shape) {
     } else if (shape[i] < 0) {
       throw ValueError(fmt::format("reshape: target shape [{}] for input {} has the negative size {}",
                                    fmt::join(shape, ","), in, shape[i]));
-    } else {
-      known *= shape[i];
     }
   }
   std::array<std::int64_t, kMaxRank> dims{};
   std::copy(shape.begin(), shape.end(), dims.begin());
+  if (inferred >= 0) dims[static_cast<std::size_t>(inferred)] = 1;
+  Shape target(std::span<const std::int64_t>(dims.data(), shape.size()));
+  // The product of the given sizes, overflow-checked (with the -1 as 1: if it comes out as 0 or 1,
+  // the target is exactly this shape, otherwise its count is the input's).
+  const std::int64_t known =
+      target.checked_numel(dtype_size(x.dtype()), inferred >= 0 ? "reshape, with the -1 as 1" : "reshape");
   if (inferred >= 0) {
     if (known == 0 || in.numel() % known != 0)
       throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}]: the -1 cannot be inferred", in,
                                    in.numel(), fmt::join(shape, ",")));
-    dims[static_cast<std::size_t>(inferred)] = in.numel() / known;
+    target[inferred] = in.numel() / known;
   } else if (known != in.numel()) {
     throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to [{}] ({} elements)", in, in.numel(),
                                  fmt::join(shape, ","), known));
   }
-  return reshape_impl(x, Shape(std::span<const std::int64_t>(dims.data(), shape.size())), "reshape");
+  return reshape_impl(x, target, "reshape");
 }
 
 Tensor reshape(const Tensor& x, const std::vector<std::int64_t>& shape) {
@@ -353,10 +356,14 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
           fmt::format("concat: tensor 0 is {} and tensor {} is {}: expected equal shapes but "
                       "along axis {}",
                       first, i, s, axis));
-    out_shape[d] += s[d];
+    if (__builtin_add_overflow(out_shape[d], s[d], &out_shape[d]))
+      throw ShapeError(
+          fmt::format("concat: the sizes along axis {} of tensors 0 to {} add up to more than an "
+                      "int64 counts (tensor {} is {})",
+                      axis, i, i, s));
   }
   return join(
-      xs, Tensor::empty(out_shape, xs[0].dtype()), d, [&](std::size_t i) { return xs[i].size(d); }, "concat");
+      xs, Tensor::empty(out_shape, xs[0].dtype(), "concat"), d, [&](std::size_t i) { return xs[i].size(d); }, "concat");
 }
 
 Tensor stack(std::span<const Tensor> xs, int axis) {
@@ -380,7 +387,7 @@ Tensor stack(std::span<const Tensor> xs, int axis) {
   for (int k = 0; k < rank; ++k)
     out_shape.push_back(k == d ? static_cast<std::int64_t>(xs.size()) : first[k < d ? k : k - 1]);
   return join(
-      xs, Tensor::empty(out_shape, xs[0].dtype()), d, [](std::size_t) { return std::int64_t{1}; }, "stack");
+      xs, Tensor::empty(out_shape, xs[0].dtype(), "stack"), d, [](std::size_t) { return std::int64_t{1}; }, "stack");
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
