@@ -317,8 +317,14 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     throw ValueError(fmt::format("arange: start {}, stop {}, step {}: expected finite values and a non-zero step",
                                  start, stop, step));
-  auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
-  Tensor t = Tensor::empty(Shape{n}, dtype);
+  // In double, and compared before the conversion: (stop - start) / step may be huge or infinite.
+  const double count = std::max(0.0, std::ceil((stop - start) / step));
+  if (!(count <= static_cast<double>(kMaxArangeCount)))
+    throw ValueError(
+        fmt::format("arange: start {}, stop {}, step {} give {} values, more than the {} (2^53) arange makes", start,
+                    stop, step, count, kMaxArangeCount));
+  const auto n = static_cast<std::int64_t>(count);
+  Tensor t = Tensor::empty(Shape{n}, dtype, "arange");
   dispatch(dtype, [&]<class T>() {
     for (std::int64_t i = 0; i < n; ++i) t.data<T>()[i] = static_cast<T>(start + static_cast<double>(i) * step);
   });

@@ -225,6 +225,10 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // ---- creation ---------------------------------------------------------------------------------
 
+/// The most values `arange` makes: 2^53, the last count up to which every index is exact in a
+/// double (beyond it, start + i * step repeats values). Counts up to it are limited by memory only.
+inline constexpr std::int64_t kMaxArangeCount = std::int64_t{1} << 53;
+
 /// Uninitialised.
 Tensor empty(const Shape& shape, DType dtype = DType::f32);
 /// Filled with 0.
@@ -247,7 +251,8 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dt
 Tensor tensor(std::initializer_list<double> values, DType dtype = DType::f32);
 /// A one-element tensor of shape [].
 Tensor scalar(double value, DType dtype = DType::f32);
-/// start, start + step, ... below stop (1-D).
+/// start, start + step, ... below stop (1-D). ValueError for a non-finite start, stop or step,
+/// a zero step, or more than kMaxArangeCount values.
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f32);
 /// `n` points from start to stop, both included (numpy's linspace).
 Tensor linspace(double start, double stop, std::int64_t n, DType dtype = DType::f32);
