@@ -30,9 +30,7 @@ bool all_finite(const Tensor& t) {
 }
 
 // A gradient buffer may be taken over only when nothing else can see or change its elements.
-bool exclusively_held(const Tensor& t) {
-  return t.impl()->refs == 1 && t.impl()->storage->refs() == 1;
-}
+bool exclusively_held(const Tensor& t) { return t.impl()->refs == 1 && t.impl()->storage->refs() == 1; }
 }  // namespace
 
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
@@ -65,8 +63,8 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   if (anomaly_) {
     for (Tensor* out : outputs)
       if (!all_finite(*out))
-        throw ValueError(fmt::format("anomaly: {} produced a non-finite value in its output of shape {}",
-                                     name, out->shape()));
+        throw ValueError(
+            fmt::format("anomaly: {} produced a non-finite value in its output of shape {}", name, out->shape()));
   }
   if (!g_grad_enabled || in_backward_) return {};
   bool any = false;
@@ -110,14 +108,12 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   return {this, node_id};
 }
 
-NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs,
-               Tensor& output) {
+NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs, Tensor& output) {
   Tensor* out = &output;
   return Tape::current().record(name, fn, std::span(inputs.begin(), inputs.size()), std::span(&out, 1));
 }
 
-NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
-               std::span<Tensor> outputs) {
+NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs, std::span<Tensor> outputs) {
   constexpr std::size_t kInline = 256;
   const Tensor* in_inline[kInline];
   Tensor* out_inline[kInline];
@@ -183,7 +179,9 @@ void Tape::retain_grad(const Tensor& t) {
 
 // ---- backward ---------------------------------------------------------------------------------
 
-std::uint32_t BackwardContext::in_slot(int i) const { return tape_.io_[node_.io_begin + static_cast<std::uint32_t>(i)]; }
+std::uint32_t BackwardContext::in_slot(int i) const {
+  return tape_.io_[node_.io_begin + static_cast<std::uint32_t>(i)];
+}
 
 const Tensor& BackwardContext::grad_output(int i) const {
   return tape_.slots_[tape_.io_[node_.io_begin + node_.n_in + static_cast<std::uint32_t>(i)]].grad;
@@ -206,15 +204,13 @@ bool BackwardContext::needs_grad(int i) const { return in_slot(i) != detail::kNo
 
 const Shape& BackwardContext::input_shape(int i) const {
   std::uint32_t s = in_slot(i);
-  if (s == detail::kNoSlot)
-    throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
+  if (s == detail::kNoSlot) throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
   return tape_.slots_[s].shape;
 }
 
 DType BackwardContext::input_dtype(int i) const {
   std::uint32_t s = in_slot(i);
-  if (s == detail::kNoSlot)
-    throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
+  if (s == detail::kNoSlot) throw GraphError(fmt::format("{} backward: input {} has no gradient slot", node_.name, i));
   return tape_.slots_[s].dtype;
 }
 
@@ -288,9 +284,8 @@ void BackwardContext::accumulate(int i, Tensor g) {
   if (id == detail::kNoSlot || !g.defined()) return;
   detail::Slot& slot = tape_.slots_[id];
   if (g.shape() != slot.shape || g.dtype() != slot.dtype)
-    throw GraphError(fmt::format("{} backward: gradient for input {} is {} {}, expected {} {}",
-                                 node_.name, i, g.shape(), dtype_name(g.dtype()), slot.shape,
-                                 dtype_name(slot.dtype)));
+    throw GraphError(fmt::format("{} backward: gradient for input {} is {} {}, expected {} {}", node_.name, i,
+                                 g.shape(), dtype_name(g.dtype()), slot.shape, dtype_name(slot.dtype)));
   if (tape_.anomaly_ && !all_finite(g))
     throw ValueError(fmt::format("anomaly: {} backward produced a non-finite gradient for input {} of shape {}",
                                  node_.name, i, slot.shape));
@@ -318,26 +313,25 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
   if (in_backward_) throw GraphError("backward: called from inside a backward rule");
   if (!tracked(impl) && !impl->requires_grad) {
     if (impl->slot != detail::kNoSlot && impl->epoch < epoch_)
-      throw GraphError(fmt::format(
-          "backward: the graph behind this tensor of shape {} was already freed (by an earlier "
-          "backward, or a Tape::clear); pass retain_graph = true to the first backward to call it again",
-          impl->shape));
-    throw GraphError(fmt::format(
-        "backward: this tensor of shape {} does not require grad: it was not computed from any "
-        "tensor with requires_grad while recording was on",
-        impl->shape));
+      throw GraphError(
+          fmt::format("backward: the graph behind this tensor of shape {} was already freed (by an earlier "
+                      "backward, or a Tape::clear); pass retain_graph = true to the first backward to call it again",
+                      impl->shape));
+    throw GraphError(
+        fmt::format("backward: this tensor of shape {} does not require grad: it was not computed from any "
+                    "tensor with requires_grad while recording was on",
+                    impl->shape));
   }
   Tensor seed_value;
   if (seed) {
     if (seed->shape() != impl->shape || seed->dtype() != impl->dtype)
-      throw ShapeError(fmt::format("backward: seed gradient is {} {}, expected {} {} like the output",
-                                   seed->shape(), dtype_name(seed->dtype()), impl->shape,
-                                   dtype_name(impl->dtype)));
+      throw ShapeError(fmt::format("backward: seed gradient is {} {}, expected {} {} like the output", seed->shape(),
+                                   dtype_name(seed->dtype()), impl->shape, dtype_name(impl->dtype)));
     seed_value = seed->clone();
   } else {
     if (impl->shape.numel() != 1)
-      throw GraphError(fmt::format(
-          "backward: output of shape {} is not a scalar; pass a seed gradient of that shape", impl->shape));
+      throw GraphError(
+          fmt::format("backward: output of shape {} is not a scalar; pass a seed gradient of that shape", impl->shape));
     seed_value = ones(impl->shape, impl->dtype);
   }
 
@@ -346,7 +340,10 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
   if (rs.node == detail::kLeafNode) {  // a leaf differentiated with respect to itself
     Tensor leaf = rs.owner;
     Tensor g = leaf.grad();
-    if (!g.defined()) leaf.set_grad(seed_value); else add_into(g, seed_value);
+    if (!g.defined())
+      leaf.set_grad(seed_value);
+    else
+      add_into(g, seed_value);
     if (!retain_graph) clear();
     return;
   }
@@ -379,7 +376,10 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
         detail::Slot& out = slots_[io_[node.io_begin + node.n_in + o]];
         if (out.owner.defined() && out.grad.defined()) {  // retain_grad on a non-leaf
           Tensor g = out.owner.grad();
-          if (!g.defined()) out.owner.set_grad(out.grad.clone()); else add_into(g, out.grad);
+          if (!g.defined())
+            out.owner.set_grad(out.grad.clone());
+          else
+            add_into(g, out.grad);
         }
         out.grad = Tensor();
       }
@@ -418,7 +418,8 @@ std::string Tape::to_dot() const {
   for (std::uint32_t s = 0; s < slots_.size(); ++s) {
     const detail::Slot& slot = slots_[s];
     if (slot.node != detail::kLeafNode) continue;
-    std::string name = slot.owner.defined() && !slot.owner.name().empty() ? slot.owner.name() : fmt::format("param{}", s);
+    std::string name =
+        slot.owner.defined() && !slot.owner.name().empty() ? slot.owner.name() : fmt::format("param{}", s);
     out += fmt::format(
         "  s{} [class=\"parameter\", shape=ellipse, style=filled, fillcolor=\"#fde6b0\", label=\"{}\\n{}\"];\n", s,
         dot_escape(name), slot.shape);
@@ -433,9 +434,9 @@ std::string Tape::to_dot() const {
     if (!fresh) continue;
     input_shapes.push_back(t.shape());
     std::string name = t.name().empty() ? "input" : t.name();
-    out += fmt::format(
-        "  i{} [class=\"input\", shape=house, style=filled, fillcolor=\"#e4e4e4\", label=\"{}\\n{}\"];\n",
-        it->second, dot_escape(name), t.shape());
+    out +=
+        fmt::format("  i{} [class=\"input\", shape=house, style=filled, fillcolor=\"#e4e4e4\", label=\"{}\\n{}\"];\n",
+                    it->second, dot_escape(name), t.shape());
   }
   std::vector<bool> read(slots_.size(), false);
   for (std::uint32_t n = 0; n < nodes_.size(); ++n) {

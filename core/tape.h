@@ -104,11 +104,9 @@ class NodeRef {
 };
 
 /// Records an op with one output if recording is on and an input needs a gradient.
-NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs,
-               Tensor& output);
+NodeRef record(const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs, Tensor& output);
 /// The same for any number of inputs and outputs (concat, custom functions).
-NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs,
-               std::span<Tensor> outputs);
+NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor> inputs, std::span<Tensor> outputs);
 
 /// What a backward rule sees of its node.
 class BackwardContext {
@@ -228,9 +226,7 @@ class Tape {
   void forget(detail::TensorImpl* impl);
   /// @}
   /// Whether `impl` holds a slot of the current recording.
-  bool tracked(const detail::TensorImpl* impl) const {
-    return impl->slot != detail::kNoSlot && impl->epoch == epoch_;
-  }
+  bool tracked(const detail::TensorImpl* impl) const { return impl->slot != detail::kNoSlot && impl->epoch == epoch_; }
 
  private:
   friend class NodeRef;

@@ -50,8 +50,8 @@ using detail::TensorImpl;
 void Tensor::throw_undefined() { throw ValueError("Tensor: use of an undefined tensor"); }
 
 void Tensor::throw_dtype(DType want) const {
-  throw DTypeError(fmt::format("Tensor::data: tensor of shape {} is {}, accessed as {}", shape(),
-                                 dtype_name(dtype()), dtype_name(want)));
+  throw DTypeError(fmt::format("Tensor::data: tensor of shape {} is {}, accessed as {}", shape(), dtype_name(dtype()),
+                               dtype_name(want)));
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, const char* op) {
@@ -63,14 +63,13 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, const char* op) {
 std::int64_t Tensor::flat_index(std::initializer_list<std::int64_t> index, const char* op) const {
   const Shape& s = shape();
   if (static_cast<int>(index.size()) != s.rank())
-    throw ValueError(fmt::format("{}: index of {} values for a tensor of shape {} (rank {})", op,
-                                 index.size(), s, s.rank()));
+    throw ValueError(
+        fmt::format("{}: index of {} values for a tensor of shape {} (rank {})", op, index.size(), s, s.rank()));
   std::int64_t flat = 0;
   int d = 0;
   for (std::int64_t i : index) {
     if (i < 0 || i >= s[d])
-      throw ValueError(fmt::format("{}: index {} out of range [0, {}) in dimension {} of shape {}", op,
-                                   i, s[d], d, s));
+      throw ValueError(fmt::format("{}: index {} out of range [0, {}) in dimension {} of shape {}", op, i, s[d], d, s));
     flat = flat * s[d] + i;
     ++d;
   }
@@ -115,10 +114,10 @@ bool Tensor::is_leaf() const {
 
 Tensor& Tensor::requires_grad_(bool on) {
   if (!is_leaf())
-    throw GraphError(fmt::format(
-        "requires_grad_: tensor of shape {} is computed by an op; only leaves can be marked "
-        "(use detach() first)",
-        shape()));
+    throw GraphError(
+        fmt::format("requires_grad_: tensor of shape {} is computed by an op; only leaves can be marked "
+                    "(use detach() first)",
+                    shape()));
   checked().requires_grad = on;
   return *this;
 }
@@ -128,8 +127,8 @@ Tensor Tensor::grad() const { return Tensor::borrow(checked().grad); }
 void Tensor::set_grad(const Tensor& g) {
   TensorImpl& i = checked();
   if (g.defined() && (g.shape() != i.shape || g.dtype() != i.dtype))
-    throw ShapeError(fmt::format("set_grad: gradient is {} {}, expected {} {}", g.shape(),
-                                 dtype_name(g.dtype()), i.shape, dtype_name(i.dtype)));
+    throw ShapeError(fmt::format("set_grad: gradient is {} {}, expected {} {}", g.shape(), dtype_name(g.dtype()),
+                                 i.shape, dtype_name(i.dtype)));
   if (g.impl_) g.impl_->retain();
   if (i.grad) i.grad->release();
   i.grad = g.impl_;
@@ -159,8 +158,8 @@ Tensor Tensor::detach() const {
 Tensor Tensor::view(const Shape& shape) const {
   TensorImpl& i = checked();
   if (shape.checked_numel(dtype_size(i.dtype), "view") != i.shape.numel())
-    throw ShapeError(fmt::format("view: cannot view {} ({} elements) as {} ({} elements)", i.shape,
-                                 i.shape.numel(), shape, shape.numel()));
+    throw ShapeError(fmt::format("view: cannot view {} ({} elements) as {} ({} elements)", i.shape, i.shape.numel(),
+                                 shape, shape.numel()));
   i.storage->retain();
   return Tensor(TensorImpl::create(shape, i.dtype, i.storage));
 }
@@ -174,16 +173,15 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType d) const {
   if (d == dtype()) return clone();
   Tensor out = Tensor::empty(shape(), d);
-  dispatch(dtype(), [&]<class S>() {
-    dispatch(d, [&]<class D>() { std::copy_n(data<S>(), numel(), out.data<D>()); });
-  });
+  dispatch(dtype(),
+           [&]<class S>() { dispatch(d, [&]<class D>() { std::copy_n(data<S>(), numel(), out.data<D>()); }); });
   return out;
 }
 
 void Tensor::copy_from(const Tensor& src) {
   if (src.shape() != shape() || src.dtype() != dtype())
-    throw ShapeError(fmt::format("copy_from: source is {} {}, expected {} {}", src.shape(),
-                                 dtype_name(src.dtype()), shape(), dtype_name(dtype())));
+    throw ShapeError(fmt::format("copy_from: source is {} {}, expected {} {}", src.shape(), dtype_name(src.dtype()),
+                                 shape(), dtype_name(dtype())));
   if (src.raw_data() != raw_data())
     std::memcpy(raw_data(), src.raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
   increment_version();
@@ -191,8 +189,8 @@ void Tensor::copy_from(const Tensor& src) {
 
 void Tensor::assign_(const Tensor& src) {
   if (!is_leaf())
-    throw GraphError(fmt::format("assign_: tensor of shape {} is computed by an op; only leaves can be reassigned",
-                                 shape()));
+    throw GraphError(
+        fmt::format("assign_: tensor of shape {} is computed by an op; only leaves can be reassigned", shape()));
   TensorImpl& i = checked();
   TensorImpl& s = src.checked();
   s.storage->retain();
@@ -308,8 +306,7 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dt
   return from_values(std::span(values.begin(), values.size()), shape, dtype);
 }
 Tensor tensor(std::initializer_list<double> values, DType dtype) {
-  return from_values(std::span(values.begin(), values.size()),
-                     Shape{static_cast<std::int64_t>(values.size())}, dtype);
+  return from_values(std::span(values.begin(), values.size()), Shape{static_cast<std::int64_t>(values.size())}, dtype);
 }
 Tensor scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
 

@@ -261,8 +261,7 @@ Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullp
 /// Standard normal from `gen`.
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);
 /// Uniform in [low, high) from `gen`.
-Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::f32,
-               Generator* gen = nullptr);
+Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::f32, Generator* gen = nullptr);
 
 }  // namespace tg
 

@@ -30,9 +30,8 @@ void check(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor&
   if (h_prev.defined() && (h_prev.rank() != 2 || h_prev.size(0) != b || h_prev.size(1) != h))
     throw ShapeError(fmt::format("rnn_tanh_step: previous state {}, expected [{},{}]", h_prev.shape(), b, h));
   if (u.dtype() != xw.dtype() || (h_prev.defined() && h_prev.dtype() != xw.dtype()))
-    throw DTypeError(fmt::format("rnn_tanh_step: inputs are {}, {} and {}; expected one dtype",
-                                 dtype_name(xw.dtype()), h_prev.defined() ? dtype_name(h_prev.dtype()) : "none",
-                                 dtype_name(u.dtype())));
+    throw DTypeError(fmt::format("rnn_tanh_step: inputs are {}, {} and {}; expected one dtype", dtype_name(xw.dtype()),
+                                 h_prev.defined() ? dtype_name(h_prev.dtype()) : "none", dtype_name(u.dtype())));
 }
 
 void step_backward(BackwardContext& ctx) {
@@ -72,8 +71,8 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
     const T* src = xw.data<T>() + t * units;
     T* out = h.data<T>();
     if (h_prev.defined())  // z = h_prev U + xw_t
-      kernels::gemm(false, false, b, units, units, T(1), h_prev.data<T>(), units, u.data<T>(), units, T(0), out,
-                    units, src, steps * units);
+      kernels::gemm(false, false, b, units, units, T(1), h_prev.data<T>(), units, u.data<T>(), units, T(0), out, units,
+                    src, steps * units);
     else
       kernels::copy_rows(src, steps * units, out, units, b, units);
     kernels::tanh_forward(out, out, h.numel());
@@ -89,18 +88,18 @@ namespace detail {
 // What the steps of one sequence share. Reused by the next sequence when no recording holds it.
 // The chain is the run of steps t0, t0 + 1, ..., last_t, each reading the previous one's output.
 struct RnnScanState {
-  Tensor xw, u;              // detached aliases of the sequence's inputs
-  Tensor h_init;             // h_prev of the chain's first step (undefined: zeros)
-  Tensor packed_u;           // U packed for h_prev U (B rows)
-  Tensor packed_ut;          // U^T packed for dz U^T
+  Tensor xw, u;                         // detached aliases of the sequence's inputs
+  Tensor h_init;                        // h_prev of the chain's first step (undefined: zeros)
+  Tensor packed_u;                      // U packed for h_prev U (B rows)
+  Tensor packed_ut;                     // U^T packed for dz U^T
   kernels::PackedPlan<float> plan_f32;  // both products, [B,H] x [H,H], planned once
   kernels::PackedPlan<double> plan_f64;
-  Tensor seq;                // [B,T,H]: h_t of each step of the chain at [:, t, :], written as it is
-                             // computed: the sequence output, and (a step behind) the h_{t-1} of dU
-  Tensor dz;                 // [B,T,H]: dz_t at [:, t, :], left by the steps' rules; becomes d xw
-  Tensor dseq;               // the sequence output's gradient, while a backward walks the chain
-  Tensor aside;              // [B,H]: rows of dz set aside during the dU product
-  std::vector<const TensorImpl*> outs;  // each step's output, and its slot when recorded: an
+  Tensor seq;                            // [B,T,H]: h_t of each step of the chain at [:, t, :], written as it is
+                                         // computed: the sequence output, and (a step behind) the h_{t-1} of dU
+  Tensor dz;                             // [B,T,H]: dz_t at [:, t, :], left by the steps' rules; becomes d xw
+  Tensor dseq;                           // the sequence output's gradient, while a backward walks the chain
+  Tensor aside;                          // [B,H]: rows of dz set aside during the dU product
+  std::vector<const TensorImpl*> outs;   // each step's output, and its slot when recorded: an
   std::vector<std::uint32_t> out_slots;  // address alone may be reused by another tensor
   std::vector<std::uint8_t> stepped, written;
   std::int64_t t0 = -1, last_t = -1;
@@ -129,8 +128,7 @@ struct ScanStepAttrs {
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
 // else holds it.
 void ensure(Tensor& t, const Shape& shape, DType dtype) {
-  if (!t.defined() || t.dtype() != dtype || t.shape() != shape || t.impl()->refs > 1 ||
-      t.impl()->storage->refs() > 1)
+  if (!t.defined() || t.dtype() != dtype || t.shape() != shape || t.impl()->refs > 1 || t.impl()->storage->refs() > 1)
     t = Tensor::empty(shape, dtype);
 }
 
@@ -165,8 +163,8 @@ void scan_reduce(BackwardContext& ctx, detail::RnnScanState& st) {
     kernels::gemm(true, false, units, units, b * steps - 1, T(1), seq, units, dz + units, units, T(1), dU, units);
     kernels::copy_rows(aside, units, dz, row, b, units);
     if (st.h_init.defined())  // h_prev^T dz_{t0}
-      kernels::gemm(true, false, units, units, b, T(1), st.h_init.data<T>(), units, dz + st.t0 * units, row, T(1),
-                    dU, units);
+      kernels::gemm(true, false, units, units, b, T(1), st.h_init.data<T>(), units, dz + st.t0 * units, row, T(1), dU,
+                    units);
   }
   if (ctx.needs_grad(0)) ctx.accumulate(0, std::move(st.dz));  // d xw[:, t, :] = dz_t, as laid out
   std::fill(st.written.begin(), st.written.end(), std::uint8_t{0});
@@ -190,8 +188,8 @@ void scan_step_backward(BackwardContext& ctx) {
       // With a sequence output every step from 0 is in the chain, so h_prev is step t - 1's output.
       const T* ds = st.dseq.defined() && a.t > 0 ? st.dseq.data<T>() + (a.t - 1) * units : nullptr;
       auto [dh_prev, first] = ctx.grad_target(1);
-      kernels::gemm_planned(plan<T>(st), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1), dh_prev.data<T>(),
-                            units, ds, row);
+      kernels::gemm_planned(plan<T>(st), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1), dh_prev.data<T>(), units,
+                            ds, row);
     }
     if (a.first) scan_reduce<T>(ctx, st);
   });
@@ -255,8 +253,7 @@ bool RnnTanhScan::is_output(const Tensor& h, std::int64_t t) const {
   const detail::RnnScanState& st = *state_;
   const detail::TensorImpl* impl = h.impl();
   return impl != nullptr && impl == st.outs[static_cast<std::size_t>(t)] &&
-         (!st.recording ||
-          (Tape::current().tracked(impl) && impl->slot == st.out_slots[static_cast<std::size_t>(t)]));
+         (!st.recording || (Tape::current().tracked(impl) && impl->slot == st.out_slots[static_cast<std::size_t>(t)]));
 }
 
 bool RnnTanhScan::continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const {
