@@ -328,7 +328,9 @@ void check_optimizer_holds(const Module& model, const Optimizer& opt) {
   bool shared = false;
   std::size_t trainable = 0, n_missing = 0;
   std::string missing;
-  for (const auto& [path, p] : named) {
+  for (const auto& entry : named) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& path = entry.first;
+    const Tensor& p = entry.second;
     const bool held = std::any_of(opt_params.begin(), opt_params.end(), [&](const Tensor& q) { return q.is_same(p); });
     shared = shared || held;
     if (!p.requires_grad()) continue;
