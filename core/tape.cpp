@@ -30,31 +30,85 @@ bool all_finite(const Tensor& t) {
 }
 
 // A gradient buffer may be taken over only when nothing else can see or change its elements.
-bool exclusively_held(const Tensor& t) { return t.impl()->refs == 1 && t.impl()->storage->refs() == 1; }
+[[gnu::always_inline]] inline bool exclusively_held(const Tensor& t) {
+  return t.impl()->refs.unique() && t.impl()->storage->unique();
+}
+
+// Recording epochs, unique over all tapes: a tensor recorded on one thread is never taken for a
+// node of another thread's recording.
+std::atomic<std::uint64_t> g_next_epoch{1};
+
+// This thread's tape (null until its first use, and after its thread gave it up).
+constinit thread_local Tape* t_tape = nullptr;
+
+constexpr std::uint64_t kLow32 = 0xffffffffu;
 }  // namespace
 
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 bool grad_enabled() { return g_grad_enabled; }
 
+Tape::Tape(std::uint32_t id)
+    : epoch_(g_next_epoch.fetch_add(1, std::memory_order_relaxed)),
+      id_(id),
+      published_epoch_(epoch_),
+      remote_dead_((epoch_ & kLow32) << 32) {}
+
 Tape& Tape::current() {
-  // Leaked on purpose: tensors in static objects may outlive thread-local destructors.
-  static thread_local Tape* tape = new Tape;
-  return *tape;
+  if (Tape* t = t_tape) [[likely]]
+    return *t;
+  return attach();
+}
+
+// A tape belongs to its thread's home (core/storage.h) and passes with it to the next thread
+// when its thread ends: never destroyed, so a tensor may always look up the tape it came from.
+Tape& Tape::attach() {
+  const std::uint32_t home = detail::current_home_id();
+  auto* t = static_cast<Tape*>(detail::attached_to_home(home));
+  if (!t) {
+    t = new Tape(home);
+    detail::attach_to_home(t, &Tape::park);
+  }
+  t_tape = t;
+  return *t;
+}
+
+// Its thread ends: the recording is released (its tensors become constants) and the buffers
+// returned, before the home passes on.
+void Tape::park(void* tape) {
+  auto* t = static_cast<Tape*>(tape);
+  t->clear();
+  t->nodes_ = {};
+  t->io_ = {};
+  t->saved_ = {};
+  t->saved_versions_ = {};
+  t->slots_ = {};
+  t->objects_ = {};
+  t->inputs_ = {};
+  t->anomaly_ = false;
+  t->trace_inputs_ = false;
+  t_tape = nullptr;
 }
 
 // ---- recording --------------------------------------------------------------------------------
 
+// The slot is written with the low half of the epoch beside it, in one word: a parameter that
+// several threads' recordings take at once gets its slot and epoch written by each, and a tape
+// must never read another tape's slot beside its own epoch.
+void Tape::take_slot(detail::TensorImpl* impl, std::uint32_t slot) const {
+  impl->slot_and_tag.store(slot | (epoch_ & 0xffffffffu) << 32, std::memory_order_relaxed);
+  impl->epoch.store(epoch_, std::memory_order_relaxed);
+}
+
 std::uint32_t Tape::slot_of(const Tensor& t) {
   detail::TensorImpl* impl = t.impl();
   if (!impl) return detail::kNoSlot;
-  if (tracked(impl)) return impl->slot;
+  if (const std::uint32_t s = tracked_slot(impl); s != detail::kNoSlot) return s;
   if (!impl->requires_grad) return detail::kNoSlot;
   auto id = static_cast<std::uint32_t>(slots_.size());
   slots_.push_back({impl->shape, impl->dtype, detail::kLeafNode, Tensor(), t});
-  impl->slot = id;
-  impl->epoch = epoch_;
-  impl->counted = false;
+  take_slot(impl, id);
+  if (impl->counted.load(std::memory_order_relaxed)) impl->counted.store(false, std::memory_order_relaxed);
   return id;
 }
 
@@ -75,7 +129,12 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
       break;
     }
   }
-  if (!any) return {};
+  // An op output of another thread's recording still pending there is refused, never a silent
+  // cut through that graph (below, the inputs that take no slot are looked at when recording).
+  if (!any) {
+    check_not_pending_elsewhere(name, inputs);
+    return {};
+  }
 
   auto node_id = static_cast<std::uint32_t>(nodes_.size());
   detail::Node& node = nodes_.emplace_back();
@@ -86,10 +145,21 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
   node.n_out = static_cast<std::uint16_t>(outputs.size());
   node.saved_begin = static_cast<std::uint32_t>(saved_.size());
   node.n_saved = 0;
-  for (const Tensor* in : inputs) {
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor* in = inputs[k];
     std::uint32_t s = slot_of(*in);
-    if (s == detail::kNoSlot && trace_inputs_ && in->defined())
-      inputs_.emplace_back(static_cast<std::uint32_t>(io_.size()), *in);
+    if (s == detail::kNoSlot && in->defined()) {
+      if (in->impl()->counted.load(std::memory_order_relaxed)) [[unlikely]] {
+        if (const Tape* other = pending_elsewhere(in->impl())) {
+          // Nothing of this node stays recorded.
+          io_.resize(node.io_begin);
+          while (!inputs_.empty() && inputs_.back().first >= node.io_begin) inputs_.pop_back();
+          nodes_.pop_back();
+          throw_pending_elsewhere(name, k, in->impl(), *other);
+        }
+      }
+      if (trace_inputs_) inputs_.emplace_back(static_cast<std::uint32_t>(io_.size()), *in);
+    }
     io_.push_back(s);
   }
   for (Tensor* out : outputs) {
@@ -99,9 +169,8 @@ NodeRef Tape::record(const char* name, BackwardFn fn, std::span<const Tensor* co
     slot.shape = impl->shape;
     slot.dtype = impl->dtype;
     slot.node = node_id;
-    impl->slot = id;
-    impl->epoch = epoch_;
-    impl->counted = true;
+    take_slot(impl, id);
+    impl->counted.store(true, std::memory_order_relaxed);
     ++live_;
     io_.push_back(id);
   }
@@ -153,14 +222,66 @@ std::uint32_t NodeRef::keep(std::shared_ptr<void> object) {
 
 std::byte* NodeRef::attr_bytes() { return tape_->nodes_[node_].attrs.data(); }
 
+inline void Tape::forget_current() {
+  --live_;
+  if (remote_dead_.load(std::memory_order_relaxed) & kLow32) [[unlikely]]
+    live_ -=
+        static_cast<std::int64_t>(remote_dead_.exchange((epoch_ & kLow32) << 32, std::memory_order_acquire) & kLow32);
+  if (live_ <= 0 && !in_backward_) clear();
+}
+
 // A counted tensor died: when none is left, nothing can reach the recording any more.
-void Tape::forget(detail::TensorImpl* impl) {
-  if (impl->epoch != epoch_) return;
-  if (--live_ == 0 && !in_backward_) clear();
+void Tape::forget_recorded(const detail::TensorImpl* impl) {
+  const std::uint64_t epoch = impl->epoch.load(std::memory_order_relaxed);
+  Tape* mine = t_tape;
+  if (mine && epoch == mine->epoch_) {
+    mine->forget_current();
+    return;
+  }
+  if (impl->home == detail::t_home_id) return;  // of an earlier recording of this thread's
+  // Died on another thread than the one whose recording it is an output of: counted there, for
+  // that thread to take off, unless that recording is over.
+  auto* owner = static_cast<Tape*>(detail::attached_to_home(impl->home));
+  if (!owner || owner->published_epoch_.load(std::memory_order_acquire) != epoch) return;
+  std::uint64_t dead = owner->remote_dead_.load(std::memory_order_relaxed);
+  do {
+    if ((dead >> 32) != (epoch & kLow32)) return;  // the recording ended meanwhile
+  } while (
+      !owner->remote_dead_.compare_exchange_weak(dead, dead + 1, std::memory_order_release, std::memory_order_relaxed));
+}
+
+const Tape* Tape::pending_elsewhere(const detail::TensorImpl* impl) {
+  if (impl->home == detail::t_home_id || impl->slot() == detail::kNoSlot ||
+      !impl->counted.load(std::memory_order_relaxed))
+    return nullptr;
+  const auto* owner = static_cast<const Tape*>(detail::attached_to_home(impl->home));
+  if (!owner || owner == t_tape) return nullptr;
+  const std::uint64_t epoch = impl->epoch.load(std::memory_order_relaxed);
+  return owner->published_epoch_.load(std::memory_order_acquire) == epoch ? owner : nullptr;
+}
+
+void Tape::check_not_pending_elsewhere(const char* op, std::span<const Tensor* const> inputs) const {
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const detail::TensorImpl* impl = inputs[k]->impl();
+    if (impl && impl->counted.load(std::memory_order_relaxed) && !tracked(impl)) [[unlikely]]
+      if (const Tape* other = pending_elsewhere(impl)) throw_pending_elsewhere(op, k, impl, *other);
+  }
+}
+
+void Tape::throw_pending_elsewhere(const char* op, std::size_t input, const detail::TensorImpl* impl,
+                                   const Tape& other) const {
+  throw GraphError(
+      fmt::format("{}: input {} (shape {}) is an output of a graph still pending on thread #{}'s tape, and this op "
+                  "records on thread #{}'s: a graph belongs to the thread that recorded it. Finish it there (backward, "
+                  "or drop its outputs) or compute it under NoGradGuard, or pass detach() of it here",
+                  op, input, impl->shape, other.id_, id_));
 }
 
 void Tape::clear() {
-  ++epoch_;  // first, so that tensors released below no longer count against this recording
+  // A new epoch first, so that tensors released below no longer count against this recording.
+  epoch_ = g_next_epoch.fetch_add(1, std::memory_order_relaxed);
+  published_epoch_.store(epoch_, std::memory_order_release);
+  remote_dead_.store((epoch_ & kLow32) << 32, std::memory_order_release);
   live_ = 0;
   nodes_.clear();
   io_.clear();
@@ -173,8 +294,9 @@ void Tape::clear() {
 
 void Tape::retain_grad(const Tensor& t) {
   detail::TensorImpl* impl = t.impl();
-  if (!tracked(impl) || slots_[impl->slot].node == detail::kLeafNode) return;
-  slots_[impl->slot].owner = t;
+  const std::uint32_t s = tracked_slot(impl);
+  if (s == detail::kNoSlot || slots_[s].node == detail::kLeafNode) return;  // a leaf keeps its gradient anyway
+  slots_[s].owner = t;
 }
 
 // ---- backward ---------------------------------------------------------------------------------
@@ -312,7 +434,12 @@ void Tape::backward(const Tensor& root, const Tensor* seed, bool retain_graph) {
   if (!impl) throw GraphError("backward: called on an undefined tensor");
   if (in_backward_) throw GraphError("backward: called from inside a backward rule");
   if (!tracked(impl) && !impl->requires_grad) {
-    if (impl->slot != detail::kNoSlot && impl->epoch < epoch_)
+    if (const Tape* other = pending_elsewhere(impl))
+      throw GraphError(fmt::format(
+          "backward: this tensor of shape {} is an output of a graph pending on thread #{}'s tape, not on this "
+          "one (thread #{}'s): call backward on the thread that recorded it",
+          impl->shape, other->id_, id_));
+    if (impl->slot() != detail::kNoSlot && impl->epoch.load(std::memory_order_relaxed) < epoch_)
       throw GraphError(
           fmt::format("backward: the graph behind this tensor of shape {} was already freed (by an earlier "
                       "backward, or a Tape::clear); pass retain_graph = true to the first backward to call it again",

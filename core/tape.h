@@ -11,6 +11,7 @@
 #include <tapegrad/core/config.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -180,6 +181,11 @@ class BackwardContext {
 
 /// The recording of this thread. One tape per thread; it is reset by each backward (unless the
 /// graph is retained) and whenever no tensor that could reach it is alive any more.
+///
+/// Threads: a graph belongs to the thread that recorded it. Its pending outputs used as op
+/// inputs (or backward from) on another thread are a GraphError naming both threads; once it is
+/// released (backward, Tape::clear, its outputs dropped, or its thread ended) its tensors are
+/// constants that any thread may use. Parameters (leaves) take part in every thread's graphs.
 class Tape {
  public:
   /// This thread's tape.
@@ -214,8 +220,11 @@ class Tape {
   /// Whether anomaly detection is on.
   bool anomaly_detection() const { return anomaly_; }
 
-  /// Current recording epoch (bumped by every reset).
+  /// Current recording epoch: a new one at every reset, never the same on two tapes.
   std::uint64_t epoch() const { return epoch_; }
+  /// The number of the thread this tape belongs to, as error messages name it (numbers of
+  /// ended threads are given to new ones).
+  std::uint32_t thread_number() const { return id_; }
 
   /// For Tensor::backward, Tensor::retain_grad and record(); not for users.
   /// @{
@@ -223,14 +232,32 @@ class Tape {
   void backward(const Tensor& root, const Tensor* seed, bool retain_graph);
   NodeRef record(const char* name, BackwardFn fn, std::span<const Tensor* const> inputs,
                  std::span<Tensor* const> outputs);
-  void forget(detail::TensorImpl* impl);
+  /// A tensor an op output of some recording died (on any thread).
+  static void forget_recorded(const detail::TensorImpl* impl);
   /// @}
+  /// The slot `impl` holds in the current recording, or kNoSlot.
+  std::uint32_t tracked_slot(const detail::TensorImpl* impl) const {
+    const std::uint64_t slot_and_tag = impl->slot_and_tag.load(std::memory_order_relaxed);
+    return impl->epoch.load(std::memory_order_relaxed) == epoch_ && (slot_and_tag >> 32) == (epoch_ & 0xffffffffu)
+               ? static_cast<std::uint32_t>(slot_and_tag)
+               : detail::kNoSlot;
+  }
   /// Whether `impl` holds a slot of the current recording.
-  bool tracked(const detail::TensorImpl* impl) const { return impl->slot != detail::kNoSlot && impl->epoch == epoch_; }
+  bool tracked(const detail::TensorImpl* impl) const { return tracked_slot(impl) != detail::kNoSlot; }
+  /// The tape of another thread whose pending recording `impl` is an output of, or null.
+  static const Tape* pending_elsewhere(const detail::TensorImpl* impl);
 
  private:
   friend class NodeRef;
   friend class BackwardContext;
+  explicit Tape(std::uint32_t id);
+  static Tape& attach();
+  static void park(void* tape);
+  void forget_current();
+  void take_slot(detail::TensorImpl* impl, std::uint32_t slot) const;
+  void check_not_pending_elsewhere(const char* op, std::span<const Tensor* const> inputs) const;
+  [[noreturn]] void throw_pending_elsewhere(const char* op, std::size_t input, const detail::TensorImpl* impl,
+                                            const Tape& other) const;
   std::uint32_t slot_of(const Tensor& t);
   [[noreturn]] void throw_modified(const detail::Node& node, std::uint32_t index) const;
 
@@ -241,8 +268,13 @@ class Tape {
   std::vector<detail::Slot> slots_;
   std::vector<std::shared_ptr<void>> objects_;
   std::vector<std::pair<std::uint32_t, Tensor>> inputs_;  // (position in io_, tensor) when traced
-  std::uint64_t epoch_ = 1;
-  std::int64_t live_ = 0;  // non-leaf tensors alive outside the tape that hold a slot
+  std::uint64_t epoch_;
+  std::int64_t live_ = 0;   // non-leaf tensors alive outside the tape that hold a slot
+  const std::uint32_t id_;  // its thread's home id
+  // For other threads: the current epoch, and (its low 32 bits << 32) + the number of this
+  // recording's outputs that died on another thread, which forget_current takes off live_.
+  std::atomic<std::uint64_t> published_epoch_;
+  std::atomic<std::uint64_t> remote_dead_;
   bool in_backward_ = false;
   bool anomaly_ = false;
   bool trace_inputs_ = false;

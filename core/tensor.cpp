@@ -13,33 +13,30 @@
 namespace tg {
 
 namespace detail {
-namespace {
-// Free list of TensorImpl blocks, per thread, linked through their first bytes. Constant-initialised
-// (no guard on access); the blocks are leaked at thread exit on purpose (see StoragePool).
-constinit thread_local void* t_free_impls = nullptr;
-}  // namespace
+// The blocks come from the calling thread's home (core/storage.h): a free list per thread, and a
+// block freed on another thread goes back to the home it came from.
+// Inline: only this file makes handles, and a tensor's creation is on every op's path.
+inline TensorImpl* TensorImpl::create(const Shape& shape, DType dtype, Storage* storage) {
+  std::uint32_t home = kNoHome;
+  void* mem = allocate_impl_block(sizeof(TensorImpl), home);
+  return ::new (mem) TensorImpl(shape, dtype, storage, home);
+}
 
-TensorImpl* TensorImpl::create(const Shape& shape, DType dtype, Storage* storage) {
-  void* mem = t_free_impls;
-  if (mem)
-    t_free_impls = *static_cast<void**>(mem);
-  else
-    mem = ::operator new(sizeof(TensorImpl));
-  return ::new (mem) TensorImpl(shape, dtype, storage);
+void TensorImpl::release_last_local(TensorImpl* impl) {
+  if (impl->refs.release_last_local()) destroy(impl);
+}
+
+void TensorImpl::release_shared(TensorImpl* impl) {
+  if (impl->refs.release_shared(impl, &destroy_erased)) destroy(impl);
 }
 
 void TensorImpl::destroy(TensorImpl* impl) {
-  if (impl->counted) Tape::current().forget(impl);
+  if (impl->counted.load(std::memory_order_relaxed)) Tape::forget_recorded(impl);
   if (impl->storage) impl->storage->release();
   if (impl->grad) impl->grad->release();
+  const std::uint32_t home = impl->home;
   impl->~TensorImpl();
-#ifdef TAPEGRAD_NO_POOL
-  ::operator delete(impl);
-#else
-  void* mem = impl;
-  *static_cast<void**>(mem) = t_free_impls;
-  t_free_impls = mem;
-#endif
+  free_impl_block(impl, home);
 }
 }  // namespace detail
 
@@ -55,6 +52,7 @@ void Tensor::throw_dtype(DType want) const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, const char* op) {
+  detail::poll_home();  // tensors other threads dropped last may die here, on the thread that made them
   // The one check of a new shape: past it, numel() and the byte count below cannot overflow.
   auto bytes = static_cast<std::size_t>(shape.checked_numel(dtype_size(dtype), op)) * dtype_size(dtype);
   return Tensor(TensorImpl::create(shape, dtype, Storage::allocate(bytes)));
@@ -109,7 +107,8 @@ bool Tensor::requires_grad() const {
 
 bool Tensor::is_leaf() const {
   const TensorImpl& i = checked();
-  return !(i.counted && Tape::current().tracked(&i));
+  if (!i.counted.load(std::memory_order_relaxed)) return true;
+  return !Tape::current().tracked(&i) && Tape::pending_elsewhere(&i) == nullptr;
 }
 
 Tensor& Tensor::requires_grad_(bool on) {

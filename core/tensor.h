@@ -6,6 +6,7 @@
 
 #include <tapegrad/core/config.h>
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -27,28 +28,45 @@ namespace detail {
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
 /// The shared state behind Tensor handles. Pooled; users never touch it.
+///
+/// Threads: the reference count is biased (core/storage.h, RefCount), so handles are copied and
+/// dropped on any thread. The slot, `epoch` and `counted` are written by the tape that records
+/// the tensor; a parameter used by several threads' tapes at once is written by each, so they are
+/// atomics, and the slot carries the low half of its epoch: a tape takes a slot only when both
+/// halves name its current recording, so it never reads another tape's slot beside its epoch.
 struct TensorImpl {
-  std::uint32_t refs = 1;
+  RefCount refs;
+  std::uint32_t home;  // the home whose free list the block returns to; an op output's home is
+                       // also the thread whose tape recorded it
+  std::atomic<std::uint64_t> slot_and_tag{kNoSlot};  // slot | (epoch & 0xffffffff) << 32
+  std::atomic<std::uint64_t> epoch{0};               // the recording the slot belongs to (unique over all tapes)
   DType dtype = DType::f32;
-  bool requires_grad = false;  // a leaf whose gradient the user wants (a parameter)
-  bool counted = false;        // counted among the tape's live non-leaf tensors
-  std::uint32_t slot = kNoSlot;
-  std::uint64_t epoch = 0;  // the tape epoch `slot` belongs to
+  bool requires_grad = false;        // a leaf whose gradient the user wants (a parameter)
+  std::atomic<bool> counted{false};  // counted among the tape's live non-leaf tensors
   Shape shape;
   Storage* storage = nullptr;
   TensorImpl* grad = nullptr;
   std::unique_ptr<std::string> name;  // rarely set: a pointer keeps creation cheap
 
-  TensorImpl() = default;
-  TensorImpl(const Shape& s, DType d, Storage* st) : dtype(d), shape(s), storage(st) {}
+  TensorImpl(const Shape& s, DType d, Storage* st, std::uint32_t h)
+      : refs(h), home(h), dtype(d), shape(s), storage(st) {}
   static TensorImpl* create(const Shape& shape, DType dtype, Storage* storage);
-  void retain() { ++refs; }
+  /// The slot last recorded (kNoSlot when none); Tape::tracked says whether it is current.
+  std::uint32_t slot() const { return static_cast<std::uint32_t>(slot_and_tag.load(std::memory_order_relaxed)); }
+  void retain() { refs.retain(); }
   void release() {
-    if (--refs == 0) destroy(this);
+    if (refs.owned()) [[likely]] {
+      if (refs.drop_local()) release_last_local(this);
+    } else {
+      release_shared(this);
+    }
   }
 
  private:
   static void destroy(TensorImpl* impl);
+  static void destroy_erased(void* impl) { destroy(static_cast<TensorImpl*>(impl)); }
+  static void release_last_local(TensorImpl* impl);
+  static void release_shared(TensorImpl* impl);
 };
 }  // namespace detail
 

@@ -128,7 +128,8 @@ struct ScanStepAttrs {
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
 // else holds it.
 void ensure(Tensor& t, const Shape& shape, DType dtype) {
-  if (!t.defined() || t.dtype() != dtype || t.shape() != shape || t.impl()->refs > 1 || t.impl()->storage->refs() > 1)
+  if (!t.defined() || t.dtype() != dtype || t.shape() != shape || !t.impl()->refs.unique() ||
+      !t.impl()->storage->unique())
     t = Tensor::empty(shape, dtype);
 }
 
@@ -253,7 +254,8 @@ bool RnnTanhScan::is_output(const Tensor& h, std::int64_t t) const {
   const detail::RnnScanState& st = *state_;
   const detail::TensorImpl* impl = h.impl();
   return impl != nullptr && impl == st.outs[static_cast<std::size_t>(t)] &&
-         (!st.recording || (Tape::current().tracked(impl) && impl->slot == st.out_slots[static_cast<std::size_t>(t)]));
+         (!st.recording ||
+          (Tape::current().tracked(impl) && impl->slot() == st.out_slots[static_cast<std::size_t>(t)]));
 }
 
 bool RnnTanhScan::continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const {
@@ -307,7 +309,7 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   }
   NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h_prev, &u}, h);
   if (!node) return h;
-  st.out_slots[ts] = h.impl()->slot;
+  st.out_slots[ts] = h.impl()->slot();
   node.save(h);
   // The chain's steps share the first one's handle on the state: they are in its recording.
   if (first) st.kept = node.keep(state_);
