@@ -1,5 +1,6 @@
 #include <tapegrad/core/random.h>
 
+#include <atomic>
 #include <cmath>
 
 namespace tg {
@@ -34,11 +35,31 @@ std::uint64_t Generator::below(std::uint64_t n) {
   }
 }
 
+namespace {
+// The seed of the latest manual_seed, where a thread's default generator starts.
+std::atomic<std::uint32_t> g_seed{42};
+
+struct ThreadGenerator {
+  Generator gen;
+  bool seeded = false;
+};
+thread_local ThreadGenerator t_generator;
+}  // namespace
+
 Generator& default_generator() {
-  static Generator gen(42);
-  return gen;
+  ThreadGenerator& t = t_generator;
+  if (!t.seeded) [[unlikely]] {
+    t.gen.seed(g_seed.load(std::memory_order_relaxed));
+    t.seeded = true;
+  }
+  return t.gen;
 }
 
-void manual_seed(std::uint32_t seed) { default_generator().seed(seed); }
+void manual_seed(std::uint32_t seed) {
+  g_seed.store(seed, std::memory_order_relaxed);
+  ThreadGenerator& t = t_generator;
+  t.gen.seed(seed);
+  t.seeded = true;
+}
 
 }  // namespace tg

@@ -41,9 +41,17 @@ class Generator {
   double gauss_ = 0.0;
 };
 
-/// The generator used when none is given.
+/// The generator used when none is given: the calling thread's own. Each thread has one, so
+/// threads that build models or shuffle at the same time never share (or race on) a sequence.
+/// A thread's default generator starts, at its first draw, from the seed of the latest
+/// manual_seed call made on any thread (42 when there was none); after that only manual_seed
+/// on that thread restarts it. So after `manual_seed(s)`, a model built on a new worker thread
+/// gets the same weights as one built on the calling thread, and models built on several new
+/// threads at once get those same weights each.
 Generator& default_generator();
-/// Reseeds the default generator.
+/// Restarts the calling thread's default generator from `seed`, and makes `seed` the start of
+/// every thread's default generator that has not drawn yet (threads started later included).
+/// The same seed followed by the same calls gives the same numbers on whichever thread.
 void manual_seed(std::uint32_t seed);
 
 }  // namespace tg
