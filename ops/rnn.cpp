@@ -213,11 +213,11 @@ void scan_sequence_backward(BackwardContext& ctx) {
 }
 }  // namespace
 
-void RnnTanhScan::begin(const Tensor& xw, const Tensor& u) {
+void RnnTanhScan::begin(State& state, const Tensor& xw, const Tensor& u) {
   // A recording that still holds the state (retain_graph, or a graph not yet differentiated)
   // keeps it; the new sequence takes fresh buffers.
-  if (!state_ || state_.use_count() > 1) state_ = std::make_shared<detail::RnnScanState>();
-  detail::RnnScanState& st = *state_;
+  if (!state || state.use_count() > 1) state = std::make_shared<detail::RnnScanState>();
+  detail::RnnScanState& st = *state;
   const DType dt = xw.dtype();
   st.batch = xw.size(0);
   st.steps = xw.size(1);
@@ -250,37 +250,53 @@ void RnnTanhScan::begin(const Tensor& xw, const Tensor& u) {
     st.plan_f64 = kernels::plan_packed_b<double>(b, h, h);
 }
 
-bool RnnTanhScan::is_output(const Tensor& h, std::int64_t t) const {
-  const detail::RnnScanState& st = *state_;
+bool RnnTanhScan::is_output(const detail::RnnScanState& st, const Tensor& h, std::int64_t t) {
   const detail::TensorImpl* impl = h.impl();
   return impl != nullptr && impl == st.outs[static_cast<std::size_t>(t)] &&
          (!st.recording ||
           (Tape::current().tracked(impl) && impl->slot() == st.out_slots[static_cast<std::size_t>(t)]));
 }
 
-bool RnnTanhScan::continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const {
-  const detail::RnnScanState& st = *state_;
+bool RnnTanhScan::continues(const detail::RnnScanState& st, const Tensor& xw, std::int64_t t, const Tensor& h_prev,
+                            const Tensor& u) {
   return xw.impl()->storage == st.xw.impl()->storage && xw.shape() == st.xw.shape() &&
          u.impl()->storage == st.u.impl()->storage && u.dtype() == st.u.dtype() && st.last_t >= 0 &&
-         t == st.last_t + 1 && grad_enabled() == st.grad_mode && is_output(h_prev, st.last_t);
+         t == st.last_t + 1 && grad_enabled() == st.grad_mode && is_output(st, h_prev, st.last_t);
+}
+
+RnnTanhScan::State* RnnTanhScan::cache() {
+  std::uint32_t me = detail::t_home_id;
+  if (caches_[0].home.load(std::memory_order_acquire) == me) [[likely]]
+    return &caches_[0].state;  // the thread that stepped through the scan first, usually the only one
+  if (me == detail::kNoHome) me = detail::current_home_id();
+  for (ThreadCache& c : caches_) {
+    std::uint32_t home = c.home.load(std::memory_order_acquire);
+    if (home == me) return &c.state;
+    // A home passes to the next thread when its thread ends: so does its cache.
+    if (home == 0 && c.home.compare_exchange_strong(home, me, std::memory_order_acq_rel)) return &c.state;
+  }
+  return nullptr;
 }
 
 Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) {
   check(xw, t, h_prev, u);
+  State* mine = cache();
+  if (!mine) return rnn_tanh_step(xw, t, h_prev, u);
+  State& state = *mine;
   // Another xw begins a new chain (the state holds the last xw's storage, so the same storage
   // means the same sequence). Within a sequence, a step that does not continue the chain (a
   // masked or reversed scan, a repeated step, a detached state) is an ordinary step.
   // Step 0 from no state, after steps of the same xw, is a new pass over it (the same batch fed
   // twice); a reversed scan reaches step 0 with a state and stays on its chain's terms.
   bool first = false;
-  if (!state_ || !state_->xw.defined() || xw.impl()->storage != state_->xw.impl()->storage ||
-      xw.shape() != state_->xw.shape() || (t == 0 && !h_prev.defined() && state_->last_t >= 0)) {
-    begin(xw, u);
+  if (!state || !state->xw.defined() || xw.impl()->storage != state->xw.impl()->storage ||
+      xw.shape() != state->xw.shape() || (t == 0 && !h_prev.defined() && state->last_t >= 0)) {
+    begin(state, xw, u);
     first = true;
-  } else if (!continues(xw, t, h_prev, u)) {
+  } else if (!continues(*state, xw, t, h_prev, u)) {
     return rnn_tanh_step(xw, t, h_prev, u);
   }
-  detail::RnnScanState& st = *state_;
+  detail::RnnScanState& st = *state;
   const auto ts = static_cast<std::size_t>(t);
   st.stepped[ts] = 1;
   const std::int64_t b = st.batch, steps = st.steps, units = st.units;
@@ -312,21 +328,25 @@ Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev,
   st.out_slots[ts] = h.impl()->slot();
   node.save(h);
   // The chain's steps share the first one's handle on the state: they are in its recording.
-  if (first) st.kept = node.keep(state_);
+  if (first) st.kept = node.keep(state);
   node.attrs(ScanStepAttrs{t, st.kept, first});
   if (first) st.recording = true;
   return h;
 }
 
 Tensor RnnTanhScan::sequence(std::span<const Tensor> outputs) {
+  State* mine = cache();
+  if (!mine) return stack(outputs, 1);
+  State& state = *mine;
   // The chain's own sequence only when `outputs` are its steps 0 .. T-1 in order.
-  bool whole = state_ && state_->t0 == 0 && state_->last_t + 1 == state_->steps &&
-               static_cast<std::int64_t>(outputs.size()) == state_->steps;
-  for (std::size_t t = 0; whole && t < outputs.size(); ++t) whole = is_output(outputs[t], static_cast<std::int64_t>(t));
+  bool whole = state && state->t0 == 0 && state->last_t + 1 == state->steps &&
+               static_cast<std::int64_t>(outputs.size()) == state->steps;
+  for (std::size_t t = 0; whole && t < outputs.size(); ++t)
+    whole = is_output(*state, outputs[t], static_cast<std::int64_t>(t));
   if (!whole) return stack(outputs, 1);
-  Tensor out = state_->seq.detach();  // its own tensor on the buffer the steps wrote
+  Tensor out = state->seq.detach();  // its own tensor on the buffer the steps wrote
   if (NodeRef node = record("rnn_tanh_sequence", scan_sequence_backward, outputs, std::span<Tensor>(&out, 1)))
-    node.attrs(node.keep(state_));
+    node.attrs(node.keep(state));
   return out;
 }
 

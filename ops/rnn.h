@@ -5,6 +5,8 @@
 
 #include <tapegrad/core/config.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -41,8 +43,16 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
 /// A new sequence begins with another xw. A step that does not continue the chain (not the step
 /// after the previous one, or an h_prev that is not its output) runs as rnn_tanh_step.
 /// U must not change in place while a sequence is being stepped.
+///
+/// Threads step their sequences through one scan at once (a model shared by threads for
+/// inference): each thread has its own cache, up to four threads; more run as rnn_tanh_step.
 class RnnTanhScan {
  public:
+  RnnTanhScan() = default;
+  /// A copy starts with no cache.
+  RnnTanhScan(const RnnTanhScan&) {}
+  RnnTanhScan& operator=(const RnnTanhScan&) { return *this; }
+
   /// h_t = tanh(xw[:, t, :] + h_prev U), as rnn_tanh_step.
   Tensor step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u);
   /// The step outputs as one sequence [B,T,H]: stack(outputs, 1), without the copies when
@@ -54,10 +64,17 @@ class RnnTanhScan {
   Tensor sequence(std::span<const Tensor> outputs);
 
  private:
-  void begin(const Tensor& xw, const Tensor& u);
-  bool continues(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) const;
-  bool is_output(const Tensor& h, std::int64_t t) const;  // h is the chain's output of step t
-  std::shared_ptr<detail::RnnScanState> state_;
+  using State = std::shared_ptr<detail::RnnScanState>;
+  static void begin(State& state, const Tensor& xw, const Tensor& u);
+  static bool continues(const detail::RnnScanState& st, const Tensor& xw, std::int64_t t, const Tensor& h_prev,
+                        const Tensor& u);
+  static bool is_output(const detail::RnnScanState& st, const Tensor& h, std::int64_t t);  // step t's output
+  State* cache();  // the calling thread's, or null when all are taken
+  struct ThreadCache {
+    std::atomic<std::uint32_t> home{0};  // the thread's home id (core/storage.h)
+    State state;
+  };
+  std::array<ThreadCache, 4> caches_;
 };
 
 }  // namespace tg

@@ -89,6 +89,8 @@ void Module::zero_grad() {  // walks the tree: no parameter list is built, nothi
   for (auto& [n, c] : children_) c->zero_grad();
 }
 
+constinit thread_local bool detail::t_eval_mode = false;
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);

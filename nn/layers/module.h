@@ -26,6 +26,25 @@
 
 namespace tg {
 
+namespace detail {
+/// Set by EvalModeGuard on its thread.
+extern constinit thread_local bool t_eval_mode;
+}  // namespace detail
+
+/// Evaluation mode for every module on the calling thread while it lives, whatever their own
+/// mode: predict and evaluate use it, so that threads sharing a model for inference never write
+/// to it (Module::train would).
+class EvalModeGuard {
+ public:
+  EvalModeGuard() : previous_(detail::t_eval_mode) { detail::t_eval_mode = true; }
+  ~EvalModeGuard() { detail::t_eval_mode = previous_; }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Input or output dimensions of a layer; -1 stands for a size not known in advance (the batch,
 /// or the number of time steps of a recurrent layer), shown as None in summaries.
 using Dims = std::vector<std::int64_t>;
@@ -109,8 +128,8 @@ class Module {
   void train(bool on = true);
   /// train(false).
   void eval() { train(false); }
-  /// Whether in training mode.
-  bool training() const { return training_; }
+  /// Whether in training mode (never while an EvalModeGuard lives on the calling thread).
+  bool training() const { return training_ && !detail::t_eval_mode; }
 
   /// Converts every parameter to `dtype` in place (float64 for gradient checks).
   void to(DType dtype);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <deque>
 
 #include <fmt/format.h>
 
@@ -119,6 +120,32 @@ Tensor RNN::compute_mask(const Tensor&, const Tensor& mask) const {
   return options_.return_sequences ? mask : Tensor();
 }
 
+namespace {
+// The step outputs of the calls running on this thread, one vector per nesting level (a cell may
+// run a layer), reused across calls: no allocation per forward once warm, and a layer shared by
+// threads (predict on a server) writes nothing of its own.
+thread_local std::deque<std::vector<Tensor>> t_step_outputs;  // a deque: levels never move
+thread_local std::size_t t_step_depth = 0;
+
+class StepOutputs {
+ public:
+  StepOutputs() {
+    if (t_step_outputs.size() <= t_step_depth) t_step_outputs.emplace_back();
+    outputs_ = &t_step_outputs[t_step_depth++];
+  }
+  ~StepOutputs() {
+    outputs_->clear();
+    --t_step_depth;
+  }
+  StepOutputs(const StepOutputs&) = delete;
+  StepOutputs& operator=(const StepOutputs&) = delete;
+  std::vector<Tensor>& get() { return *outputs_; }
+
+ private:
+  std::vector<Tensor>* outputs_;
+};
+}  // namespace
+
 std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States& initial, const Tensor& mask,
                                                    bool reverse) {
   if (x.rank() != 3)
@@ -142,7 +169,8 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   Tensor prepared = cell_->prepare(x);
   States states = !initial.empty() ? initial : carry ? carried_ : States(n_states);
   const bool keep = options_.return_sequences || options_.keep_step_outputs;
-  outputs_.clear();
+  StepOutputs scratch;
+  std::vector<Tensor>& outputs_ = scratch.get();
   for (std::int64_t i = 0; i < steps; ++i) {
     const std::int64_t t = reverse ? steps - 1 - i : i;
     States next = cell_->step(prepared, t, states);
@@ -155,7 +183,7 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
     if (keep) outputs_.push_back(states[0]);
   }
   if (reverse) std::reverse(outputs_.begin(), outputs_.end());
-  step_outputs_.clear();
+  if (!step_outputs_.empty()) step_outputs_.clear();
   if (options_.keep_step_outputs) {
     for (Tensor& h : outputs_) h.retain_grad();
     step_outputs_ = outputs_;
@@ -163,7 +191,6 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
   // The cell's sequence gives each kept step output its whole gradient too (RnnTanhScan adds the
   // sequence's share dY[:, t, :] to h_t's gradient on the tape).
   Tensor out = options_.return_sequences ? cell_->sequence(outputs_) : states[0];
-  outputs_.clear();
   if (options_.stateful) {
     carried_ = States(n_states);
     for (std::size_t i = 0; i < n_states; ++i) carried_[i] = states[i].detach();

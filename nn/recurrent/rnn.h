@@ -189,9 +189,8 @@ class RNN : public Module {
   std::shared_ptr<RecurrentCell> cell_;
   RNNOptions options_;
   std::vector<Tensor> step_outputs_;
-  States carried_;               // final states of the last call, when stateful
-  std::size_t n_states_ = 0;     // the cell's state count, known once built
-  std::vector<Tensor> outputs_;  // reused across calls: no allocation per forward once warm
+  States carried_;            // final states of the last call, when stateful
+  std::size_t n_states_ = 0;  // the cell's state count, known once built
 };
 
 /// Keras' SimpleRNN(units, activation = tanh, return_sequences = false).

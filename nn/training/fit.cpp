@@ -304,7 +304,7 @@ class ModeGuard {
 void evaluate_into(Module& model, Batcher& xs, Batcher& ys, const LossFn& loss, const std::vector<Metric>& metrics,
                    const char* fn, std::vector<double>& out) {
   NoGradGuard no_grad;
-  ModeGuard mode(model, false);
+  EvalModeGuard eval_mode;  // this thread only: threads may share the model
   std::fill(out.begin(), out.end(), 0.0);
   std::int64_t seen = 0;
   for (std::int64_t s = 0; s < xs.steps(); ++s) {
@@ -731,7 +731,7 @@ Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
   check_batch_size("predict", batch_size);
   check_dataset("predict", "x", x, "", Tensor());
   NoGradGuard no_grad;
-  ModeGuard mode(model, false);
+  EvalModeGuard eval_mode;  // this thread only: threads may share the model
   Batcher xs(x, batch_size);
   Tensor result;
   std::size_t row_bytes = 0;
