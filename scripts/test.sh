@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the Release build (warnings are errors), then the whole suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, the kernels' tests built for AVX2 when the
-# machine has AVX-512, then a fuzz smoke of every libFuzzer target.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the threads suite under ThreadSanitizer,
+# the kernels' tests built for AVX2 when the machine has AVX-512, then a fuzz smoke of every
+# libFuzzer target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,6 +16,14 @@ echo "== ASan + UBSan build and tests"
 bash scripts/build.sh build-asan -DTAPEGRAD_WERROR=ON -DTAPEGRAD_SANITIZE=ON -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_BENCHMARKS=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
+
+echo "== ThreadSanitizer build and the threads suite"
+# Only the threads suite's binary: the library and tests/core/threads_test.cpp.
+cmake -S "$root" -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_WERROR=ON -DTAPEGRAD_TSAN=ON \
+  -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_BENCHMARKS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF \
+  -DTAPEGRAD_BUILD_SHARED=OFF >/dev/null
+ninja -C build-tsan tapegrad_thread_tests
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/tapegrad_thread_tests --gtest_filter='Threads*'
 
 if grep -qw avx512f /proc/cpuinfo; then
   # The builds above take the AVX-512 paths of the kernels; their AVX2 paths run here.
