@@ -26,14 +26,14 @@ struct LocalPool;
 /// The home id of a thread that has none (before its first allocation, or after it ended).
 inline constexpr std::uint32_t kNoHome = 0xffffffffu;
 
-#if defined(__GNUC__)
-#define TAPEGRAD_TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
-#else
-#define TAPEGRAD_TLS_INITIAL_EXEC
-#endif
 /// The calling thread's home id, read by every reference count operation (homes are numbered
-/// from 1; 0 is the owner of a count no thread owns any more).
-extern constinit thread_local std::uint32_t t_home_id TAPEGRAD_TLS_INITIAL_EXEC;
+/// from 1; 0 is the owner of a count no thread owns any more). Initial-exec TLS: one load from
+/// the thread pointer, no call, also in the shared library.
+#if defined(__GNUC__)
+extern constinit thread_local std::uint32_t t_home_id __attribute__((tls_model("initial-exec")));
+#else
+extern constinit thread_local std::uint32_t t_home_id;
+#endif
 
 /// A reference count biased towards the thread that made the object (biased reference counting,
 /// Choi et al., PACT 2018, as in CPython's free-threaded build). The owner counts with plain

@@ -51,6 +51,7 @@ class RnnTanhScan {
   RnnTanhScan() = default;
   /// A copy starts with no cache.
   RnnTanhScan(const RnnTanhScan&) {}
+  /// An assigned scan keeps its own cache (and so its threads' places in it).
   RnnTanhScan& operator=(const RnnTanhScan&) { return *this; }
 
   /// h_t = tanh(xw[:, t, :] + h_prev U), as rnn_tanh_step.
