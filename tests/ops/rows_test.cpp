@@ -80,7 +80,7 @@ TEST(Rows, ColumnSumsDoubleMatchReferenceSums) { check_column_sums<double>(2); }
 // a tail of fewer than a vector, and a destination whose gaps hold NaN and must keep it.
 TEST(Rows, SpreadRowsMatchesCopyRows) {
   for (std::int64_t cols = 1; cols <= 41; ++cols)
-    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33}) {
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100}) {
       SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
       std::vector<float> src(static_cast<std::size_t>(rows * cols));
@@ -104,7 +104,7 @@ template <class T>
 void check_map2_spread_rows() {
   auto f = [](auto g, auto y) { return g * (T(1) - y * y); };
   for (std::int64_t cols = 1; cols <= 41; ++cols)
-    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33}) {
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100}) {
       SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
       std::vector<T> a(static_cast<std::size_t>(rows * cols)), b(a.size());
@@ -132,7 +132,7 @@ TEST(Rows, Map2SpreadRowsDoubleMatchesARowLoop) { check_map2_spread_rows<double>
 template <class T>
 void check_tanh_forward_spread() {
   for (std::int64_t cols = 1; cols <= 41; ++cols)
-    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33})
+    for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100})
       for (bool in_place : {true, false}) {
         SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows << " in_place=" << in_place);
         const std::int64_t stride = cols + 3;
