@@ -4,38 +4,50 @@
 
 namespace tg {
 
-SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov)
-    : Optimizer("SGD", std::move(params), lr), momentum_(momentum), nesterov_(nesterov) {
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
+    : SGD(one_group(std::move(params)), lr, momentum, nesterov, weight_decay) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, double lr, double momentum, bool nesterov, double weight_decay)
+    : Optimizer("SGD", std::move(groups), lr, weight_decay), momentum_(momentum), nesterov_(nesterov) {
   require(std::isfinite(momentum) && momentum >= 0, "momentum", ">= 0 and finite", momentum);
   require(!nesterov || momentum > 0, "momentum", "> 0 with nesterov = true", momentum);
   buf_.resize(parameters().size());
-  track_state(buf_);
+  track_state(buf_, "momentum_buffer");
 }
 
-void SGD::update(std::size_t index, Tensor& param, const Tensor& grad) {
+void SGD::update(std::size_t index, Tensor& param, const Tensor& grad, double rate, double weight_decay) {
   const std::int64_t n = param.numel();
-  dispatch(param.dtype(), [&]<class T>() {
-    T* p = param.data<T>();
-    const T* g = grad.data<T>();
-    const T lr = static_cast<T>(learning_rate());
-    if (momentum_ == 0) {
-      for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * g[j];
-      return;
-    }
-    const T mu = static_cast<T>(momentum_);
-    Tensor& state = buf_[index];
-    const bool first = ensure_state(state, param);
-    T* b = state.data<T>();
-    if (first) {
-      for (std::int64_t j = 0; j < n; ++j) b[j] = g[j];
-    } else {
-      for (std::int64_t j = 0; j < n; ++j) b[j] = mu * b[j] + g[j];
-    }
-    if (nesterov_) {
-      for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * (g[j] + mu * b[j]);
-    } else {
-      for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * b[j];
-    }
+  const bool first = momentum_ != 0 && ensure_state(buf_[index], param);
+  // The flags outside, the dtype inside: the constants are locals of the innermost lambda, so
+  // the compiler knows the stores to p and b cannot change them.
+  with_flags(grad.defined(), weight_decay != 0, [&]<bool kGrad, bool kDecay>() {
+    dispatch(param.dtype(), [&]<class T>() {
+      T* p = param.data<T>();
+      const T* g = kGrad ? grad.data<T>() : nullptr;
+      const T lr = static_cast<T>(rate), wd = static_cast<T>(weight_decay), mu = static_cast<T>(momentum_);
+      auto grad_at = [g, p, wd](std::int64_t j) {
+        T gj = T(0);
+        if constexpr (kGrad) gj = g[j];
+        if constexpr (kDecay) gj += wd * p[j];
+        return gj;
+      };
+      if (momentum_ == 0) {
+        if constexpr (kGrad || kDecay)  // else g = 0 leaves theta as it is
+          for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * grad_at(j);
+        return;
+      }
+      T* b = buf_[index].data<T>();
+      if (first) {
+        for (std::int64_t j = 0; j < n; ++j) b[j] = grad_at(j);
+      } else {
+        for (std::int64_t j = 0; j < n; ++j) b[j] = mu * b[j] + grad_at(j);
+      }
+      if (nesterov_) {  // theta is unchanged so far: grad_at(j) is the g above
+        for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * (grad_at(j) + mu * b[j]);
+      } else {
+        for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * b[j];
+      }
+    });
   });
 }
 

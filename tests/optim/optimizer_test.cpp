@@ -11,96 +11,19 @@
 #include <tapegrad/tapegrad.h>
 
 #include <tapegrad/optim/adam.h>
-#include "support/alloc_counter.h"
 #include <tapegrad/optim/clip.h>
 #include <tapegrad/optim/rmsprop.h>
 #include <tapegrad/optim/sgd.h>
+#include "optim/optim_golden.h"
+#include "support/alloc_counter.h"
 
 namespace tg {
 namespace {
 
-// A case written by scripts/make_optim_goldens.py (format in its docstring).
-struct Golden {
-  std::map<std::string, double> hyper;
-  std::vector<Shape> shapes;
-  std::vector<std::vector<double>> init;
-  std::map<int, std::vector<std::vector<double>>> grad, param;  // step -> parameter -> values
-
-  std::vector<Tensor> make_params() const {
-    std::vector<Tensor> ps;
-    for (std::size_t i = 0; i < init.size(); ++i)
-      ps.push_back(from_vector(init[i], shapes[i], DType::f64).requires_grad_());
-    return ps;
-  }
-  void set_grads(std::vector<Tensor>& ps, int step) const {
-    for (std::size_t i = 0; i < ps.size(); ++i) ps[i].set_grad(from_vector(grad.at(step)[i], shapes[i], DType::f64));
-  }
-};
-
-Golden read_golden(const std::string& name) {
-  const std::string path = std::string(TAPEGRAD_GOLDEN_DIR) + "/optim_" + name + ".txt";
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  Golden g;
-  std::string line;
-  auto values = [](std::istringstream& is) {
-    std::vector<double> v;
-    std::string tok;
-    while (is >> tok) v.push_back(std::stod(tok));
-    return v;
-  };
-  auto put = [](std::vector<std::vector<double>>& list, std::size_t i, std::vector<double> v) {
-    if (list.size() <= i) list.resize(i + 1);
-    list[i] = std::move(v);
-  };
-  while (std::getline(in, line)) {
-    std::istringstream is(line);
-    std::string key;
-    is >> key;
-    if (key == "hyper") {
-      std::string name, value;
-      is >> name >> value;
-      g.hyper[name] = std::stod(value);
-    } else if (key == "shape") {
-      std::size_t i;
-      is >> i;
-      std::vector<std::int64_t> dims;
-      for (double d : values(is)) dims.push_back(static_cast<std::int64_t>(d));
-      if (g.shapes.size() <= i) g.shapes.resize(i + 1);
-      g.shapes[i] = Shape(dims);
-    } else if (key == "init") {
-      std::size_t i;
-      is >> i;
-      put(g.init, i, values(is));
-    } else if (key == "grad" || key == "param") {
-      int k;
-      std::size_t i;
-      is >> k >> i;
-      put((key == "grad" ? g.grad : g.param)[k], i, values(is));
-    }
-  }
-  EXPECT_EQ(g.grad.size(), 10u) << path;
-  return g;
-}
-
-// |got - want| <= rtol * |want|, with a floor of 1e-300 so exact zeros must come out exact.
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol,
-                  const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (std::size_t j = 0; j < got.size(); ++j)
-    EXPECT_LE(std::abs(got[j] - want[j]), rtol * std::abs(want[j]) + 1e-300)
-        << what << " element " << j << ": got " << got[j] << ", want " << want[j];
-}
-
-void check_against_golden(const Golden& g, std::vector<Tensor>& ps, Optimizer& opt, const std::string& name) {
-  for (int k = 1; k <= 10; ++k) {
-    g.set_grads(ps, k);
-    opt.step();
-    for (std::size_t i = 0; i < ps.size(); ++i)
-      expect_close(ps[i].to_vector(), g.param.at(k)[i], 1e-10,
-                   name + " step " + std::to_string(k) + " parameter " + std::to_string(i));
-  }
-}
+using optim_golden::check_against_golden;
+using optim_golden::expect_close;
+using optim_golden::Golden;
+using optim_golden::read_golden;
 
 // ---- goldens from torch.optim -------------------------------------------------------------------
 
@@ -128,6 +51,75 @@ TEST(RMSprop, MatchesTorchOptimRMSprop) {
   auto ps = g.make_params();
   RMSprop opt(ps, g.hyper.at("lr"), g.hyper.at("rho"), g.hyper.at("epsilon"));
   check_against_golden(g, ps, opt, "rmsprop");
+}
+
+TEST(AdamW, MatchesTorchOptimAdamW) {
+  Golden g = read_golden("adamw");
+  auto ps = g.make_params();
+  AdamW opt(ps, g.hyper.at("lr"), g.hyper.at("weight_decay"), g.hyper.at("beta1"), g.hyper.at("beta2"),
+            g.hyper.at("epsilon"), EpsilonMode::pytorch);
+  EXPECT_EQ(opt.name(), "AdamW");
+  check_against_golden(g, ps, opt, "adamw");
+}
+
+TEST(Adam, WeightDecayMatchesTorchOptimAdam) {
+  Golden g = read_golden("adam_weight_decay");
+  auto ps = g.make_params();
+  Adam opt(ps, g.hyper.at("lr"), g.hyper.at("beta1"), g.hyper.at("beta2"), g.hyper.at("epsilon"), EpsilonMode::pytorch,
+           g.hyper.at("weight_decay"));
+  EXPECT_EQ(opt.weight_decay(), g.hyper.at("weight_decay"));
+  check_against_golden(g, ps, opt, "adam_weight_decay");
+}
+
+TEST(SGD, WeightDecayMatchesTorchOptimSGD) {
+  Golden g = read_golden("sgd_weight_decay");
+  auto ps = g.make_params();
+  SGD opt(ps, g.hyper.at("lr"), g.hyper.at("momentum"), g.hyper.at("nesterov") != 0, g.hyper.at("weight_decay"));
+  check_against_golden(g, ps, opt, "sgd_weight_decay");
+}
+
+TEST(RMSprop, WeightDecayMatchesTorchOptimRMSprop) {
+  Golden g = read_golden("rmsprop_weight_decay");
+  auto ps = g.make_params();
+  RMSprop opt(ps, g.hyper.at("lr"), g.hyper.at("rho"), g.hyper.at("epsilon"), g.hyper.at("weight_decay"));
+  check_against_golden(g, ps, opt, "rmsprop_weight_decay");
+}
+
+// ---- a batch that gives a parameter no gradient, against torch with zero gradients -------------
+// Parameter 1 has none at steps 1, 4 and 5, parameter 0 at step 7 (scripts/make_optim_goldens.py).
+// Torch, after zero_grad(set_to_none=False), steps them with zero gradients: moments decay, weight
+// decay applies, momentum moves them, and Adam's step count (so its bias correction) advances.
+
+TEST(NoGradient, AdamCountsTheStepAsTorchDoes) {
+  Golden g = read_golden("adam_no_grad");
+  ASSERT_EQ(g.nograd.size(), 4u);
+  auto ps = g.make_params();
+  Adam opt(ps, g.hyper.at("lr"), g.hyper.at("beta1"), g.hyper.at("beta2"), g.hyper.at("epsilon"), EpsilonMode::pytorch);
+  check_against_golden(g, ps, opt, "adam_no_grad");
+  EXPECT_EQ(opt.parameter_steps(0), 10);
+  EXPECT_EQ(opt.parameter_steps(1), 10);
+}
+
+TEST(NoGradient, AdamWSGDAndRMSpropUpdateAsWithAZeroGradient) {
+  {
+    Golden g = read_golden("adamw_no_grad");
+    auto ps = g.make_params();
+    AdamW opt(ps, g.hyper.at("lr"), g.hyper.at("weight_decay"), g.hyper.at("beta1"), g.hyper.at("beta2"),
+              g.hyper.at("epsilon"), EpsilonMode::pytorch);
+    check_against_golden(g, ps, opt, "adamw_no_grad");
+  }
+  {
+    Golden g = read_golden("sgd_no_grad");
+    auto ps = g.make_params();
+    SGD opt(ps, g.hyper.at("lr"), g.hyper.at("momentum"), false, g.hyper.at("weight_decay"));
+    check_against_golden(g, ps, opt, "sgd_no_grad");
+  }
+  {
+    Golden g = read_golden("rmsprop_no_grad");
+    auto ps = g.make_params();
+    RMSprop opt(ps, g.hyper.at("lr"), g.hyper.at("rho"), g.hyper.at("epsilon"), g.hyper.at("weight_decay"));
+    check_against_golden(g, ps, opt, "rmsprop_no_grad");
+  }
 }
 
 TEST(Clip, GradNormMatchesTorchClipGradNorm) {
@@ -206,9 +198,9 @@ TEST(Adam, EpsilonPlacementChangesTheResult) {
 
 // ---- behaviour ------------------------------------------------------------------------------------
 
-TEST(Adam, SkipsParametersWithoutGradientAndCountsStepsPerParameter) {
+TEST(Adam, FrozenParameterIsSkippedAndCountsOnlyItsOwnSteps) {
   Tensor a = tensor({1.0, 2.0}, DType::f64).requires_grad_();
-  Tensor b = tensor({-1.0, 0.5, 3.0}, DType::f64).requires_grad_();
+  Tensor b = tensor({-1.0, 0.5, 3.0}, DType::f64);  // frozen: requires_grad false, no gradient
   const double lr = 0.01;
   Adam opt({a, b}, lr, 0.9, 0.999, 0.0);
   for (int k = 0; k < 4; ++k) {
@@ -216,16 +208,58 @@ TEST(Adam, SkipsParametersWithoutGradientAndCountsStepsPerParameter) {
     opt.step();
   }
   EXPECT_EQ(b.to_vector(), (std::vector<double>{-1.0, 0.5, 3.0}));
+  EXPECT_EQ(b.version(), 0u);  // not written either
   EXPECT_EQ(opt.iterations(), 4);
-  // b's first update: with epsilon 0, m_hat / sqrt(v_hat) = sign(g) exactly, so b moves by lr.
-  // Had b inherited the optimizer's count (t = 5), it would move by lr * sqrt(1-b2^5)/(1-b1^5)
-  // * (1-b1) / sqrt(1-b2) = 0.46 lr.
+  EXPECT_EQ(opt.parameter_steps(0), 4);
+  EXPECT_EQ(opt.parameter_steps(1), 0);
+  // Unfrozen, b's first update: with epsilon 0, m_hat / sqrt(v_hat) = sign(g) exactly, so b moves
+  // by lr (as torch, whose frozen parameter has no gradient and no state). Had b counted the
+  // optimizer's steps (t = 5), it would move by lr * sqrt(1-b2^5)/(1-b1^5) * (1-b1)/sqrt(1-b2)
+  // = 0.46 lr.
+  b.requires_grad_();
   b.set_grad(tensor({2.0, -0.001, 0.0}, DType::f64));
   opt.step();
   auto got = b.to_vector();
   EXPECT_NEAR(got[0], -1.0 - lr, 1e-15);
   EXPECT_NEAR(got[1], 0.5 + lr, 1e-15);
   EXPECT_TRUE(std::isnan(got[2]));  // 0/0 with epsilon 0, as torch gives
+  EXPECT_EQ(opt.parameter_steps(1), 1);
+}
+
+TEST(Optimizer, FrozenParameterIsSkippedEvenWithAGradient) {
+  // Frozen after a step gave it momentum and a gradient buffer: neither may move it (Keras leaves
+  // a layer that is not trainable alone; torch would still apply the momentum).
+  Tensor w = tensor({1.0, 2.0}, DType::f64).requires_grad_();
+  SGD opt({w}, 0.1, 0.9, false, 0.1);
+  w.set_grad(tensor({1.0, 1.0}, DType::f64));
+  opt.step();
+  const auto after_one = w.to_vector();
+  w.requires_grad_(false);  // the gradient stays
+  ASSERT_TRUE(w.grad().defined());
+  opt.step();
+  EXPECT_EQ(w.to_vector(), after_one);
+  EXPECT_EQ(opt.iterations(), 2);
+}
+
+TEST(NoGradient, ParameterThatRequiresGradIsUpdatedAndCountsTheStep) {
+  // No gradient ever: zero moments keep it in place (epsilon > 0), but its step count follows the
+  // optimizer's, so its first real gradient is bias-corrected with t = 4, as torch's zero tensor.
+  Tensor a = tensor({1.0}, DType::f64).requires_grad_();
+  Tensor b = tensor({5.0}, DType::f64).requires_grad_();
+  Adam opt({a, b}, 0.1, 0.9, 0.999, 1e-8, EpsilonMode::pytorch);
+  for (int k = 0; k < 3; ++k) {
+    a.set_grad(tensor({1.0}, DType::f64));
+    opt.step();
+  }
+  EXPECT_EQ(b.item(), 5.0);
+  EXPECT_EQ(b.version(), 3u);  // written in place by each step, as torch's addcdiv_ does
+  EXPECT_EQ(opt.parameter_steps(1), 3);
+  b.set_grad(tensor({1.0}, DType::f64));
+  opt.step();
+  // m = 0.1, v = 0.001, t = 4: lr * (m / (1 - 0.9^4)) / (sqrt(v / (1 - 0.999^4)) + eps)
+  const double t = 4, m_hat = 0.1 / (1 - std::pow(0.9, t)), v_hat = 0.001 / (1 - std::pow(0.999, t));
+  EXPECT_NEAR(b.item(), 5.0 - 0.1 * m_hat / (std::sqrt(v_hat) + 1e-8), 1e-14);
+  EXPECT_GT(std::abs(b.item() - (5.0 - 0.1)), 0.04);  // t = 1 would have moved it by lr
 }
 
 TEST(Optimizer, StepRecordsNothingOnTheTape) {
@@ -311,6 +345,13 @@ TEST(Optimizer, RejectsBadArguments) {
   expect_value_error([&] { Adam(std::vector<Tensor>{}); }, "empty parameter list");
   expect_value_error([&] { Adam({w, Tensor()}); }, "undefined");
   expect_value_error([&] { Adam({w, w}); }, "appears twice");
+  expect_value_error([&] { SGD({w}, 0.1, 0.0, false, -0.1); }, "SGD: weight_decay must be >= 0 and finite, got -0.1");
+  expect_value_error([&] { Adam({w}, 0.1, 0.9, 0.999, 1e-7, EpsilonMode::keras, std::nan("")); },
+                     "Adam: weight_decay must be >= 0 and finite, got nan");
+  expect_value_error([&] { RMSprop({w}, 0.1, 0.9, 1e-7, -1.0); }, "RMSprop: weight_decay must be >= 0");
+  expect_value_error([&] { AdamW({w}, 0.1, -0.01); }, "AdamW: weight_decay must be >= 0 and finite, got -0.01");
+  expect_value_error([&] { AdamW({w}, 0.1, 0.01, 1.5); }, "AdamW: beta1 must be in [0, 1), got 1.5");
+  expect_value_error([&] { AdamW({w}, 0.0); }, "AdamW: learning rate must be > 0 and finite, got 0");
   expect_value_error([&] { clip_grad_norm(std::vector<Tensor>{w}, 0.0); }, "clip_grad_norm: max_norm");
   expect_value_error([&] { clip_grad_value(std::vector<Tensor>{w}, -1.0); }, "clip_grad_value: clip_value");
 }
@@ -346,14 +387,18 @@ TEST(Clip, GradNormLeavesNonFiniteGradientsAlone) {
 TEST(Optimizer, WarmStepAllocatesNothing) {
   Tensor w = uniform({20, 20}, -1, 1).requires_grad_();
   Tensor b = zeros({20}, DType::f64).requires_grad_();
-  Tensor frozen = ones({3}).requires_grad_();  // no gradient: skipped
+  Tensor no_grad = ones({3}).requires_grad_();  // no gradient: updated as with a zero one
+  Tensor frozen = ones({2});                    // requires_grad false: skipped
   w.set_grad(uniform({20, 20}, -1, 1));
   b.set_grad(uniform({20}, -1, 1, DType::f64));
-  std::vector<Tensor> ps{w, b, frozen};
+  std::vector<Tensor> ps{w, b, no_grad, frozen};
   Adam adam(ps);
+  Adam adam_l2({{.params = {w, b}, .lr = 0.01}, {.params = {no_grad, frozen}, .weight_decay = 0.1}});
+  AdamW adamw(ps, 0.001, 0.01, 0.9, 0.999, 1e-8, EpsilonMode::pytorch);
   SGD sgd(ps, 0.01, 0.9, true);
-  RMSprop rms(ps);
-  for (Optimizer* opt : std::initializer_list<Optimizer*>{&adam, &sgd, &rms}) {
+  SGD sgd_l2(ps, 0.01, 0.9, false, 0.01);
+  RMSprop rms(ps, 0.001, 0.9, 1e-7, 0.01);
+  for (Optimizer* opt : std::initializer_list<Optimizer*>{&adam, &adam_l2, &adamw, &sgd, &sgd_l2, &rms}) {
     opt->step();  // creates the state
     const PoolStats before = pool_stats();
     std::uint64_t news;
