@@ -16,6 +16,11 @@ nn/recurrent/lstm.h and nn/recurrent/gru.h, and PyTorch's gradients are mapped b
       weight_ih = P(kernel.T), weight_hh = P(recurrent_kernel.T), bias_ih = P(bias[0]),
       bias_hh = P(bias[1]), P swapping the first two row blocks.
 
+A third case, gru_v1_stack, is Keras' GRU with reset_after=False (the reset gate applied to h
+before the recurrent matmul, one bias vector [3u]), which PyTorch has no module for: its goldens
+come from Keras' equations written in torch tensors (keras_gru_v1), checked against the same
+equations written again in numpy (numpy_gru_v1) before writing.
+
 Before writing, the script runs the same stack through its own plain-tensor statement of Keras'
 equations (keras_lstm / keras_gru below) and checks that outputs and every gradient agree with
 torch.nn's: the mapping, not only PyTorch, is what the goldens pin.
@@ -66,6 +71,77 @@ def keras_gru(x, kernel, recurrent_kernel, bias):
         h = z * h + (1 - z) * n
         hs.append(h)
     return torch.stack(hs, dim=1)
+
+
+def keras_gru_v1(x, kernel, recurrent_kernel, bias):
+    """Every h_t of Keras' GRU (reset_after=False) over x [B,T,F]; gate blocks z, r, h; bias [3u]."""
+    u = recurrent_kernel.shape[0]
+    h = torch.zeros(x.shape[0], u, dtype=x.dtype)
+    hs = []
+    for t in range(x.shape[1]):
+        xw = x[:, t] @ kernel + bias
+        z = torch.sigmoid(xw[:, :u] + h @ recurrent_kernel[:, :u])
+        r = torch.sigmoid(xw[:, u:2 * u] + h @ recurrent_kernel[:, u:2 * u])
+        n = torch.tanh(xw[:, 2 * u:] + (r * h) @ recurrent_kernel[:, 2 * u:])
+        h = z * h + (1 - z) * n
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+def numpy_gru_v1(x, kernel, recurrent_kernel, bias):
+    """keras_gru_v1 again, in numpy (float64), as an independent statement of the forward."""
+    u = recurrent_kernel.shape[0]
+    h = np.zeros((x.shape[0], u))
+    sig = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
+    hs = []
+    for t in range(x.shape[1]):
+        xz, xr, xh = np.split(x[:, t] @ kernel + bias, 3, axis=1)
+        uz, ur, uh = np.split(recurrent_kernel, 3, axis=1)
+        z, r = sig(xz + h @ uz), sig(xr + h @ ur)
+        n = np.tanh(xh + (r * h) @ uh)
+        h = z * h + (1 - z) * n
+        hs.append(h)
+    return np.stack(hs, axis=1)
+
+
+def write_gru_v1(f):
+    """The gru_v1_stack case: GRU(5, seq, reset_after=False) + GRU(4, seq, reset_after=False)."""
+    rng = np.random.RandomState(7003)
+    x = rng.uniform(-1.0, 1.0, size=(BATCH, STEPS, FEATURES))
+    target = rng.uniform(-0.5, 0.5, size=(BATCH, STEPS, UNITS[-1]))
+    params, features = [], FEATURES
+    for k, u in enumerate(UNITS):
+        prefix = f"gru{'' if k == 0 else f'_{k}'}.cell"
+        params += [(f"{prefix}.kernel", rng.uniform(-0.6, 0.6, size=(features, 3 * u))),
+                   (f"{prefix}.recurrent_kernel", rng.uniform(-0.5, 0.5, size=(u, 3 * u))),
+                   (f"{prefix}.bias", rng.uniform(-0.5, 0.5, size=(3 * u,)))]
+        features = u
+    for dtype_name, np_dtype, torch_dtype in DTYPES:
+        cast = {k: np.asarray(v, dtype=np_dtype).astype(np.float64) for k, v in params}
+        tx = torch.tensor(np.asarray(x, dtype=np_dtype), dtype=torch_dtype)
+        tt = torch.tensor(np.asarray(target, dtype=np_dtype), dtype=torch_dtype)
+        kp = {k: torch.tensor(v, dtype=torch_dtype, requires_grad=True) for k, v in cast.items()}
+        h, hn = tx, to_numpy(tx).astype(np.float64)
+        for k in range(len(UNITS)):
+            prefix = f"gru{'' if k == 0 else f'_{k}'}.cell"
+            names = [f"{prefix}.{n}" for n in ("kernel", "recurrent_kernel", "bias")]
+            h = keras_gru_v1(h, *(kp[n] for n in names))
+            hn = numpy_gru_v1(hn, *(cast[n] for n in names))
+        tol = 1e-12 if torch_dtype == torch.float64 else 2e-6
+        assert np.allclose(to_numpy(h), hn, rtol=0, atol=tol), "torch and numpy statements of reset_after=False"
+        loss = mse(h, tt)
+        loss.backward()
+        f.write(f"case gru_v1_stack {dtype_name}\n")
+        f.write(fmt_line("input", "x", to_numpy(tx)))
+        f.write(fmt_line("input", "target", to_numpy(tt)))
+        for k, _ in params:
+            f.write(fmt_line("input", k, cast[k]))
+        f.write(fmt_line("value", "prediction", to_numpy(h)))
+        f.write(fmt_line("output", "loss", to_numpy(loss)))
+        for k, _ in params:
+            f.write(fmt_line("grad", k, to_numpy(kp[k].grad)))
+        f.write("end\n")
+        print(f"gru_v1_stack {dtype_name}: loss {loss.item():.6f}")
 
 
 # ---- the mapping to and from PyTorch ---------------------------------------------------------------
@@ -180,6 +256,7 @@ def write():
                     f.write(fmt_line("grad", k, grads[k]))
                 f.write("end\n")
                 print(f"{kind}_stack {dtype_name}: loss {loss.item():.6f}")
+        write_gru_v1(f)
     print("wrote", os.path.normpath(path))
 
 

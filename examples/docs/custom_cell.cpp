@@ -24,7 +24,7 @@ class MGUCell : public tg::RecurrentCell {
 
   // A new, unbuilt cell of the same configuration (not the weights): Bidirectional makes its
   // backward direction from it. Without it, Bidirectional throws a ValueError naming the cell.
-  std::shared_ptr<tg::RecurrentCell> clone() const override { return std::make_shared<MGUCell>(units_); }
+  std::shared_ptr<tg::Module> clone_unbuilt() const override { return std::make_shared<MGUCell>(units_); }
 
   tg::Tensor kernel, bias, forget_kernel, recurrent_kernel;
 
@@ -49,7 +49,7 @@ int main() {
   ForecastData d = one_step_data(rng, {.train = 500, .valid = 200, .test = 100});
 
   // tg::RNN unrolls the cell over time; it stacks and nests like the built-in layers.
-  // Bidirectional runs a clone() of the cell, with weights of its own, from the last step back.
+  // Bidirectional runs a clone_unbuilt() of the cell, with weights of its own, from the last step back.
   Sequential model(Input{None, 1}, Bidirectional(RNN(std::make_shared<MGUCell>(8), {.return_sequences = true})),
                    RNN(std::make_shared<MGUCell>(8)), Dense(1));
   fmt::print("{}", model.summary());

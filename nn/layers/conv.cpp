@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/layers/layer_registry.h>
+
 #include <tapegrad/nn/layers/init.h>
 
 namespace tg {
@@ -80,6 +82,20 @@ Tensor Conv1D::forward(const Tensor& x) {
     throw ShapeError(fmt::format("{}: input {}, expected [batch, time, {}]", label(), x.shape(), kernel.size(1)));
   check_steps(x.size(1), fmt::format("{}", x.shape()));
   return options_.activation(conv1d(x, kernel, bias, conv_options(x.size(1))));
+}
+
+std::shared_ptr<Module> Conv1D::clone_unbuilt() const {
+  return std::make_shared<Conv1D>(filters_, kernel_size_, options_);
+}
+
+std::optional<Json> Conv1D::config() const {
+  return Json::object()
+      .set("filters", filters_)
+      .set("kernel_size", kernel_size_)
+      .set("strides", options_.strides)
+      .set("padding", padding_name(options_.padding))
+      .set("dilation_rate", options_.dilation_rate)
+      .set("activation", activation_config(options_.activation, *this));
 }
 
 }  // namespace tg

@@ -51,6 +51,8 @@ class Conv1D : public Module {
   /// x [B, T, F] -> [B, T', filters]. ShapeError for another rank, other features than built
   /// for, or a sequence too short for the kernel.
   Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// The explicit padding and output length for `steps` input steps.
   Conv1dOptions conv_options(std::int64_t steps) const;

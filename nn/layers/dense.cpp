@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/layers/layer_registry.h>
+
 #include <tapegrad/nn/layers/init.h>
 #include <tapegrad/ops/matmul.h>
 #include <tapegrad/ops/shape_ops.h>
@@ -44,5 +46,15 @@ Tensor Flatten::forward(const Tensor& x) {
   if (x.rank() < 1) throw ShapeError(fmt::format("Flatten: input {} needs a batch dimension", x.shape()));
   return flatten(x);
 }
+
+std::shared_ptr<Module> Dense::clone_unbuilt() const { return std::make_shared<Dense>(units_, activation_); }
+
+std::optional<Json> Dense::config() const {
+  return Json::object().set("units", units_).set("activation", activation_config(activation_, *this));
+}
+
+std::shared_ptr<Module> Flatten::clone_unbuilt() const { return std::make_shared<Flatten>(); }
+
+std::optional<Json> Flatten::config() const { return Json::object(); }
 
 }  // namespace tg

@@ -21,6 +21,8 @@ class Dense : public Module {
   Tensor forward(const Tensor& x) override;
   /// Each step is computed on its own: a mask passes through unchanged.
   bool supports_masking() const override { return true; }
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// Output features.
   std::int64_t units() const { return units_; }
@@ -42,6 +44,8 @@ class Flatten : public Module {
  public:
   Flatten() : Module("Flatten") {}
   Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
  protected:
   Dims on_build(const Dims& input) override;

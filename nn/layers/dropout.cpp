@@ -26,11 +26,25 @@ Tensor dropout(const Tensor& x, double rate, Generator& gen) {
 
 Dropout::Dropout(double rate) : Module("Dropout"), rate_(rate) { check_rate(rate, "Dropout"); }
 
-Dropout::Dropout(double rate, std::uint32_t seed) : Dropout(rate) { generator_.emplace(seed); }
+Dropout::Dropout(double rate, std::uint32_t seed) : Dropout(rate) {
+  seed_ = seed;
+  generator_.emplace(seed);
+}
 
 Tensor Dropout::forward(const Tensor& x) {
   if (!training() || rate_ == 0.0) return x;
   return dropout(x, rate_, generator_ ? *generator_ : default_generator());
+}
+
+std::shared_ptr<Module> Dropout::clone_unbuilt() const {
+  auto copy = std::make_shared<Dropout>(rate_);
+  copy->seed_ = seed_;
+  copy->generator_ = generator_;
+  return copy;
+}
+
+std::optional<Json> Dropout::config() const {
+  return Json::object().set("rate", rate_).set("seed", seed_ ? Json(static_cast<std::int64_t>(*seed_)) : Json());
 }
 
 }  // namespace tg

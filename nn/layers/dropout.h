@@ -24,12 +24,18 @@ class Dropout : public Module {
   Dropout(double rate, std::uint32_t seed);
 
   Tensor forward(const Tensor& x) override;
+  /// A copy with the same rate; with a generator of its own, a copy of that generator in its
+  /// present state (the copy draws the masks this layer would draw next).
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  /// rate, and seed (null for the default generator).
+  std::optional<Json> config() const override;
 
   /// The probability that an element is zeroed, in [0, 1).
   double rate() const { return rate_; }
 
  private:
   double rate_;
+  std::optional<std::uint32_t> seed_;
   std::optional<Generator> generator_;
 };
 

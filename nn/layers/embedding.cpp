@@ -27,4 +27,12 @@ Tensor Embedding::compute_mask(const Tensor& ids, const Tensor&) const {
   return options_.mask_zero ? mask_not_equal(ids, 0.0) : Tensor();
 }
 
+std::shared_ptr<Module> Embedding::clone_unbuilt() const {
+  return std::make_shared<Embedding>(vocabulary_, dim_, options_);
+}
+
+std::optional<Json> Embedding::config() const {
+  return Json::object().set("vocabulary", vocabulary_).set("dim", dim_).set("mask_zero", options_.mask_zero);
+}
+
 }  // namespace tg

@@ -34,6 +34,8 @@ class Embedding : public Module {
   /// With mask_zero: a [B, T] tensor, 1 where the id is not 0 and 0 where it is (unrecorded);
   /// otherwise undefined. The incoming mask is ignored: the ids define the sequence.
   Tensor compute_mask(const Tensor& ids, const Tensor& mask) const override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// Number of ids, i.e. rows of the table (ids lie in [0, vocabulary)).
   std::int64_t vocabulary() const { return vocabulary_; }

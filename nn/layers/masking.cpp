@@ -24,4 +24,8 @@ Tensor Masking::forward(const Tensor& x) {
 
 Tensor Masking::compute_mask(const Tensor& x, const Tensor&) const { return mask_any_not_equal(x, mask_value_); }
 
+std::shared_ptr<Module> Masking::clone_unbuilt() const { return std::make_shared<Masking>(mask_value_); }
+
+std::optional<Json> Masking::config() const { return Json::object().set("mask_value", mask_value_); }
+
 }  // namespace tg

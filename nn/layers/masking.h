@@ -25,6 +25,8 @@ class Masking : public Module {
   /// [B, T]: 1 where some feature of the step differs from mask_value, 0 where none does. The
   /// incoming mask is replaced, as in Keras.
   Tensor compute_mask(const Tensor& x, const Tensor& mask) const override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// The value that marks a padded step.
   double mask_value() const { return mask_value_; }

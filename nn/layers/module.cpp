@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/core/random.h>
 #include <tapegrad/core/tape.h>
 
 namespace tg {
@@ -49,13 +50,14 @@ Tensor Module::compute_mask(const Tensor&, const Tensor& mask) const { return su
 Dims Module::build(const Dims& input) {
   if (built_) return output_dims_;
   output_dims_ = on_build(input);
+  input_dims_ = input;
   built_ = true;
   return output_dims_;
 }
 
 Tensor Module::register_parameter(std::string name, Tensor value) {
   if (!value.defined()) throw ValueError(fmt::format("{}: parameter '{}' is undefined", type_name_, name));
-  value.requires_grad_(true);
+  value.requires_grad_(trainable_);
   value.set_name(name_.empty() ? name : name_ + "." + name);
   params_.emplace_back(std::move(name), value);
   return value;
@@ -131,6 +133,117 @@ std::string Module::summary() const {
   s += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", heavy, total,
                    trainable, total - trainable, rule);
   return s;
+}
+
+void Module::set_trainable(bool on) {
+  trainable_ = on;
+  for (auto& [n, p] : params_) {
+    if (!on) p.set_grad(Tensor());
+    p.requires_grad_(on);
+  }
+  for (auto& [n, c] : children_) c->set_trainable(on);
+}
+
+std::vector<Tensor> Module::trainable_parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, p] : named_parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+namespace {
+template <class M, class Out>
+void collect_modules(M& m, const std::string& path, Out& out) {
+  out.emplace_back(path, &m);
+  for (const auto& [n, c] : m.children()) collect_modules<M>(*c, path.empty() ? n : path + "." + n, out);
+}
+}  // namespace
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  collect_modules<Module>(*this, "", out);
+  return out;
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  collect_modules<const Module>(*this, "", out);
+  return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& [n, c] : children_) c->apply(fn);
+  fn(*this);
+  return *this;
+}
+
+namespace {
+// Builds the modules of `copy` that are built in `original` (a layer may be built on its own, as
+// Dense(in, units) in a Sequential never run), parents first: building a parent builds children.
+void build_like(const Module& original, Module& copy) {
+  if (original.built() && !copy.built()) copy.build(original.input_dims());
+  const auto& a = original.children();
+  const auto& b = copy.children();
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) build_like(*a[i].second, *b[i].second);
+}
+}  // namespace
+
+std::shared_ptr<Module> Module::clone_unbuilt() const {
+  throw ValueError(fmt::format("{} ({}): this layer cannot be cloned (override Module::clone_unbuilt to make a new "
+                               "one of the same configuration)",
+                               name_.empty() ? type_name_ : name_, type_name_));
+}
+
+std::shared_ptr<Module> Module::clone() const {
+  const std::string label = name_.empty() ? type_name_ : name_;
+  // Making and building the copy draws weights that are overwritten at once: the caller's random
+  // sequence goes on as if there had been no copy.
+  const Generator saved = default_generator();
+  std::shared_ptr<Module> copy;
+  try {
+    copy = clone_unbuilt();
+    if (!copy) throw ValueError(fmt::format("{} ({}): clone_unbuilt returned null", label, type_name_));
+    build_like(*this, *copy);
+  } catch (...) {
+    default_generator() = saved;
+    throw;
+  }
+  default_generator() = saved;
+
+  auto from = named_modules();
+  auto to = copy->named_modules();
+  auto mismatch = [&](const std::string& what) {
+    return ValueError(fmt::format("{} ({}): clone_unbuilt made a different layer: {}", label, type_name_, what));
+  };
+  if (from.size() != to.size())
+    throw mismatch(fmt::format("{} modules, expected {}", to.size(), from.size()));
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    const Module& src = *from[i].second;
+    Module& dst = *to[i].second;
+    if (from[i].first != to[i].first || src.type_name_ != dst.type_name_ ||
+        src.params_.size() != dst.params_.size())
+      throw mismatch(fmt::format("module '{}' ({}) where '{}' ({}) was expected", to[i].first, dst.type_name_,
+                                 from[i].first, src.type_name_));
+    for (std::size_t k = 0; k < src.params_.size(); ++k)
+      if (src.params_[k].first != dst.params_[k].first || src.params_[k].second.shape() != dst.params_[k].second.shape())
+        throw mismatch(fmt::format("parameter '{}' {} where '{}' {} was expected", dst.params_[k].first,
+                                   dst.params_[k].second.shape(), src.params_[k].first,
+                                   src.params_[k].second.shape()));
+  }
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    const Module& src = *from[i].second;
+    Module& dst = *to[i].second;
+    dst.name_ = src.name_;
+    dst.training_ = src.training_;
+    dst.trainable_ = src.trainable_;
+    for (std::size_t k = 0; k < src.params_.size(); ++k) {
+      Tensor& p = dst.params_[k].second;
+      p.assign_(src.params_[k].second.clone());
+      p.requires_grad_(src.params_[k].second.requires_grad());
+    }
+  }
+  for (auto it = to.rbegin(); it != to.rend(); ++it) it->second->on_parameters_changed();
+  return copy;
 }
 
 }  // namespace tg

@@ -16,13 +16,16 @@
 #include <tapegrad/core/config.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <tapegrad/core/tensor.h>
+#include <tapegrad/nn/layers/json.h>
 
 namespace tg {
 
@@ -137,6 +140,51 @@ class Module {
   /// A Keras-like table: layer (type), output shape, parameter count, and the totals.
   std::string summary() const;
 
+  // ---- Freezing, walking, copying, describing --------------------------------------------------
+
+  /// Keras' `layer.trainable = on`, for this module and every module under it: a frozen
+  /// module's parameters get requires_grad false (and lose any gradient they hold), so backward
+  /// gives them no gradient, an optimizer made from parameters() leaves them as they are, and
+  /// summary() counts them as non-trainable. Parameters a frozen module makes later (at build)
+  /// are frozen too. set_trainable(true) makes them all trainable again.
+  void set_trainable(bool on);
+  /// Whether set_trainable(false) froze this module (true by default).
+  bool trainable() const { return trainable_; }
+  /// The parameters that need a gradient (requires_grad), in parameters() order.
+  std::vector<Tensor> trainable_parameters() const;
+
+  /// This module (named "") and every module under it, depth first in registration order, with
+  /// dotted paths as named_parameters uses them: "", "0", "0.cell", "1", ... (PyTorch's
+  /// named_modules). The pointers live as long as the modules.
+  /// @{
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
+  /// @}
+  /// Calls fn on every module under this one, children before their parent, then on this
+  /// module (PyTorch's apply); returns *this.
+  Module& apply(const std::function<void(Module&)>& fn);
+
+  /// A deep copy: a module of the same type and configuration which, when this one is built, is
+  /// built for the same input and holds copies of its weights (same values, dtypes and
+  /// requires_grad, storage of its own), with the same name, training mode and trainable flag.
+  /// Built from clone_unbuilt; ValueError naming the layer when it has none. The default
+  /// generator's state is left as it was.
+  std::shared_ptr<Module> clone() const;
+  /// A new module of this type and configuration, with weights of its own as its constructor
+  /// makes them (unbuilt, unless its constructor builds it): what clone copies the weights into
+  /// and Bidirectional makes its backward direction from. Every built-in layer and cell has one;
+  /// the default throws a ValueError naming the layer (override it in a layer of your own).
+  virtual std::shared_ptr<Module> clone_unbuilt() const;
+
+  /// The configuration of this layer as a JSON object (Keras' get_config): what its constructor
+  /// takes, children's configurations nested as {"type": ..., "config": ...}. Saved by
+  /// save_model; the layer registry (nn/layers/layer_registry.h) builds the layer back from it.
+  /// Every built-in layer has one; the default, nullopt, marks a layer that cannot be described.
+  virtual std::optional<Json> config() const { return std::nullopt; }
+
+  /// Input dims build was called with (empty before).
+  const Dims& input_dims() const { return input_dims_; }
+
  protected:
   /// Registers a parameter (marked requires_grad, named for graph exports) and returns it.
   Tensor register_parameter(std::string name, Tensor value);
@@ -144,6 +192,7 @@ class Module {
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
     if (module->name().empty()) module->set_name(name);
+    if (!trainable_) module->set_trainable(false);
     children_.emplace_back(std::move(name), module);
     return module;
   }
@@ -158,9 +207,10 @@ class Module {
   std::string name_;
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
-  Dims output_dims_;
+  Dims input_dims_, output_dims_;
   bool built_ = false;
   bool training_ = true;
+  bool trainable_ = true;
 };
 
 /// A shared module, as containers hold them.

@@ -32,4 +32,10 @@ Tensor LayerNormalization::forward(const Tensor& x) {
   return layer_norm(x, gamma, beta, epsilon_);
 }
 
+std::shared_ptr<Module> LayerNormalization::clone_unbuilt() const {
+  return std::make_shared<LayerNormalization>(epsilon_);
+}
+
+std::optional<Json> LayerNormalization::config() const { return Json::object().set("epsilon", epsilon_); }
+
 }  // namespace tg

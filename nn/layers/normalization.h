@@ -20,6 +20,8 @@ class LayerNormalization : public Module {
 
   /// x [..., D] -> the same shape; ShapeError when D is not the size built for.
   Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// Added to the variance before its square root.
   double epsilon() const { return epsilon_; }

@@ -22,4 +22,8 @@ Tensor RepeatVector::forward(const Tensor& x) {
   return broadcast_to(reshape(x, {b, 1, f}), Shape{b, n_, f});  // [B,F] -> [B,1,F] -> [B,n,F]
 }
 
+std::shared_ptr<Module> RepeatVector::clone_unbuilt() const { return std::make_shared<RepeatVector>(n_); }
+
+std::optional<Json> RepeatVector::config() const { return Json::object().set("n", n_); }
+
 }  // namespace tg

@@ -17,6 +17,8 @@ class RepeatVector : public Module {
   explicit RepeatVector(std::int64_t n);
   /// x [B, F] -> [B, n, F]; ShapeError for another rank.
   Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
   /// Number of time steps of the output.
   std::int64_t n() const { return n_; }
 

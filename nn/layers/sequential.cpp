@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/layers/layer_registry.h>
+
 namespace tg {
 
 std::string snake_case(const std::string& s) {
@@ -49,6 +51,22 @@ Tensor Sequential::forward(const Tensor& x) {
     h = std::move(out);
   }
   return h;
+}
+
+std::shared_ptr<Module> Sequential::clone_unbuilt() const {
+  auto copy = std::make_shared<Sequential>();
+  for (const auto& [name, layer] : children()) {
+    auto inner = layer->clone_unbuilt();
+    inner->set_name(name);
+    copy->add(std::move(inner));
+  }
+  return copy;
+}
+
+std::optional<Json> Sequential::config() const {
+  Json::Array layers;
+  for (const auto& [name, layer] : children()) layers.push_back(describe_layer(*layer));
+  return Json::object().set("layers", Json(std::move(layers)));
 }
 
 }  // namespace tg

@@ -60,6 +60,10 @@ class Sequential : public Module {
   /// handed to the next ones as nn/layers/module.h describes. A Sequential nested in another takes no
   /// mask in and gives none out.
   Tensor forward(const Tensor& x) override;
+  /// A Sequential of the layers' clone_unbuilt, under the same names.
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  /// {"layers": [each layer's description]}.
+  std::optional<Json> config() const override;
 
   /// Number of layers.
   std::size_t size() const { return children().size(); }

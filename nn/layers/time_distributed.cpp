@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/layers/layer_registry.h>
+
 #include <tapegrad/ops/shape_ops.h>
 
 namespace tg {
@@ -47,5 +49,13 @@ Tensor TimeDistributed::forward(const Tensor& x) {
   for (int i = 1; i < y.rank(); ++i) dims[n++] = y.size(i);
   return reshape(y, std::span<const std::int64_t>(dims.data(), n));
 }
+
+std::shared_ptr<Module> TimeDistributed::clone_unbuilt() const {
+  auto inner = layer_->clone_unbuilt();
+  inner->set_name(layer_->name());
+  return std::make_shared<TimeDistributed>(std::move(inner));
+}
+
+std::optional<Json> TimeDistributed::config() const { return Json::object().set("layer", describe_layer(*layer_)); }
 
 }  // namespace tg

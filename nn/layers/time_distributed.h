@@ -20,6 +20,10 @@ class TimeDistributed : public Module {
   Tensor forward(const Tensor& x) override;
   /// The layer sees every step on its own: a mask passes through unchanged.
   bool supports_masking() const override { return true; }
+  /// A TimeDistributed of the wrapped layer's clone_unbuilt.
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  /// {"layer": the wrapped layer's description}.
+  std::optional<Json> config() const override;
   /// The wrapped layer.
   Module& layer() { return *layer_; }
 

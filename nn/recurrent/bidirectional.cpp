@@ -4,21 +4,22 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/nn/layers/layer_registry.h>
 #include <tapegrad/ops/elementwise.h>
 #include <tapegrad/ops/shape_ops.h>
 
 namespace tg {
 
 namespace {
-// An RNN of a given type name ("SimpleRNN") around a cloned cell.
-struct ClonedRNN : RNN {
-  ClonedRNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions options)
-      : RNN(std::move(type_name), std::move(cell), options) {}
-};
+std::shared_ptr<RNN> unbuilt_copy(const RNN& layer) {
+  auto copy = std::dynamic_pointer_cast<RNN>(layer.clone_unbuilt());
+  if (!copy) throw ValueError(fmt::format("Bidirectional: the copy of {} is not an RNN", layer.type_name()));
+  return copy;
+}
 
 std::shared_ptr<RNN> backward_copy(const std::shared_ptr<RNN>& layer) {
   if (!layer) throw ValueError("Bidirectional: the layer is null");
-  return std::make_shared<ClonedRNN>(layer->type_name(), layer->cell().clone(), layer->options());
+  return unbuilt_copy(*layer);
 }
 }  // namespace
 
@@ -62,6 +63,20 @@ Tensor Bidirectional::run(const Tensor& x, const Tensor& mask) {
 Tensor Bidirectional::forward(const Tensor& x) { return run(x, Tensor()); }
 
 Tensor Bidirectional::forward_masked(const Tensor& x, const Tensor& mask) { return run(x, mask); }
+
+std::shared_ptr<Module> Bidirectional::clone_unbuilt() const {
+  auto f = unbuilt_copy(*forward_), b = unbuilt_copy(*backward_);
+  f->set_name(forward_->name());
+  b->set_name(backward_->name());
+  return std::make_shared<Bidirectional>(std::move(f), std::move(b), merge_);
+}
+
+std::optional<Json> Bidirectional::config() const {
+  return Json::object()
+      .set("forward_layer", describe_layer(*forward_))
+      .set("backward_layer", describe_layer(*backward_))
+      .set("merge", merge_ == MergeMode::sum ? "sum" : "concat");
+}
 
 Tensor Bidirectional::compute_mask(const Tensor&, const Tensor& mask) const {
   return forward_->options().return_sequences ? mask : Tensor();

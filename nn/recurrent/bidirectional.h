@@ -34,7 +34,8 @@ enum class MergeMode { concat, sum };
 class Bidirectional : public Module {
  public:
   /// `layer` (an RNN or a subclass such as SimpleRNN, by value or shared_ptr) is the forward
-  /// direction; its cell's clone() makes the backward one (ValueError if the cell cannot clone).
+  /// direction; its clone_unbuilt() makes the backward one, with weights of its own (ValueError
+  /// if its cell cannot be cloned).
   template <class L>
   explicit Bidirectional(L&& layer, MergeMode merge = MergeMode::concat)
       : Bidirectional(std::shared_ptr<RNN>(to_module_ptr(std::forward<L>(layer))), MergeMode{merge}, 0) {}
@@ -56,6 +57,10 @@ class Bidirectional : public Module {
   RNN& backward_layer() { return *backward_; }
   /// How the two directions' outputs are joined.
   MergeMode merge() const { return merge_; }
+  /// Both directions' clone_unbuilt, the same merge.
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  /// {"forward_layer": ..., "backward_layer": ... (descriptions), "merge": "concat" or "sum"}.
+  std::optional<Json> config() const override;
 
  protected:
   Dims on_build(const Dims& input) override;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <tapegrad/nn/layers/init.h>
+#include <tapegrad/nn/layers/layer_registry.h>
 #include <tapegrad/ops/elementwise.h>
 #include <tapegrad/ops/matmul.h>
 #include <tapegrad/ops/shape_ops.h>
@@ -30,6 +31,14 @@ States LNSimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& sta
   Tensor z = select(xw, 1, t);
   if (states.at(0).defined()) z = z + matmul(states[0], recurrent_kernel);
   return {activation_((*layer_norm)(z))};
+}
+
+std::shared_ptr<Module> LNSimpleRNNCell::clone_unbuilt() const {
+  return std::make_shared<LNSimpleRNNCell>(units_, activation_);
+}
+
+std::optional<Json> LNSimpleRNNCell::config() const {
+  return Json::object().set("units", units_).set("activation", activation_config(activation_, *this));
 }
 
 }  // namespace tg

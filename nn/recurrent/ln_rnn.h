@@ -27,6 +27,8 @@ class LNSimpleRNNCell : public RecurrentCell {
   /// x W + b for all steps at once: [B, T, F] -> [B, T, units].
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// W [F, units], U [units, units], b [units]; undefined until built.
   /// @{

@@ -33,4 +33,16 @@ States LSTMCell::step(const Tensor& xw, std::int64_t t, const States& states) {
 
 LSTM::LSTM(std::int64_t units, RNNOptions options) : RNN("LSTM", std::make_shared<LSTMCell>(units), options) {}
 
+std::shared_ptr<Module> LSTMCell::clone_unbuilt() const { return std::make_shared<LSTMCell>(units_); }
+
+std::optional<Json> LSTMCell::config() const { return Json::object().set("units", units_); }
+
+std::shared_ptr<Module> LSTM::clone_unbuilt() const {
+  return std::make_shared<LSTM>(static_cast<const LSTMCell&>(cell()).units(), options());
+}
+
+std::optional<Json> LSTM::config() const {
+  return rnn_options_config(options()).set("units", static_cast<const LSTMCell&>(cell()).units());
+}
+
 }  // namespace tg

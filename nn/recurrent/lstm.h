@@ -36,6 +36,8 @@ class LSTMCell : public RecurrentCell {
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
   /// Number of features of each state, h and c (u).
   std::int64_t units() const { return units_; }
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 
   /// kernel [F, 4u], recurrent_kernel [u, 4u], bias [4u] (ones in the forget block); undefined
   /// until built.
@@ -56,6 +58,8 @@ class LSTM : public RNN {
  public:
   /// An RNN around an LSTMCell(units). ValueError for units <= 0.
   explicit LSTM(std::int64_t units, RNNOptions options = {});
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 };
 
 }  // namespace tg

@@ -8,6 +8,7 @@
 
 #include <tapegrad/core/tape.h>
 #include <tapegrad/nn/layers/init.h>
+#include <tapegrad/nn/layers/layer_registry.h>
 #include <tapegrad/ops/elementwise.h>
 #include <tapegrad/ops/mask.h>
 #include <tapegrad/ops/matmul.h>
@@ -47,13 +48,6 @@ Tensor RecurrentCell::forward(const Tensor& x) {
 
 Tensor RecurrentCell::sequence(std::span<const Tensor> outputs) { return stack(outputs, 1); }
 
-std::shared_ptr<RecurrentCell> RecurrentCell::clone() const {
-  throw ValueError(
-      fmt::format("{}: this cell cannot be cloned (override RecurrentCell::clone); give "
-                  "Bidirectional its backward layer explicitly",
-                  type_name()));
-}
-
 Tensor RecurrentCell::zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype) {
   return state.defined() ? state : zeros({batch, size}, dtype);
 }
@@ -88,8 +82,12 @@ Tensor SimpleRNNCell::sequence(std::span<const Tensor> outputs) {
   return activation_ == activations::tanh ? scan_.sequence(outputs) : stack(outputs, 1);
 }
 
-std::shared_ptr<RecurrentCell> SimpleRNNCell::clone() const {
+std::shared_ptr<Module> SimpleRNNCell::clone_unbuilt() const {
   return std::make_shared<SimpleRNNCell>(units_, activation_);
+}
+
+std::optional<Json> SimpleRNNCell::config() const {
+  return Json::object().set("units", units_).set("activation", activation_config(activation_, *this));
 }
 
 // ---- RNN --------------------------------------------------------------------------------------
@@ -229,5 +227,44 @@ void RNN::set_stateful(bool on) {
 
 SimpleRNN::SimpleRNN(std::int64_t units, RNNOptions options, Activation activation)
     : RNN("SimpleRNN", std::make_shared<SimpleRNNCell>(units, activation), options) {}
+
+std::shared_ptr<Module> SimpleRNN::clone_unbuilt() const {
+  const auto& c = static_cast<const SimpleRNNCell&>(cell());
+  return std::make_shared<SimpleRNN>(c.units(), options(), c.activation());
+}
+
+std::optional<Json> SimpleRNN::config() const {
+  const auto& c = static_cast<const SimpleRNNCell&>(cell());
+  return rnn_options_config(options()).set("units", c.units()).set("activation", activation_config(c.activation(), c));
+}
+
+namespace {
+// An RNN of a given type name ("MyRNN") around a cloned cell.
+struct ClonedRNN : RNN {
+  ClonedRNN(std::string type_name, std::shared_ptr<RecurrentCell> cell, RNNOptions options)
+      : RNN(std::move(type_name), std::move(cell), options) {}
+};
+}  // namespace
+
+std::shared_ptr<Module> RNN::clone_unbuilt() const {
+  auto cell = std::dynamic_pointer_cast<RecurrentCell>(cell_->clone_unbuilt());
+  if (!cell) throw ValueError(fmt::format("{}: the clone of its cell {} is not a RecurrentCell", type_name(), cell_->type_name()));
+  cell->set_name(cell_->name());
+  if (type_name() == "RNN") return std::make_shared<RNN>(std::move(cell), options_);
+  return std::make_shared<ClonedRNN>(type_name(), std::move(cell), options_);
+}
+
+std::optional<Json> RNN::config() const { return rnn_options_config(options_).set("cell", describe_layer(*cell_)); }
+
+Json rnn_options_config(const RNNOptions& options) {
+  return Json::object().set("return_sequences", options.return_sequences).set("stateful", options.stateful);
+}
+
+RNNOptions rnn_options_from_config(const Json& config, std::string_view layer) {
+  RNNOptions o;
+  o.return_sequences = config_bool(config, "return_sequences", layer);
+  o.stateful = config_bool(config, "stateful", layer);
+  return o;
+}
 
 }  // namespace tg

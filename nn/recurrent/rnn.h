@@ -80,10 +80,8 @@ class RecurrentCell : public Module {
 
   /// One step on x [B, F] from zero states (a cell used on its own): returns the output.
   Tensor forward(const Tensor& x) override;
-  /// A new, unbuilt cell with this one's configuration (not its weights): Bidirectional makes
-  /// its backward direction from it. Default: ValueError naming the cell (give Bidirectional
-  /// both layers instead).
-  virtual std::shared_ptr<RecurrentCell> clone() const;
+  // A cell that overrides clone_unbuilt (Module: a new, unbuilt cell of this configuration, as
+  // `std::make_shared<MyCell>(units_)`) can be cloned and run in Bidirectional(RNN(cell)).
 
  protected:
   /// `state`, or zeros [batch, size] when it is undefined.
@@ -102,7 +100,12 @@ class SimpleRNNCell : public RecurrentCell {
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
   /// With tanh, the sequence the scan wrote as it stepped (RnnTanhScan::sequence).
   Tensor sequence(std::span<const Tensor> outputs) override;
-  std::shared_ptr<RecurrentCell> clone() const override;
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
+  /// Number of features of the state.
+  std::int64_t units() const { return units_; }
+  /// The activation.
+  const Activation& activation() const { return activation_; }
 
   /// W [F, units], U [units, units], b [units]; undefined until built.
   /// @{
@@ -159,7 +162,14 @@ class RNN : public Module {
                                                 bool reverse = false);
 
   /// The cell it unrolls.
+  /// @{
   RecurrentCell& cell() { return *cell_; }
+  const RecurrentCell& cell() const { return *cell_; }
+  /// @}
+  /// An RNN (of this type name) around the cell's clone_unbuilt, with the same options.
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  /// The options (rnn_options_config) and {"cell": the cell's description}.
+  std::optional<Json> config() const override;
   /// The options it was made with.
   const RNNOptions& options() const { return options_; }
   /// The outputs h_t of the last forward (kept only with keep_step_outputs); after backward
@@ -198,6 +208,14 @@ class SimpleRNN : public RNN {
  public:
   /// An RNN of a SimpleRNNCell(units, activation).
   explicit SimpleRNN(std::int64_t units, RNNOptions options = {}, Activation activation = activations::tanh);
+  std::shared_ptr<Module> clone_unbuilt() const override;
+  std::optional<Json> config() const override;
 };
+
+/// {"return_sequences": ..., "stateful": ...}: the options a config keeps (keep_step_outputs,
+/// a diagnostic, is not kept).
+Json rnn_options_config(const RNNOptions& options);
+/// The options read back from a config (rnn_options_config's members); ValueError naming `layer`.
+RNNOptions rnn_options_from_config(const Json& config, std::string_view layer);
 
 }  // namespace tg

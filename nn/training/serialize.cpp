@@ -176,8 +176,7 @@ std::vector<Record> parse(std::span<const unsigned char> bytes, const std::strin
 
 }  // namespace
 
-void save_weights(const Module& model, const std::string& path) {
-  if (path.empty()) throw IOError("save_weights: the path is empty");
+std::vector<unsigned char> weights_to_bytes(const Module& model) {
   std::vector<unsigned char> out(kMagic, kMagic + sizeof kMagic);
   put_uint(out, kVersion, 4);
   const auto params = model.named_parameters();
@@ -191,8 +190,12 @@ void save_weights(const Module& model, const std::string& path) {
     put_elements(out, p);
   }
   put_uint(out, fnv1a64(out.data(), out.size()), 8);
+  return out;
+}
 
-  write_file_atomic(path, out, "save_weights");
+void save_weights(const Module& model, const std::string& path) {
+  if (path.empty()) throw IOError("save_weights: the path is empty");
+  write_file_atomic(path, weights_to_bytes(model), "save_weights");
 }
 
 void load_weights(Module& model, const std::string& path) {

@@ -34,6 +34,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include <tapegrad/nn/layers/module.h>
 
@@ -42,6 +43,9 @@ namespace tg {
 /// Writes every parameter of `model` to `path` (atomically). IOError naming the path when it
 /// cannot be written.
 void save_weights(const Module& model, const std::string& path);
+
+/// The bytes save_weights writes (a whole TGW1 file), for containers that hold one.
+std::vector<unsigned char> weights_to_bytes(const Module& model);
 
 /// Reads parameters written by save_weights into `model`, which must have the same architecture
 /// (build it first). Throws IOError for a file that cannot be read, is not a weights file, has
