@@ -47,6 +47,10 @@
 #include <tapegrad/nn/layers/dropout.h>
 #include <tapegrad/nn/layers/normalization.h>
 #include <tapegrad/nn/recurrent/ln_rnn.h>
+#include <tapegrad/nn/layers/json.h>
+#include <tapegrad/nn/layers/layer_registry.h>
+#include <tapegrad/nn/layers/softmax.h>
+#include <tapegrad/nn/recurrent/model_file.h>
 #include <tapegrad/nn/training/losses.h>
 #include <tapegrad/nn/training/classification.h>
 #include <tapegrad/nn/training/serialize.h>
