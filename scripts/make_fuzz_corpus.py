@@ -5,6 +5,7 @@ the project. Run: /usr/bin/python3 scripts/make_fuzz_corpus.py
 load_weights: the first byte is the fuzz target's mode (bit 0: fix the checksum up); the rest is a
 weights file (format TGW1, nn/training/serialize.h) for the target's model, SimpleRNN(2, seq) + SimpleRNN(2)
 + Dense(1) on 1 feature, and variants of it. op_inputs: random byte strings, one per op."""
+import json
 import os
 import random
 import struct
@@ -39,6 +40,32 @@ def weights_file(params, dtype=0, rng=None):
     return bytes(out)
 
 
+SAFETENSORS_NATIVE = [("simple_rnn.cell.kernel", [1, 2]), ("simple_rnn.cell.recurrent_kernel", [2, 2]),
+                      ("simple_rnn.cell.bias", [2]), ("lstm.cell.kernel", [2, 8]),
+                      ("lstm.cell.recurrent_kernel", [2, 8]), ("lstm.cell.bias", [8]), ("dense.kernel", [2, 1]),
+                      ("dense.bias", [1])]
+SAFETENSORS_TORCH = [("0.weight_ih_l0", [2, 1]), ("0.weight_hh_l0", [2, 2]), ("0.bias_ih_l0", [2]),
+                     ("0.bias_hh_l0", [2]), ("1.weight_ih_l0", [8, 2]), ("1.weight_hh_l0", [8, 2]),
+                     ("1.bias_ih_l0", [8]), ("1.bias_hh_l0", [8]), ("2.weight", [1, 2]), ("2.bias", [1])]
+
+
+def safetensors_file(params, dtype="F32", rng=None):
+    """A safetensors file (nn/training/safetensors.h) of random values, tensors in the given order."""
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, shape in params:
+        n = 1
+        for d in shape:
+            n *= d
+        raw = b"".join(struct.pack({"F16": "<e", "F32": "<f", "F64": "<d"}[dtype], rng.uniform(-1, 1))
+                       for _ in range(n))
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
 def write(target, name, data):
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
@@ -59,6 +86,18 @@ def main():
     for op in range(22):
         data = bytes([op]) + bytes(rng.randrange(256) for _ in range(48))
         write("op_inputs", "op_%02d" % op, data)
+    # safetensors: the first byte's bit 0 loads by tapegrad's names, otherwise by torch.nn names.
+    native = safetensors_file(SAFETENSORS_NATIVE, rng=rng)
+    torch_names = safetensors_file(SAFETENSORS_TORCH, rng=rng)
+    write("safetensors", "native", b"\x01" + native)
+    write("safetensors", "torch", b"\x00" + torch_names)
+    write("safetensors", "torch_float64", b"\x00" + safetensors_file(SAFETENSORS_TORCH, "F64", rng=rng))
+    write("safetensors", "native_reversed", b"\x01" + safetensors_file(SAFETENSORS_NATIVE[::-1], rng=rng))
+    write("safetensors", "torch_other_shapes",
+          b"\x00" + safetensors_file([(n, [3] * len(s)) for n, s in SAFETENSORS_TORCH], rng=rng))
+    write("safetensors", "float16", b"\x00" + safetensors_file(SAFETENSORS_TORCH[:1], "F16", rng=rng))
+    write("safetensors", "truncated", b"\x00" + torch_names[: len(torch_names) // 2])
+    write("safetensors", "empty_header", b"\x01" + struct.pack("<Q", 8) + b"{}      ")
 
 
 if __name__ == "__main__":
