@@ -30,9 +30,14 @@ tg::Sequential& model() {
   return m;
 }
 
-std::vector<std::vector<double>> snapshot(const tg::Module& m) {
-  std::vector<std::vector<double>> v;
-  for (const tg::Tensor& p : m.parameters()) v.push_back(p.to_vector());
+// The parameters' bytes: compared bit for bit, so that NaN weights a previous input loaded still
+// compare equal to themselves.
+std::vector<unsigned char> snapshot(const tg::Module& m) {
+  std::vector<unsigned char> v;
+  for (const tg::Tensor& p : m.parameters()) {
+    const auto* b = static_cast<const unsigned char*>(p.raw_data());
+    v.insert(v.end(), b, b + static_cast<std::size_t>(p.numel()) * tg::dtype_size(p.dtype()));
+  }
   return v;
 }
 
