@@ -54,6 +54,24 @@ TEST(ModuleTrainable, FrozenLayerGetsNoGradientNoUpdateAndCountsAsNonTrainable) 
   EXPECT_THAT(model.summary(), HasSubstr("Non-trainable params: 0"));
 }
 
+TEST(ModuleTrainable, AdamWWithWeightDecayLeavesAFrozenLayerAsItIs) {
+  manual_seed(2);
+  Sequential model(Input{4}, Dense(3), Dense(2));
+  Tensor x = rand64({5, 4}, 3).to(DType::f32);
+  mean(model(x)).backward();  // gradients everywhere, then freeze: the stale one must not count
+  model[0].set_trainable(false);
+  const std::vector<double> kernel = model[0].parameters()[0].to_vector();
+  const std::vector<double> bias = model[0].parameters()[1].to_vector();
+  AdamW opt(model.parameters(), 0.1, 0.5);
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    mean(model(x)).backward();
+    opt.step();
+  }
+  EXPECT_EQ(model[0].parameters()[0].to_vector(), kernel);
+  EXPECT_EQ(model[0].parameters()[1].to_vector(), bias);
+}
+
 TEST(ModuleTrainable, FreezingBeforeBuildFreezesTheParametersMadeLater) {
   Dense d(3);
   d.set_trainable(false);
