@@ -38,10 +38,10 @@ echo "== fuzz: build ($dir)"
 cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
   -DTAPEGRAD_FUZZ=ON -DTAPEGRAD_SANITIZE=ON -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_BUILD_BENCHMARKS=OFF \
   -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_WERROR=OFF -DTAPEGRAD_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 >/dev/null
-ninja -C "$dir" load_weights_fuzz op_inputs_fuzz safetensors_fuzz
+ninja -C "$dir" load_weights_fuzz op_inputs_fuzz csv_fuzz safetensors_fuzz
 
 mkdir -p "$dir/artifacts"
-targets=${TAPEGRAD_FUZZ_TARGETS:-load_weights op_inputs safetensors}
+targets=${TAPEGRAD_FUZZ_TARGETS:-load_weights op_inputs csv safetensors}
 for target in $targets; do
   echo "== fuzz: ${target}_fuzz for ${seconds} s"
   mkdir -p "$dir/corpus/$target"

@@ -4,7 +4,9 @@ the project. Run: /usr/bin/python3 scripts/make_fuzz_corpus.py
 
 load_weights: the first byte is the fuzz target's mode (bit 0: fix the checksum up); the rest is a
 weights file (format TGW1, nn/training/serialize.h) for the target's model, SimpleRNN(2, seq) + SimpleRNN(2)
-+ Dense(1) on 1 feature, and variants of it. op_inputs: random byte strings, one per op."""
++ Dense(1) on 1 feature, and variants of it. op_inputs: random byte strings, one per op. csv: the
+first byte is the target's options (fuzz/csv_fuzz.cpp), the rest a CSV file: quoted fields, CRLF,
+a byte order mark, missing and invalid cells, ragged and unterminated records."""
 import json
 import os
 import random
@@ -86,6 +88,19 @@ def main():
     for op in range(22):
         data = bytes([op]) + bytes(rng.randrange(256) for _ in range(48))
         write("op_inputs", "op_%02d" % op, data)
+    csv_seeds = {
+        "header_date": (0x21, b"date,a,b\n2020-01,1.5,2\n2020-02,-3e2,+4\n2020-03,5,6\n"),
+        "no_header": (0x00, b"1,2,3\n4,5,6\n"),
+        "quoted_crlf_bom": (0x61, b"\xef\xbb\xbf\"d\",\"a\",\"b\"\r\n\"x\ny\",\" 1 \",\"2\"\r\n\"z\",3,4\r\n\r\n"),
+        "missing_interpolate": (0x05, b"a,b\n1,2\n,NA\n3,\n5,6\n"),
+        "invalid_drop": (0x0b, b"a,b\n1,x\n2,3\n1e999,4\n5,6\n"),
+        "ragged": (0x01, b"a,b\n1,2\n3\n"),
+        "unterminated": (0x01, b"a\n\"1\n2\n"),
+        "semicolon": (0x81, b"a;b\n1;2\n3;4\n"),
+        "utf16": (0x01, b"\xff\xfea\x00\n\x00"),
+    }
+    for name, (mode, text) in csv_seeds.items():
+        write("csv", name, bytes([mode]) + text)
     # safetensors: the first byte's bit 0 loads by tapegrad's names, otherwise by torch.nn names.
     native = safetensors_file(SAFETENSORS_NATIVE, rng=rng)
     torch_names = safetensors_file(SAFETENSORS_TORCH, rng=rng)
