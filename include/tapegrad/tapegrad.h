@@ -51,9 +51,11 @@
 #include <tapegrad/nn/layers/layer_registry.h>
 #include <tapegrad/nn/layers/softmax.h>
 #include <tapegrad/nn/recurrent/model_file.h>
+#include <tapegrad/nn/recurrent/torch_names.h>
 #include <tapegrad/nn/training/losses.h>
 #include <tapegrad/nn/training/classification.h>
 #include <tapegrad/nn/training/serialize.h>
+#include <tapegrad/nn/training/safetensors.h>
 #include <tapegrad/nn/training/fit.h>
 #include <tapegrad/optim/adam.h>
 #include <tapegrad/optim/clip.h>
