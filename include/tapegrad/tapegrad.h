@@ -27,7 +27,11 @@
 #include <tapegrad/ops/conv.h>
 #include <tapegrad/ops/norm.h>
 #include <tapegrad/ops/gated.h>
+#include <tapegrad/data/csv.h>
 #include <tapegrad/data/series.h>
+#include <tapegrad/data/splits.h>
+#include <tapegrad/data/transforms.h>
+#include <tapegrad/data/windows.h>
 #include <tapegrad/nn/layers/activation.h>
 #include <tapegrad/nn/recurrent/bptt.h>
 #include <tapegrad/nn/layers/dense.h>
@@ -57,6 +61,7 @@
 #include <tapegrad/nn/training/serialize.h>
 #include <tapegrad/nn/training/safetensors.h>
 #include <tapegrad/nn/training/fit.h>
+#include <tapegrad/nn/training/schedules.h>
 #include <tapegrad/optim/adam.h>
 #include <tapegrad/optim/clip.h>
 #include <tapegrad/optim/optimizer.h>
