@@ -1,7 +1,13 @@
 #include <tapegrad/core/random.h>
 
 #include <atomic>
+#include <bit>
 #include <cmath>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <tapegrad/core/error.h>
 
 namespace tg {
 
@@ -33,6 +39,25 @@ std::uint64_t Generator::below(std::uint64_t n) {
     v &= mask;
     if (v < n) return v;
   }
+}
+
+std::string Generator::state() const {
+  std::ostringstream out;
+  out << engine_ << ' ' << (has_gauss_ ? 1 : 0) << ' ' << std::bit_cast<std::uint64_t>(gauss_);
+  return out.str();
+}
+
+void Generator::set_state(const std::string& state) {
+  std::istringstream in(state);
+  std::mt19937 engine;
+  int has_gauss = -1;
+  std::uint64_t gauss_bits = 0;
+  in >> engine >> has_gauss >> gauss_bits;
+  if (in.fail() || (has_gauss != 0 && has_gauss != 1) || !(in >> std::ws).eof())
+    throw ValueError(fmt::format("Generator::set_state: not a generator state ({} bytes)", state.size()));
+  engine_ = engine;
+  has_gauss_ = has_gauss == 1;
+  gauss_ = std::bit_cast<double>(gauss_bits);
 }
 
 namespace {

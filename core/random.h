@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace tg {
 
@@ -34,6 +35,12 @@ class Generator {
   double normal();
   /// An integer in [0, n), unbiased.
   std::uint64_t below(std::uint64_t n);
+
+  /// The whole state (the engine's words and the cached normal) as text, for checkpoints:
+  /// a generator given it with set_state draws the same numbers from there on.
+  std::string state() const;
+  /// Puts back a state from state(). ValueError for text that is not one (nothing changed).
+  void set_state(const std::string& state);
 
  private:
   std::mt19937 engine_;
