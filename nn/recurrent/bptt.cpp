@@ -1,11 +1,13 @@
 #include <tapegrad/nn/recurrent/bptt.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include <tapegrad/core/tape.h>
+#include <tapegrad/nn/training/train_step.h>
 #include <tapegrad/ops/shape_ops.h>
 
 namespace tg {
@@ -60,8 +62,13 @@ std::vector<double> train_truncated_bptt(Module& model, const Tensor& x, const T
 
   std::vector<double> losses;
   try {
-    if (!options.optimizer) model.zero_grad();
-    const std::int64_t steps = x.size(1);
+    // With an optimizer each chunk is one TrainStep, the step fit takes: the same checks, and a
+    // chunk that fails them leaves the weights as they were before it.
+    std::optional<TrainStep> step;
+    if (options.optimizer) step.emplace(model, *options.optimizer, TrainStepOptions{.loss = options.loss, .who = "train_truncated_bptt"});
+    else model.zero_grad();
+    const std::int64_t steps = x.size(1), chunks = (steps + options.k - 1) / options.k;
+    double stats[1];
     for (std::int64_t c = 0; c < steps; c += options.k) {
       const std::int64_t len = std::min(options.k, steps - c);
       Tensor xc, yc;
@@ -70,11 +77,15 @@ std::vector<double> train_truncated_bptt(Module& model, const Tensor& x, const T
         xc = slice(x, 1, c, len);
         yc = slice(y, 1, c, len);
       }
-      if (options.optimizer) options.optimizer->zero_grad();
+      if (step) {
+        const std::int64_t rows = x.size(0);
+        step->run(xc, yc, Tensor(), rows, rows, {.step = c / options.k, .steps = chunks, .unit = "chunk"}, stats);
+        losses.push_back(stats[0] / static_cast<double>(rows));
+        continue;
+      }
       Tensor loss = options.loss(yc, model(xc));
       losses.push_back(loss.item());
       loss.backward();
-      if (options.optimizer) options.optimizer->step();
     }
   } catch (...) {
     restore();

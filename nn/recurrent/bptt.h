@@ -47,8 +47,10 @@ void reset_states(Module& model);
 struct TruncatedBPTTOptions {
   /// Time steps per chunk (k >= 1); the last chunk keeps the remainder. k >= T is full BPTT.
   std::int64_t k = 0;
-  /// Stepped once per chunk, after that chunk's backward (gradients zeroed before each chunk).
-  /// Null: nothing is updated and the gradients of all chunks add up in the parameters' grad()
+  /// Stepped once per chunk by a TrainStep (nn/training/train_step.h), the step fit takes:
+  /// gradients zeroed, forward, loss, backward, the checks (a non-finite loss, gradient or update
+  /// stops with a ValueError naming the chunk, the weights and the optimizer's state as before
+  /// that chunk), update. Null: nothing is updated and the gradients of all chunks add up in the parameters' grad()
   /// (zeroed once at the start), to look at them.
   Optimizer* optimizer = nullptr;
   /// The loss of one chunk: loss(y chunk, model(x chunk)).

@@ -4,9 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <deque>
 #include <iostream>
-#include <limits>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -17,13 +15,9 @@
 #include <unistd.h>
 
 #include <tapegrad/core/tape.h>
-#include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/shape_ops.h>
-#include <tapegrad/nn/training/serialize.h>
 
 namespace tg {
-
-// ---- History and callbacks ----------------------------------------------------------------------
 
 const std::vector<double>& History::operator[](const std::string& name) const {
   auto it = values.find(name);
@@ -35,126 +29,13 @@ const std::vector<double>& History::operator[](const std::string& name) const {
   return it->second;
 }
 
-struct CallbackAccess {
-  static void attach(Callback& c, Module* model, int rank) {
-    c.model_ = model;
-    c.rank_ = rank;
-    c.stop_requested_ = false;
-  }
-  static bool stop_requested(const Callback& c) { return c.stop_requested_; }
-};
-
-Module& Callback::model() const {
-  if (!model_) throw GraphError("Callback::model: the callback is not attached to a fit");
-  return *model_;
-}
-
-namespace {
-
-double monitored(const Logs& logs, const std::string& monitor, const char* who) {
-  auto it = logs.find(monitor);
-  if (it == logs.end()) {
-    std::string names;
-    for (const auto& [n, v] : logs) names += (names.empty() ? "" : ", ") + n;
-    throw ValueError(fmt::format("{}: monitored value '{}' is not in the logs (available: {}){}", who, monitor, names,
-                                 monitor.rfind("val_", 0) == 0 ? "; pass validation_data to fit" : ""));
-  }
-  return it->second;
-}
-
-// An improvement beats the best by more than min_delta (>= 0); NaN never improves.
-bool improved(double current, double best, double min_delta, MonitorMode mode) {
-  return mode == MonitorMode::min ? current < best - min_delta : current > best + min_delta;
-}
-
-double worst(MonitorMode mode) {
-  return mode == MonitorMode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-}
-
-}  // namespace
-
-EarlyStopping::EarlyStopping(std::string monitor, int patience, bool restore_best_weights, double min_delta,
-                             MonitorMode mode)
-    : monitor_(std::move(monitor)),
-      patience_(patience),
-      restore_(restore_best_weights),
-      min_delta_(std::abs(min_delta)),
-      mode_(mode) {
-  if (patience < 0) throw ValueError(fmt::format("EarlyStopping: patience must be >= 0, got {}", patience));
-  if (!std::isfinite(min_delta))
-    throw ValueError(fmt::format("EarlyStopping: min_delta must be finite, got {}", min_delta));
-}
-
-void EarlyStopping::on_train_begin() {
-  wait_ = 0;
-  stopped_epoch_ = -1;
-  best_epoch_ = -1;
-  best_ = worst(mode_);
-}
-
-void EarlyStopping::on_epoch_end(int epoch, const Logs& logs) {
-  const double current = monitored(logs, monitor_, "EarlyStopping");
-  if (improved(current, best_, min_delta_, mode_)) {
-    best_ = current;
-    best_epoch_ = epoch;
-    wait_ = 0;
-    if (restore_) {
-      auto params = model().parameters();
-      if (best_weights_.size() != params.size()) best_weights_.assign(params.size(), Tensor());
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        if (best_weights_[i].defined() && best_weights_[i].shape() == params[i].shape() &&
-            best_weights_[i].dtype() == params[i].dtype())
-          best_weights_[i].copy_from(params[i]);
-        else
-          best_weights_[i] = params[i].clone();
-      }
-    }
-    return;
-  }
-  if (++wait_ >= patience_) {
-    stopped_epoch_ = epoch;
-    stop_training();
-    if (restore_ && best_epoch_ >= 0) {
-      auto params = model().parameters();
-      for (std::size_t i = 0; i < params.size() && i < best_weights_.size(); ++i) params[i].copy_from(best_weights_[i]);
-    }
-  }
-}
-
-ModelCheckpoint::ModelCheckpoint(std::string path, std::string monitor, bool save_best_only, MonitorMode mode)
-    : path_(std::move(path)), monitor_(std::move(monitor)), save_best_only_(save_best_only), mode_(mode) {
-  if (path_.empty()) throw ValueError("ModelCheckpoint: empty path");
-}
-
-void ModelCheckpoint::on_train_begin() {
-  has_best_ = false;
-  best_ = worst(mode_);
-  saved_epochs_.clear();
-}
-
-void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
-  if (save_best_only_) {
-    const double current = monitored(logs, monitor_, "ModelCheckpoint");
-    if (has_best_ && !improved(current, best_, 0.0, mode_)) return;
-    if (!has_best_ && std::isnan(current)) return;
-    has_best_ = true;
-    best_ = current;
-  }
-  std::string path = path_;
-  const std::string key = "{epoch}";
-  for (auto at = path.find(key); at != std::string::npos; at = path.find(key, at))
-    path.replace(at, key.size(), std::to_string(epoch + 1));
-  if (process_rank() == 0) save_weights(model(), path);  // in a data-parallel fit, rank 0 writes for all
-  saved_epochs_.push_back(epoch);
-}
-
-// ---- batches ------------------------------------------------------------------------------------
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// ---- checks ---------------------------------------------------------------------------------------
 
 void check_dataset(const char* fn, const char* xname, const Tensor& x, const char* yname, const Tensor& y) {
   if (!x.defined()) throw ValueError(fmt::format("{}: {} is an undefined tensor", fn, xname));
@@ -193,77 +74,9 @@ void check_finite(const char* fn, const char* name, const Tensor& t) {
                   fn, name, value, index[0], index, t.shape()));
 }
 
-// Whether every element of t is finite: a NaN or an infinity fails |v| <= max. Written without
-// an early exit and with an integer flag, the loop vectorises (8 times faster than
-// std::isfinite's early exit on the seed models' weights), which keeps fit's checks cheap.
-bool all_finite(const Tensor& t) {
-  return dispatch(t.dtype(), [&]<class T>() {
-    const T* v = t.data<T>();
-    int bad = 0;
-    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) bad |= !(std::abs(v[i]) <= std::numeric_limits<T>::max());
-    return bad == 0;
-  });
-}
-
-// The parameter's path in the model for messages, or its shape when the model does not hold it.
-std::string parameter_name(const Module& model, const Tensor& p) {
-  for (const auto& [path, q] : model.named_parameters())
-    if (q.is_same(p)) return "'" + path + "'";
-  return "a parameter of shape " + p.shape().str();
-}
-
 void check_batch_size(const char* fn, std::int64_t batch_size) {
   if (batch_size < 1) throw ValueError(fmt::format("{}: batch_size must be >= 1, got {}", fn, batch_size));
 }
-
-// Rows of a dataset copied into reused batch tensors: one buffer for full batches, one for the
-// last partial batch, so an epoch allocates nothing.
-class Batcher {
- public:
-  Batcher(const Tensor& data, std::int64_t batch_size)
-      : data_(data), n_(data.size(0)), batch_(std::min(batch_size, n_)) {
-    row_bytes_ = static_cast<std::size_t>(data.numel() / n_) * dtype_size(data.dtype());
-    full_ = Tensor::empty(with_rows(batch_), data.dtype());
-    if (const std::int64_t rest = n_ % batch_; rest != 0) last_ = Tensor::empty(with_rows(rest), data.dtype());
-  }
-  std::int64_t steps() const { return (n_ + batch_ - 1) / batch_; }
-  std::int64_t rows(std::int64_t step) const { return std::min(batch_, n_ - step * batch_); }
-
-  /// Batch `step`, made of rows order[step * batch .. ] (or consecutive rows when order is null).
-  const Tensor& load(std::int64_t step, const std::int64_t* order) {
-    return load_rows(step * batch_, rows(step), order);
-  }
-
-  /// Rows order[start, start + count) with count <= batch, into a buffer kept for that count.
-  const Tensor& load_rows(std::int64_t start, std::int64_t count, const std::int64_t* order) {
-    Tensor* buffer = count == batch_ ? &full_ : (last_.defined() && last_.size(0) == count ? &last_ : nullptr);
-    for (Tensor& t : other_)
-      if (!buffer && t.size(0) == count) buffer = &t;
-    if (!buffer) buffer = &other_.emplace_back(Tensor::empty(with_rows(count), data_.dtype()));
-    Tensor& out = *buffer;
-    const auto* src = static_cast<const unsigned char*>(data_.raw_data());
-    auto* dst = static_cast<unsigned char*>(out.raw_data());
-    if (!order) {
-      std::memcpy(dst, src + static_cast<std::size_t>(start) * row_bytes_,
-                  static_cast<std::size_t>(count) * row_bytes_);
-    } else {
-      kernels::gather_rows(src, row_bytes_, order + start, count, dst);
-    }
-    return out;
-  }
-
- private:
-  Shape with_rows(std::int64_t rows) const {
-    Shape s = data_.shape();
-    s[0] = rows;
-    return s;
-  }
-  Tensor data_;
-  std::int64_t n_, batch_;
-  std::size_t row_bytes_;
-  Tensor full_, last_;
-  std::deque<Tensor> other_;  // other batch sizes (the shares of a distributed fit)
-};
 
 double scalar_value(const Tensor& t, const char* fn, const std::string& what) {
   if (!t.defined()) throw ValueError(fmt::format("{}: {} returned an undefined tensor", fn, what));
@@ -286,6 +99,21 @@ void check_metrics(const char* fn, const std::vector<Metric>& metrics) {
   }
 }
 
+// The checks of the options that do not look at the data.
+void check_options(const FitOptions& o) {
+  if (!o.optimizer) throw ValueError("fit: FitOptions::optimizer is not set");
+  if (o.epochs < 0) throw ValueError(fmt::format("fit: epochs must be >= 0, got {}", o.epochs));
+  if (o.initial_epoch < 0) throw ValueError(fmt::format("fit: initial_epoch must be >= 0, got {}", o.initial_epoch));
+  check_batch_size("fit", o.batch_size);
+  if (o.verbose < 0 || o.verbose > 2) throw ValueError(fmt::format("fit: verbose must be 0, 1 or 2, got {}", o.verbose));
+  if (!o.loss) throw ValueError("fit: FitOptions::loss is empty");
+}
+
+void check_callbacks(const FitOptions& o) {
+  for (std::size_t i = 0; i < o.callbacks.size(); ++i)
+    if (!o.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));
+}
+
 // Restores the model's training flag on scope exit.
 class ModeGuard {
  public:
@@ -299,225 +127,133 @@ class ModeGuard {
   bool was_;
 };
 
-// Means of the loss and the metrics over a whole dataset, in batches, without recording:
-// out[0] the loss, out[1 + k] metric k.
-void evaluate_into(Module& model, Batcher& xs, Batcher& ys, const LossFn& loss, const std::vector<Metric>& metrics,
-                   const char* fn, std::vector<double>& out) {
-  NoGradGuard no_grad;
-  EvalModeGuard eval_mode;  // this thread only: threads may share the model
-  std::fill(out.begin(), out.end(), 0.0);
-  std::int64_t seen = 0;
-  for (std::int64_t s = 0; s < xs.steps(); ++s) {
-    const Tensor& xb = xs.load(s, nullptr);
-    const Tensor& yb = ys.load(s, nullptr);
-    const Tensor pred = model(xb);
-    const auto count = static_cast<double>(xs.rows(s));
-    out[0] += scalar_value(loss(yb, pred), fn, "the loss") * count;
-    for (std::size_t k = 0; k < metrics.size(); ++k)
-      out[1 + k] += scalar_value(metrics[k].fn(yb, pred), fn, "metric '" + metrics[k].name + "'") * count;
-    seen += xs.rows(s);
-  }
-  for (double& v : out) v /= static_cast<double>(seen);
-}
+// ---- evaluation -----------------------------------------------------------------------------------
 
-// Every trainable parameter must be in the optimizer: one left out (a layer added after the
-// optimizer was made) would never train. Frozen ones (requires_grad false) may be left out.
-void check_optimizer_holds(const Module& model, const Optimizer& opt) {
-  const auto& opt_params = opt.parameters();
-  const auto named = model.named_parameters();
-  bool shared = false;
-  std::size_t trainable = 0, n_missing = 0;
-  std::string missing;
-  for (const auto& entry : named) {  // not a structured binding: clang 14 cannot capture one
-    const std::string& path = entry.first;
-    const Tensor& p = entry.second;
-    const bool held = std::any_of(opt_params.begin(), opt_params.end(), [&](const Tensor& q) { return q.is_same(p); });
-    shared = shared || held;
-    if (!p.requires_grad()) continue;
-    ++trainable;
-    if (!held) missing += fmt::format("{}'{}'", n_missing++ == 0 ? "" : ", ", path);
-  }
-  if (named.empty())
-    throw ValueError(
-        "fit: the model has no parameters yet; build it (e.g. model.build({-1, 50, 1})) and create "
-        "the optimizer from model.parameters()");
-  if (!shared)
-    throw ValueError(
-        fmt::format("fit: the {} optimizer holds none of the model's {} parameters; create it from "
-                    "model.parameters()",
-                    opt.name(), named.size()));
-  if (n_missing > 0)
-    throw ValueError(
-        fmt::format("fit: the {} optimizer does not hold {} of the model's {} trainable parameters: {}; "
-                    "they would never train (a layer added after the optimizer was made?). Create the "
-                    "optimizer from model.parameters() once the model is complete",
-                    opt.name(), n_missing, trainable, missing));
-}
-
-// ---- one training step --------------------------------------------------------------------------
-
-// Where a step is, for messages.
-struct StepPlace {
-  int epoch, epochs;
-  std::int64_t step, steps;
-};
-
-std::string where(const StepPlace& at) {
-  return fmt::format("epoch {}/{}, batch {}/{}", at.epoch + 1, at.epochs, at.step + 1, at.steps);
-}
-
-// One training step, the same for a process alone and for a rank of a data-parallel fit: forward,
-// loss, backward, gradient sync (none alone), the checks of the loss and of the gradients, the
-// update, and the check of the weights and the optimizer state the update made. A step that fails
-// a check leaves the weights and the optimizer state as they were before it and throws ValueError
-// naming the epoch and the batch. Under a group every rank reaches the same verdict before it
-// throws, so that none is left waiting in a collective: the loss is summed with the gradients,
-// and the gradient and weight verdicts are summed together. The copies of the weights and of the
-// optimizer state are kept in buffers reused from step to step: a warm step allocates nothing.
-class TrainStep {
+// Means of the loss and the metrics over a whole dataset, in batches of consecutive rows, in
+// evaluation mode without recording: out[0] the loss, out[1 + k] metric k. The path of evaluate
+// and of fit's validation.
+class Evaluation {
  public:
-  // `group` is null when training alone.
-  TrainStep(Module& model, Optimizer& opt, const FitOptions& options, ProcessGroup* group)
-      : model_(model), opt_(opt), options_(options), group_(group) {
-    if (group_) reducer_.emplace(*group_, model.parameters());
-    for (const Tensor& p : opt.parameters()) weights_before_.push_back(p.clone());
+  Evaluation(const Tensor& x, const Tensor& y, const Tensor& sample_weight, std::int64_t batch_size)
+      : source_(x, y, sample_weight), batch_(std::min(batch_size, x.size(0))), index_(static_cast<std::size_t>(x.size(0))) {
+    std::iota(index_.begin(), index_.end(), std::int64_t{0});
   }
+  std::int64_t size() const { return source_.size(); }
 
-  // Trains on this rank's `rows` rows (xb, yb) of a batch of `count` rows over all ranks (a rank
-  // may have none). On return stats[0] holds the loss and stats[1 + k] metric k, each summed over
-  // the batch times the rows.
-  void run(const Tensor& xb, const Tensor& yb, std::int64_t rows, std::int64_t count, const StepPlace& at,
-           std::span<double> stats) {
-    model_.zero_grad();
-    std::fill(stats.begin(), stats.end(), 0.0);
-    if (rows > 0) {
-      Tensor pred = model_(xb);
-      if (first_) check_optimizer_holds(model_, opt_);  // layers built by this first call included
-      first_ = false;
-      Tensor loss = options_.loss(yb, pred);
-      const double value = scalar_value(loss, "fit", "the loss");
-      stats[0] = value * static_cast<double>(rows);
-      if (std::isfinite(value)) loss.backward();  // else every rank stops at the loss check below
-      NoGradGuard no_grad;
-      for (std::size_t k = 0; k < options_.metrics.size(); ++k)
-        stats[1 + k] =
-            scalar_value(options_.metrics[k].fn(yb, pred), "fit", "metric '" + options_.metrics[k].name + "'") *
-            static_cast<double>(rows);
+  void run(Module& model, const LossFn& loss, const std::vector<Metric>& metrics, const char* fn,
+           std::vector<double>& out) {
+    NoGradGuard no_grad;
+    EvalModeGuard eval_mode;  // this thread only: threads may share the model
+    std::fill(out.begin(), out.end(), 0.0);
+    const std::int64_t n = size();
+    for (std::int64_t start = 0; start < n; start += batch_) {
+      const std::int64_t count = std::min(batch_, n - start);
+      const Batch b = source_.load(std::span<const std::int64_t>(index_).subspan(static_cast<std::size_t>(start),
+                                                                                static_cast<std::size_t>(count)));
+      const Tensor pred = model(b.x);
+      const auto rows = static_cast<double>(count);
+      const Tensor l = b.sample_weight.defined() ? weighted_loss(loss, b.y, pred, b.sample_weight) : loss(b.y, pred);
+      out[0] += scalar_value(l, fn, "the loss") * rows;
+      for (std::size_t k = 0; k < metrics.size(); ++k)
+        out[1 + k] += scalar_value(metrics[k].fn(b.y, pred), fn, "metric '" + metrics[k].name + "'") * rows;
     }
-    // Weights rows/count make the sum the gradient of the mean loss over the whole batch.
-    if (reducer_) reducer_->all_reduce(static_cast<double>(rows) / static_cast<double>(count), stats);
-    const double loss = stats[0] / static_cast<double>(count);
-    if (!std::isfinite(loss))
-      throw ValueError(fmt::format(
-          "fit: the loss is {} at {}; training stopped with the weights from before this batch", loss, where(at)));
-
-    // A finite loss can still have a NaN or infinite gradient (sqrt or log at 0, an overflow in
-    // backward), and a finite gradient can still throw a weight or the optimizer's state to
-    // infinity: the step is undone in both cases.
-    const std::vector<Tensor>& params = opt_.parameters();
-    const std::size_t none = params.size();
-    std::size_t bad_grad = none, bad_weight = none;
-    bool bad_state = false;
-    for (std::size_t i = 0; i < params.size() && bad_grad == none; ++i) {
-      const Tensor g = params[i].grad();
-      if (g.defined() && !all_finite(g)) bad_grad = i;
-    }
-    if (bad_grad == none) {
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        Tensor& copy = weights_before_[i];
-        if (copy.shape() == params[i].shape() && copy.dtype() == params[i].dtype())
-          copy.copy_from(params[i]);
-        else  // the parameter was converted (Module::to) since
-          copy = params[i].clone();
-      }
-      opt_.save_state(state_before_);
-      opt_.step();
-      for (std::size_t i = 0; i < params.size() && bad_weight == none; ++i) {
-        bad_state = !opt_.state_is_finite(i);
-        if (bad_state || !all_finite(params[i])) bad_weight = i;
-      }
-    }
-    double verdict[2] = {bad_grad == none ? 0.0 : 1.0, bad_weight == none ? 0.0 : 1.0};
-    if (group_) group_->all_reduce_sum(std::span<double>(verdict));
-    if (verdict[0] == 0.0 && verdict[1] == 0.0) return;
-    if (bad_grad == none) undo();
-    auto name = [&](std::size_t i) {
-      return i == none ? std::string("a parameter on another rank") : parameter_name(model_, params[i]);
-    };
-    if (verdict[0] > 0.0)
-      throw ValueError(
-          fmt::format("fit: the gradient of {} is not finite at {}; training stopped with the weights "
-                      "from before this batch (tape().set_anomaly_detection(true) names the op that "
-                      "made it)",
-                      name(bad_grad), where(at)));
-    throw ValueError(
-        fmt::format("fit: the {} update made {}{} non-finite at {}; training stopped with the weights "
-                    "and the optimizer state from before this batch (lower the learning rate or clip "
-                    "the gradients)",
-                    opt_.name(), bad_state ? "its state for " : "", name(bad_weight), where(at)));
+    for (double& v : out) v /= static_cast<double>(n);
   }
 
  private:
-  // Puts back the weights and the optimizer state from before this step's update.
-  void undo() {
-    const std::vector<Tensor>& params = opt_.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) Tensor(params[i]).copy_from(weights_before_[i]);
-    opt_.restore_state(state_before_);
-  }
-
-  Module& model_;
-  Optimizer& opt_;
-  const FitOptions& options_;
-  ProcessGroup* group_;
-  std::optional<GradientReducer> reducer_;
-  std::vector<Tensor> weights_before_;  // the optimizer's parameters before this step's update
-  OptimizerState state_before_;         // the optimizer's state then
-  bool first_ = true;
+  TensorBatches source_;
+  std::int64_t batch_;
+  std::vector<std::int64_t> index_;
 };
 
-// ---- progress -----------------------------------------------------------------------------------
+// The validation data of a fit: each rank evaluates its share [n * r / W, n * (r + 1) / W) and
+// the means are combined over the ranks.
+class Validation {
+ public:
+  Validation(const Tensor& x, const Tensor& y, const Tensor& w, std::int64_t batch_size, ProcessGroup* group)
+      : total_(x.size(0)), group_(group) {
+    Tensor vx = x, vy = y, vw = w;
+    std::int64_t rows = total_;
+    if (group_) {
+      const int world = group_->size(), rank = group_->rank();
+      const std::int64_t lo = total_ * rank / world, hi = total_ * (rank + 1) / world;
+      rows = hi - lo;
+      NoGradGuard no_grad;
+      if (rows > 0) {
+        vx = slice(x, 0, lo, rows), vy = slice(y, 0, lo, rows);
+        if (w.defined()) vw = slice(w, 0, lo, rows);
+      }
+    }
+    if (rows > 0) share_.emplace(vx, vy, vw, batch_size);
+  }
+
+  void run(Module& model, const FitOptions& o, std::vector<double>& out) {
+    std::fill(out.begin(), out.end(), 0.0);
+    if (share_) share_->run(model, o.loss, o.metrics, "fit", out);
+    if (!group_) return;
+    // means over each rank's share -> the mean over the whole validation set
+    const double rows = share_ ? static_cast<double>(share_->size()) : 0.0;
+    for (double& v : out) v *= rows;
+    group_->all_reduce_sum(std::span<double>(out));
+    for (double& v : out) v /= static_cast<double>(total_);
+  }
+
+ private:
+  std::int64_t total_;
+  ProcessGroup* group_;
+  std::optional<Evaluation> share_;
+};
+
+// ---- progress -------------------------------------------------------------------------------------
 
 std::string format_value(double v) { return std::abs(v) > 1e-3 ? fmt::format("{:.4f}", v) : fmt::format("{:.4e}", v); }
 
-class Progress {
+// Keras' progress bar (verbose 1) or line (verbose 2), as a callback that reads the running
+// values fit keeps. names[0, n_train) are the training values shown during the epoch; the rest
+// (validation) appear at its end.
+class Progress : public Callback {
  public:
-  // names[0, n_train) are the training values shown during the epoch; the rest (validation)
-  // appear at its end.
   Progress(std::ostream& out, int verbose, bool in_place, int epochs, std::int64_t steps,
-           const std::vector<std::string>& names, std::size_t n_train)
+           const std::vector<std::string>& names, std::size_t n_train, const std::vector<double>& values)
       : out_(out),
         verbose_(verbose),
         in_place_(in_place && verbose == 1),
         epochs_(epochs),
         steps_(steps),
         names_(names),
-        n_train_(n_train) {}
+        n_train_(n_train),
+        values_(values) {}
 
-  void begin_epoch(int epoch) {
+  std::string name() const override { return "Progress"; }
+
+  void on_epoch_begin(int epoch) override {
+    t0_ = Clock::now();
     if (verbose_ == 0) return;
     out_ << "Epoch " << epoch + 1 << "/" << epochs_ << "\n";
     out_.flush();
-    last_draw_ = Clock::now();
+    last_draw_ = t0_;
     drawn_ = 0;
   }
 
   // Redraws the bar during the epoch, at most every 0.1 s (and only when drawing in place).
-  void update(std::int64_t step, double elapsed, const std::vector<double>& running) {
+  void on_train_batch_end(std::int64_t batch, const Logs&) override {
+    const std::int64_t step = batch + 1;
     if (!in_place_ || step == steps_) return;
     const auto now = Clock::now();
     if (std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
     last_draw_ = now;
+    const double elapsed = std::chrono::duration<double>(now - t0_).count();
     const double eta = elapsed / static_cast<double>(step) * static_cast<double>(steps_ - step);
     std::string line = fmt::format("{} - ETA: {:.1f}s", head(step), eta);
-    for (std::size_t k = 0; k < n_train_; ++k) line += fmt::format(" - {}: {}", names_[k], format_value(running[k]));
+    for (std::size_t k = 0; k < n_train_; ++k) line += fmt::format(" - {}: {}", names_[k], format_value(values_[k]));
     draw(line, false);
   }
 
-  void end_epoch(double elapsed, const std::vector<double>& values) {
+  void on_epoch_end(int, const Logs&) override {
     if (verbose_ == 0) return;
-    std::string line = fmt::format("{} - {:.1f}s", head(steps_), elapsed);
-    for (std::size_t k = 0; k < values.size(); ++k)
-      line += fmt::format(" - {}: {}", names_[k], format_value(values[k]));
+    std::string line = fmt::format("{} - {:.1f}s", head(steps_), seconds_since(t0_));
+    for (std::size_t k = 0; k < values_.size(); ++k)
+      line += fmt::format(" - {}: {}", names_[k], format_value(values_[k]));
     draw(line, true);
   }
 
@@ -553,25 +289,169 @@ class Progress {
   std::int64_t steps_;
   const std::vector<std::string>& names_;
   std::size_t n_train_;
-  Clock::time_point last_draw_;
+  const std::vector<double>& values_;
+  Clock::time_point t0_, last_draw_;
   std::size_t drawn_ = 0;
 };
 
+// ---- weights --------------------------------------------------------------------------------------
+
+// FitOptions::sample_weight times class_weight of each sample's class, as one [N] tensor in y's
+// dtype; undefined when neither is given.
+Tensor sample_weights(const Tensor& y, const FitOptions& o) {
+  if (!o.sample_weight.defined() && o.class_weight.empty()) return Tensor();
+  const std::int64_t n = y.size(0);
+  std::vector<double> w(static_cast<std::size_t>(n), 1.0);
+  if (o.sample_weight.defined()) {
+    const Tensor& sw = o.sample_weight;
+    if (sw.numel() != n || sw.rank() < 1 || sw.rank() > 2 || sw.size(0) != n)
+      throw ShapeError(fmt::format("fit: sample_weight {} must be [{}] or [{}, 1] for the {} samples", sw.shape(), n,
+                                   n, n));
+    check_finite("fit", "sample_weight", sw);
+    w = sw.to_vector();
+  }
+  if (!o.class_weight.empty()) {
+    if (y.rank() > 2)
+      throw ShapeError(fmt::format("fit: class_weight needs y [N], [N, 1] or one-hot [N, C], got {}", y.shape()));
+    const std::vector<double> v = y.to_vector();
+    const std::int64_t c = y.rank() == 2 ? y.size(1) : 1;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double* row = v.data() + i * c;
+      const auto cls = c == 1 ? static_cast<std::int64_t>(std::llround(row[0]))
+                              : static_cast<std::int64_t>(std::max_element(row, row + c) - row);
+      auto it = o.class_weight.find(cls);
+      if (it != o.class_weight.end()) w[static_cast<std::size_t>(i)] *= it->second;
+    }
+  }
+  return from_vector(w, {n}, y.dtype());
+}
+
+// ---- the loop -------------------------------------------------------------------------------------
+
+struct ValidationData {
+  Tensor x, y, w;
+};
+
+History run_fit(Module& model, BatchSource& train, FitOptions& options, const std::optional<ValidationData>& val_data) {
+  check_callbacks(options);
+  check_optimizer_holds(model, *options.optimizer, "fit");
+
+  // Data-parallel when more than one rank takes part (see FitOptions::process_group).
+  ProcessGroup* group = options.process_group && options.process_group->size() > 1 ? options.process_group : nullptr;
+  const int world = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  if (rank != 0) options.verbose = 0;
+  Optimizer& opt = *options.optimizer;
+  Generator& gen = options.generator ? *options.generator : default_generator();
+  std::ostream& out = options.out ? *options.out : std::cout;
+  const bool in_place = options.in_place_progress.value_or(&out == &std::cout && ::isatty(STDOUT_FILENO) == 1);
+  const std::size_t n_train = 1 + options.metrics.size();
+
+  // Value names in display order; values[k] is names[k] for the current epoch.
+  std::vector<std::string> names{"loss"};
+  for (const Metric& m : options.metrics) names.push_back(m.name);
+  if (val_data) {
+    names.push_back("val_loss");
+    for (const Metric& m : options.metrics) names.push_back("val_" + m.name);
+  }
+  std::vector<double> values(names.size()), sums(n_train), step_stats(n_train), val(n_train);
+
+  // The parts.
+  BatchPlan plan(train.size(), options.batch_size, rank, world);
+  TrainStep step(model, opt,
+                 {.loss = options.loss,
+                  .metrics = options.metrics,
+                  .clipnorm = options.clipnorm,
+                  .clipvalue = options.clipvalue,
+                  .global_clipnorm = options.global_clipnorm,
+                  .process_group = group,
+                  .who = "fit"});
+  std::optional<Validation> validation;
+  if (val_data) validation.emplace(val_data->x, val_data->y, val_data->w, options.batch_size, group);
+  TrainingContext context{&model, &opt, &gen, &plan, options.callbacks, rank, options.initial_epoch};
+  Progress progress(out, options.verbose, in_place, options.epochs, plan.steps(), names, n_train, values);
+  std::vector<Callback*> callbacks{&progress};
+  callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
+  Logs logs, batch_logs;
+  std::vector<double*> batch_slots;  // batch_logs' values, in names' order: no lookup per batch
+  for (std::size_t k = 0; k < n_train; ++k) batch_slots.push_back(&batch_logs[names[k]]);
+
+  for (Callback* c : callbacks) {
+    c->attach(&context);
+    c->on_train_begin();
+  }
+  int first_epoch = options.initial_epoch;
+  if (!options.resume_from.empty()) {
+    first_epoch = load_checkpoint(options.resume_from, context);
+    context.epochs_done = first_epoch;
+  }
+  if (group) group->broadcast(model.parameters(), 0);
+
+  History history;
+  for (const std::string& name : names)
+    history.values[name].reserve(static_cast<std::size_t>(std::max(0, options.epochs - first_epoch)));
+  ModeGuard mode(model, true);
+  bool stop = false;
+  for (int epoch = first_epoch; epoch < options.epochs && !stop; ++epoch) {
+    const auto t0 = Clock::now();
+    for (Callback* c : callbacks) c->on_epoch_begin(epoch);
+    if (options.shuffle) plan.shuffle(gen);
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::int64_t seen = 0;
+    for (std::int64_t s = 0; s < plan.steps() && !stop; ++s) {
+      for (Callback* c : callbacks) c->on_train_batch_begin(s);
+      const std::span<const std::int64_t> rows = plan.rows(s);
+      const std::int64_t count = plan.count(s);
+      const Batch b = rows.empty() ? Batch{} : train.load(rows);
+      step.run(b.x, b.y, b.sample_weight, static_cast<std::int64_t>(rows.size()), count,
+               {epoch, options.epochs, s, plan.steps()}, step_stats);
+      seen += count;
+      for (std::size_t k = 0; k < n_train; ++k) {
+        sums[k] += step_stats[k];
+        values[k] = *batch_slots[k] = sums[k] / static_cast<double>(seen);
+      }
+      for (Callback* c : callbacks) {
+        c->on_train_batch_end(s, batch_logs);
+        stop = stop || (!group && c->stop_requested());  // ranks agree at the epoch's end
+      }
+    }
+    if (validation) {
+      validation->run(model, options, val);
+      std::copy(val.begin(), val.end(), values.begin() + static_cast<std::ptrdiff_t>(n_train));
+    }
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      history.values[names[k]].push_back(values[k]);
+      logs[names[k]] = values[k];
+    }
+    history.epoch_seconds.push_back(seconds_since(t0));
+    context.epochs_done = epoch + 1;
+    for (Callback* c : callbacks) {
+      c->on_epoch_end(epoch, logs);
+      stop = stop || c->stop_requested();
+    }
+    if (group) {  // every rank stops at the same epoch
+      double any = stop ? 1.0 : 0.0;
+      group->all_reduce_sum(std::span<double>(&any, 1));
+      stop = any > 0;
+    }
+  }
+  for (Callback* c : callbacks) c->on_train_end();
+  return history;
+}
+
 }  // namespace
 
-// ---- fit, evaluate, predict ---------------------------------------------------------------------
+// ---- fit, evaluate, predict -----------------------------------------------------------------------
 
 History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options) {
-  if (!options.optimizer) throw ValueError("fit: FitOptions::optimizer is not set");
-  if (options.epochs < 0) throw ValueError(fmt::format("fit: epochs must be >= 0, got {}", options.epochs));
-  check_batch_size("fit", options.batch_size);
-  if (options.verbose < 0 || options.verbose > 2)
-    throw ValueError(fmt::format("fit: verbose must be 0, 1 or 2, got {}", options.verbose));
-  if (!options.loss) throw ValueError("fit: FitOptions::loss is empty");
+  check_options(options);
   check_dataset("fit", "x", x, "y", y);
   check_metrics("fit", options.metrics);
-  const bool validate = options.validation_data.has_value();
-  if (validate)
+  const double split = options.validation_split;
+  if (!(split >= 0.0 && split < 1.0))
+    throw ValueError(fmt::format("fit: validation_split must be in [0, 1), got {}", split));
+  if (split > 0.0 && options.validation_data)
+    throw ValueError("fit: give validation_data or validation_split, not both");
+  if (options.validation_data)
     check_dataset("fit", "validation x", options.validation_data->first, "validation y",
                   options.validation_data->second);
   {
@@ -581,7 +461,7 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
     try {
       check_finite("fit", "x", x);
       check_finite("fit", "y", y);
-      if (validate) {
+      if (options.validation_data) {
         check_finite("fit", "validation x", options.validation_data->first);
         check_finite("fit", "validation y", options.validation_data->second);
       }
@@ -598,117 +478,42 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
                       "no rank trains",
                       bad_ranks));
   }
-  for (std::size_t i = 0; i < options.callbacks.size(); ++i)
-    if (!options.callbacks[i]) throw ValueError(fmt::format("fit: callback {} is null", i));
-  check_optimizer_holds(model, *options.optimizer);
+  const Tensor w = sample_weights(y, options);
 
-  // Data-parallel when more than one rank takes part (see FitOptions::process_group).
-  ProcessGroup* group = options.process_group;
-  const int world = group ? group->size() : 1, rank = group ? group->rank() : 0;
-  const bool sharded = world > 1;
-  if (rank != 0) options.verbose = 0;
-
-  Optimizer& opt = *options.optimizer;
-  Generator& gen = options.generator ? *options.generator : default_generator();
-  std::ostream& out = options.out ? *options.out : std::cout;
-  const bool in_place = options.in_place_progress.value_or(&out == &std::cout && ::isatty(STDOUT_FILENO) == 1);
-  const std::size_t n_metrics = options.metrics.size();
-
-  // Value names in display order; values[k] is names[k] for the current epoch.
-  std::vector<std::string> names{"loss"};
-  for (const Metric& m : options.metrics) names.push_back(m.name);
-  if (validate) {
-    names.push_back("val_loss");
-    for (const Metric& m : options.metrics) names.push_back("val_" + m.name);
+  // validation_split: the last fraction of the samples, before shuffling (Keras).
+  Tensor tx = x, ty = y, tw = w;
+  std::optional<ValidationData> val;
+  if (options.validation_data) val = ValidationData{options.validation_data->first, options.validation_data->second, {}};
+  if (split > 0.0) {
+    const std::int64_t n = x.size(0), at = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - split)));
+    if (at < 1 || at >= n)
+      throw ValueError(fmt::format("fit: validation_split {} of {} samples leaves {} for training and {} for "
+                                   "validation; both need at least one",
+                                   split, n, at, n - at));
+    NoGradGuard no_grad;
+    tx = slice(x, 0, 0, at), ty = slice(y, 0, 0, at);
+    val = ValidationData{slice(x, 0, at, n - at), slice(y, 0, at, n - at), {}};
+    if (w.defined()) tw = slice(w, 0, 0, at), val->w = slice(w, 0, at, n - at);
   }
-  std::vector<double> values(names.size()), sums(1 + n_metrics), val(1 + n_metrics);
+  TensorBatches source(tx, ty, tw);
+  return run_fit(model, source, options, val);
+}
 
-  Batcher xs(x, options.batch_size), ys(y, options.batch_size);
-  std::optional<Batcher> vxs, vys;
-  std::int64_t val_rows = 0;  // this rank's validation samples
-  if (validate) {
-    Tensor vx = options.validation_data->first, vy = options.validation_data->second;
-    val_rows = vx.size(0);
-    if (sharded) {  // rank r evaluates rows [n * r / W, n * (r + 1) / W)
-      const std::int64_t lo = vx.size(0) * rank / world, hi = vx.size(0) * (rank + 1) / world;
-      NoGradGuard no_grad;
-      val_rows = hi - lo;
-      if (val_rows > 0) vx = slice(vx, 0, lo, val_rows), vy = slice(vy, 0, lo, val_rows);
-    }
-    if (val_rows > 0) {
-      vxs.emplace(vx, options.batch_size);
-      vys.emplace(vy, options.batch_size);
-    }
+History fit(Module& model, BatchSource& train, FitOptions options) {
+  check_options(options);
+  check_metrics("fit", options.metrics);
+  if (options.validation_split != 0.0 || options.sample_weight.defined() || !options.class_weight.empty())
+    throw ValueError(
+        "fit: validation_split, sample_weight and class_weight apply to whole tensors; a BatchSource gives its own "
+        "weights and validation_data gives the validation set");
+  if (train.size() < 1) throw ValueError(fmt::format("fit: the batch source holds {} samples", train.size()));
+  std::optional<ValidationData> val;
+  if (options.validation_data) {
+    check_dataset("fit", "validation x", options.validation_data->first, "validation y",
+                  options.validation_data->second);
+    val = ValidationData{options.validation_data->first, options.validation_data->second, {}};
   }
-  const std::int64_t global_batch = options.batch_size * world;
-  const std::int64_t n = x.size(0), steps = (n + global_batch - 1) / global_batch;
-  std::vector<double> step_sums(1 + n_metrics);  // this step's loss and metrics times rows
-  if (sharded) group->broadcast(model.parameters(), 0);
-  TrainStep train_step(model, opt, options, sharded ? group : nullptr);
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-
-  History history;
-  for (const std::string& name : names) history.values[name].reserve(static_cast<std::size_t>(options.epochs));
-  Progress progress(out, options.verbose, in_place, options.epochs, steps, names, 1 + n_metrics);
-  Logs logs;
-  for (Callback* c : options.callbacks) {
-    CallbackAccess::attach(*c, &model, rank);
-    c->on_train_begin();
-  }
-
-  ModeGuard mode(model, true);
-  bool stop = false;
-  for (int epoch = 0; epoch < options.epochs && !stop; ++epoch) {
-    const auto t0 = Clock::now();
-    progress.begin_epoch(epoch);
-    if (options.shuffle)
-      for (std::int64_t i = n - 1; i > 0; --i)
-        std::swap(order[static_cast<std::size_t>(i)], order[gen.below(static_cast<std::uint64_t>(i + 1))]);
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::int64_t seen = 0;
-    for (std::int64_t s = 0; s < steps; ++s) {
-      // This rank's share [lo, hi) of the batch [start, start + count) of the order (all of it
-      // when training alone).
-      const std::int64_t start = s * global_batch, count = std::min(global_batch, n - start);
-      const std::int64_t lo = start + count * rank / world, hi = start + count * (rank + 1) / world;
-      const Tensor& xb = hi > lo ? xs.load_rows(lo, hi - lo, order.data()) : x;
-      const Tensor& yb = hi > lo ? ys.load_rows(lo, hi - lo, order.data()) : y;
-      train_step.run(xb, yb, hi - lo, count, {epoch, options.epochs, s, steps}, step_sums);
-      for (std::size_t k = 0; k <= n_metrics; ++k) sums[k] += step_sums[k];
-      seen += count;
-      for (std::size_t k = 0; k <= n_metrics; ++k) values[k] = sums[k] / static_cast<double>(seen);
-      progress.update(s + 1, seconds_since(t0), values);
-    }
-    if (validate) {
-      std::fill(val.begin(), val.end(), 0.0);
-      if (val_rows > 0) evaluate_into(model, *vxs, *vys, options.loss, options.metrics, "fit", val);
-      if (sharded) {  // means over each rank's share -> the mean over the whole validation set
-        for (double& v : val) v *= static_cast<double>(val_rows);
-        group->all_reduce_sum(std::span<double>(val));
-        for (double& v : val) v /= static_cast<double>(options.validation_data->first.size(0));
-      }
-      std::copy(val.begin(), val.end(), values.begin() + static_cast<std::ptrdiff_t>(1 + n_metrics));
-    }
-    const double elapsed = seconds_since(t0);
-    for (std::size_t k = 0; k < names.size(); ++k) {
-      history.values[names[k]].push_back(values[k]);
-      logs[names[k]] = values[k];
-    }
-    history.epoch_seconds.push_back(elapsed);
-    progress.end_epoch(elapsed, values);
-    for (Callback* c : options.callbacks) {
-      c->on_epoch_end(epoch, logs);
-      stop = stop || CallbackAccess::stop_requested(*c);
-    }
-    if (sharded) {  // every rank stops at the same epoch
-      double any = stop ? 1.0 : 0.0;
-      group->all_reduce_sum(std::span<double>(&any, 1));
-      stop = any > 0;
-    }
-  }
-  for (Callback* c : options.callbacks) c->on_train_end();
-  return history;
+  return run_fit(model, train, options, val);
 }
 
 Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& loss, const std::vector<Metric>& metrics,
@@ -719,9 +524,9 @@ Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& los
   check_finite("evaluate", "y", y);
   check_metrics("evaluate", metrics);
   if (!loss) throw ValueError("evaluate: the loss is empty");
-  Batcher xs(x, batch_size), ys(y, batch_size);
+  Evaluation evaluation(x, y, Tensor(), batch_size);
   std::vector<double> out(1 + metrics.size());
-  evaluate_into(model, xs, ys, loss, metrics, "evaluate", out);
+  evaluation.run(model, loss, metrics, "evaluate", out);
   Logs logs{{"loss", out[0]}};
   for (std::size_t k = 0; k < metrics.size(); ++k) logs[metrics[k].name] = out[1 + k];
   return logs;
@@ -732,18 +537,22 @@ Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
   check_dataset("predict", "x", x, "", Tensor());
   NoGradGuard no_grad;
   EvalModeGuard eval_mode;  // this thread only: threads may share the model
-  Batcher xs(x, batch_size);
+  RowGather xs(x);
+  const std::int64_t n = x.size(0), batch = std::min(batch_size, n);
+  std::vector<std::int64_t> index(static_cast<std::size_t>(n));
+  std::iota(index.begin(), index.end(), std::int64_t{0});
   Tensor result;
   std::size_t row_bytes = 0;
-  for (std::int64_t s = 0; s < xs.steps(); ++s) {
-    const Tensor pred = model(xs.load(s, nullptr));
-    const std::int64_t count = xs.rows(s);
+  for (std::int64_t start = 0, s = 0; start < n; start += batch, ++s) {
+    const std::int64_t count = std::min(batch, n - start);
+    const Tensor pred = model(xs.load(std::span<const std::int64_t>(index).subspan(static_cast<std::size_t>(start),
+                                                                                  static_cast<std::size_t>(count))));
     if (pred.rank() == 0 || pred.size(0) != count)
       throw ShapeError(fmt::format("predict: the model returned {} for a batch of {} samples, expected [{}, ...]",
                                    pred.shape(), count, count));
     if (!result.defined()) {
       Shape shape = pred.shape();
-      shape[0] = x.size(0);
+      shape[0] = n;
       result = Tensor::empty(shape, pred.dtype());
       row_bytes = static_cast<std::size_t>(pred.numel() / count) * dtype_size(pred.dtype());
     } else {
@@ -753,7 +562,7 @@ Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
         throw ShapeError(fmt::format("predict: the model returned {} {} for batch {}, but {} {} before", pred.shape(),
                                      dtype_name(pred.dtype()), s + 1, result.shape(), dtype_name(result.dtype())));
     }
-    std::memcpy(static_cast<unsigned char*>(result.raw_data()) + static_cast<std::size_t>(s * xs.rows(0)) * row_bytes,
+    std::memcpy(static_cast<unsigned char*>(result.raw_data()) + static_cast<std::size_t>(start) * row_bytes,
                 pred.raw_data(), static_cast<std::size_t>(count) * row_bytes);
   }
   return result;

@@ -1,8 +1,13 @@
 #pragma once
 /// \file
 /// Keras-style training: `fit` runs shuffled mini-batch epochs with an optimizer and reports a
-/// History; `evaluate` and `predict` run batched without recording; callbacks can stop training
-/// early or save the weights.
+/// History; `evaluate` and `predict` run batched without recording; callbacks
+/// (nn/training/callbacks.h) steer it: stop early, save or resume, schedule the learning rate.
+///
+/// fit is a short loop over named parts: a BatchSource and a BatchPlan (nn/training/batches.h)
+/// give each step its rows, one TrainStep (nn/training/train_step.h, shared with truncated BPTT
+/// and users' loops) trains on them, the same evaluation path as `evaluate` gives the validation
+/// values, and callbacks (the progress line among them) see every begin and end.
 ///
 ///     tg::Adam adam(model.parameters());
 ///     tg::EarlyStopping stop("val_loss", /*patience=*/3, /*restore_best_weights=*/true);
@@ -33,15 +38,16 @@
 
 #include <tapegrad/core/random.h>
 #include <tapegrad/core/tensor.h>
+#include <tapegrad/nn/layers/module.h>
+#include <tapegrad/nn/training/batches.h>
+#include <tapegrad/nn/training/callbacks.h>
+#include <tapegrad/nn/training/checkpoint.h>
 #include <tapegrad/nn/training/losses.h>
 #include <tapegrad/nn/training/process_group.h>
-#include <tapegrad/nn/layers/module.h>
+#include <tapegrad/nn/training/train_step.h>
 #include <tapegrad/optim/optimizer.h>
 
 namespace tg {
-
-/// The values of one epoch by name: "loss", each metric's name, "val_loss", "val_<metric>".
-using Logs = std::map<std::string, double>;
 
 /// Per-epoch values of a fit, like Keras' History.history.
 struct History {
@@ -58,98 +64,10 @@ struct History {
   const std::vector<double>& operator[](const std::string& name) const;
 };
 
-/// Hooks into fit. Override what you need; call stop_training() to end training after the
-/// current epoch, and reach the model through model().
-class Callback {
- public:
-  virtual ~Callback() = default;
-  /// Before the first epoch.
-  virtual void on_train_begin() {}
-  /// After each epoch (0-based), with that epoch's values.
-  virtual void on_epoch_end(int epoch, const Logs& logs) {
-    (void)epoch;
-    (void)logs;
-  }
-  /// After the last epoch (also when a callback stopped training; not when fit threw).
-  virtual void on_train_end() {}
-
- protected:
-  /// The model being trained; GraphError outside fit.
-  Module& model() const;
-  /// Asks fit to stop once every callback has seen the current epoch.
-  void stop_training() { stop_requested_ = true; }
-  /// This process's rank in a data-parallel fit (FitOptions::process_group); 0 when training
-  /// alone.
-  int process_rank() const { return rank_; }
-
- private:
-  friend struct CallbackAccess;
-  Module* model_ = nullptr;
-  bool stop_requested_ = false;
-  int rank_ = 0;
-};
-
-/// Whether a smaller (min) or a larger (max) monitored value is better.
-enum class MonitorMode { min, max };
-
-/// Stops training after `patience` epochs in a row without improvement of `monitor` (at the
-/// first one with patience 0 or 1), as Keras' EarlyStopping; an improvement beats the best value
-/// by more than `min_delta`. With restore_best_weights, the weights of the best epoch are put
-/// back when it stops (like Keras, not when training ends by running out of epochs). ValueError
-/// at the first epoch end if `monitor` is not among the logs.
-class EarlyStopping : public Callback {
- public:
-  /// Stops when `monitor` has not improved for `patience` epochs.
-  explicit EarlyStopping(std::string monitor = "val_loss", int patience = 0, bool restore_best_weights = false,
-                         double min_delta = 0.0, MonitorMode mode = MonitorMode::min);
-
-  void on_train_begin() override;
-  void on_epoch_end(int epoch, const Logs& logs) override;
-
-  /// The 0-based epoch after which training stopped, or -1 if it did not stop early.
-  int stopped_epoch() const { return stopped_epoch_; }
-  /// The 0-based epoch of the best value seen (-1 before any), and that value.
-  int best_epoch() const { return best_epoch_; }
-  /// The best value of `monitor` seen.
-  double best() const { return best_; }
-
- private:
-  std::string monitor_;
-  int patience_;
-  bool restore_;
-  double min_delta_;
-  MonitorMode mode_;
-  int wait_ = 0, stopped_epoch_ = -1, best_epoch_ = -1;
-  double best_ = 0.0;
-  std::vector<Tensor> best_weights_;
-};
-
-/// Saves the weights (nn/training/serialize.h) to `path` after every epoch, or only when `monitor`
-/// improved with save_best_only. "{epoch}" in the path is replaced by the 1-based epoch number.
-class ModelCheckpoint : public Callback {
- public:
-  /// Saves to `path` after each epoch (only on improvements with save_best_only).
-  explicit ModelCheckpoint(std::string path, std::string monitor = "val_loss", bool save_best_only = false,
-                           MonitorMode mode = MonitorMode::min);
-
-  void on_train_begin() override;
-  void on_epoch_end(int epoch, const Logs& logs) override;
-
-  /// Epochs (0-based) at which the weights were saved.
-  const std::vector<int>& saved_epochs() const { return saved_epochs_; }
-
- private:
-  std::string path_, monitor_;
-  bool save_best_only_;
-  MonitorMode mode_;
-  bool has_best_ = false;
-  double best_ = 0.0;
-  std::vector<int> saved_epochs_;
-};
-
 /// How fit trains. Only `optimizer` is required.
 struct FitOptions {
-  /// Passes over the training data.
+  /// The epoch to end at: passes over the training data from initial_epoch (0 by default) up
+  /// to epochs, as Keras counts them.
   int epochs = 1;
   /// Samples per step; the last batch of an epoch keeps the remainder (7000 samples in batches
   /// of 32 make 219 steps). A batch size larger than the data makes one batch.
@@ -188,6 +106,33 @@ struct FitOptions {
   /// prints progress and ModelCheckpoint writes only there. A group of one changes nothing.
   /// Not owned.
   ProcessGroup* process_group = nullptr;
+  /// Gradient clipping as Keras' optimizers do it, applied to the (synchronised) gradients
+  /// before each update: clipnorm scales each gradient to an L2 norm of at most clipnorm,
+  /// global_clipnorm all of them together, clipvalue clamps each element. At most one.
+  /// @{
+  std::optional<double> clipnorm = {};
+  std::optional<double> clipvalue = {};
+  std::optional<double> global_clipnorm = {};
+  /// @}
+  /// A weight per training sample [N] (or [N, 1]): the loss of a batch becomes Keras' weighted
+  /// loss, the sum over its rows of weight * the row's loss divided by the rows, and "loss"
+  /// reports it. The loss must be a mean over a row's elements (every built-in loss is).
+  Tensor sample_weight = {};
+  /// A weight per class id: each training sample weighs class_weight[its class] (1 for classes
+  /// not listed), times its sample_weight if given. The class of a sample is y's value for y
+  /// [N] or [N, 1], and the index of its largest value for one-hot y [N, C].
+  std::map<std::int64_t, double> class_weight = {};
+  /// The fraction of the samples, taken from the end of x and y before any shuffling (as Keras
+  /// does), held out as validation data; in [0, 1). ValueError when validation_data is given
+  /// too, or when either part would be empty.
+  double validation_split = 0.0;
+  /// The epoch to start at (0-based): epochs initial_epoch .. epochs - 1 are run, numbered as
+  /// in a training that ran from 0 (Keras' initial_epoch). Set by resume_from.
+  int initial_epoch = 0;
+  /// A checkpoint (nn/training/checkpoint.h) to resume from: the weights, the optimizer's state,
+  /// the generators' states and the callbacks' states are read from it, and training starts at
+  /// the epoch after the one it was saved at. Empty: start afresh.
+  std::string resume_from = {};
 };
 
 /// Trains `model` on x [N, ...] and y [N, ...] in mini-batches over dimension 0: each step zeroes
@@ -212,6 +157,11 @@ struct FitOptions {
 /// non-finite value. An update that leaves finite weights which only overflow in the next forward
 /// is seen by the next batch's loss check, after that update.
 History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options);
+
+/// fit on the samples of a BatchSource (a dataset of windows, files, ...): the same loop, checks
+/// and options, except validation_split, sample_weight and class_weight (the source gives its own
+/// weights) and the scan of the data for non-finite values (the source's to do).
+History fit(Module& model, BatchSource& train, FitOptions options);
 
 /// The loss ("loss") and each metric (by name) over x and y, as means over all samples, computed
 /// in batches in evaluation mode without recording. Same argument checks as fit (NaN or infinite
