@@ -18,6 +18,8 @@
 #include <tapegrad/nn/training/fit.h>
 #include <tapegrad/optim/adam.h>
 
+#include "csv_forecast.h"
+#include "models.h"
 #include "ranks.h"
 #include "support/cli.h"
 #include "support/plot.h"
@@ -57,7 +59,9 @@ std::string check_models(const std::string& list) {
 // Fills `o` from the command line; an exit status when the program should stop (--help, errors).
 std::optional<int> parse(int argc, char** argv, Options& o) {
   cli::CommandLine cl("forecast",
-                      "Trains the models of the ch. 15 time-series walkthrough and prints their validation MSE.");
+                      "Trains the models of the ch. 15 time-series walkthrough and prints their validation MSE.\n"
+                      "To forecast a series of yours from a CSV file: forecast --csv FILE --column NAME\n"
+                      "(forecast --csv FILE --help gives its options; docs/forecasting-your-data.md).");
   cl.whole("--epochs", o.epochs, 1, 100000, "epochs per model (default 20)");
   cl.whole("--seed", o.seed, 0, 4294967295u, "data and weights seed (default 42: the notebook's data)", "S");
   cl.whole("--init-seed", o.init_seed, 0, 4294967295u,
@@ -176,7 +180,7 @@ class Walkthrough {
     } else if (name == "simple_rnn") {
       r = train(name, Sequential(Input{None, 1}, SimpleRNN(1)), one_, 0.005);
     } else if (name == "deep_rnn") {
-      r = train(name, deep_rnn(1), one_, 0.001);
+      r = train(name, forecast::deep_rnn(1), one_, 0.001);
     } else if (name == "deep_rnn_simple_out") {
       r = train(name,
                 Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}),
@@ -187,29 +191,23 @@ class Walkthrough {
     } else if (name == "linear_10") {
       r = train(name, Sequential(Input{50, 1}, Flatten(), Dense(10)), ten_, 0.001);
     } else if (name == "deep_rnn_10") {
-      r = train(name, deep_rnn(10), ten_, 0.001);
+      r = train(name, forecast::deep_rnn(10), ten_, 0.001);
     } else if (name == "seq2seq") {
       r = train(name,
                 Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}),
                            SimpleRNN(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
                 seq_, 0.01, {{"last_time_step_mse", last_time_step_mse}});
     } else if (name == "lstm") {  // the notebook's seq2seq models with gated cells, Adam's default rate
-      r = train(name,
-                Sequential(Input{None, 1}, LSTM(20, {.return_sequences = true}), LSTM(20, {.return_sequences = true}),
-                           TimeDistributed(Dense(10))),
-                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+      r = train(name, forecast::gated_rnn<LSTM>(10, forecast::Outputs::every_step), seq_, 0.001,
+                {{"last_time_step_mse", last_time_step_mse}});
     } else if (name == "gru") {
-      r = train(name,
-                Sequential(Input{None, 1}, GRU(20, {.return_sequences = true}), GRU(20, {.return_sequences = true}),
-                           TimeDistributed(Dense(10))),
-                seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+      r = train(name, forecast::gated_rnn<GRU>(10, forecast::Outputs::every_step), seq_, 0.001,
+                {{"last_time_step_mse", last_time_step_mse}});
     } else if (name == "wavenet") {
-      r = train(name, wavenet(), seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+      r = train(name, forecast::wavenet(10), seq_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
     } else if (name == "conv_gru") {
-      r = train(name,
-                Sequential(Input{None, 1}, Conv1D(20, 4, {.strides = 2}), GRU(20, {.return_sequences = true}),
-                           GRU(20, {.return_sequences = true}), TimeDistributed(Dense(10))),
-                conv_, 0.001, {{"last_time_step_mse", last_time_step_mse}});
+      r = train(name, forecast::conv_gru(10, forecast::Outputs::every_step), conv_, 0.001,
+                {{"last_time_step_mse", last_time_step_mse}});
     }
     r.model = name;
     r.notebook = kNotebook.at(name);
@@ -259,22 +257,6 @@ class Walkthrough {
   }
 
  private:
-  Sequential deep_rnn(std::int64_t outputs) {
-    return Sequential(Input{None, 1}, SimpleRNN(20, {.return_sequences = true}), SimpleRNN(20), Dense(outputs));
-  }
-
-  // The notebook's simplified WaveNet: causal convolutions whose dilation doubles (1, 2, 4, 8,
-  // twice), so the last step sees 31 past values, and a 1x1 convolution to the 10 forecasts.
-  Sequential wavenet() {
-    Sequential m;
-    for (int rep = 0; rep < 2; ++rep)
-      for (std::int64_t rate : {1, 2, 4, 8})
-        m.add(Conv1D(20, 2, {.padding = Padding::causal, .dilation_rate = rate, .activation = activations::relu}));
-    m.add(Conv1D(10, 1));
-    m.build({None, None, 1});
-    return m;
-  }
-
   Result train(const std::string& name, Sequential model, const ForecastData& d, double lr,
                std::vector<Metric> metrics = {}) {
     const std::uint32_t seed = o_.init_seed.value_or(o_.seed);
@@ -320,7 +302,7 @@ class Walkthrough {
 
   Result iterative() {
     if (!models_.count("deep_rnn")) {  // the notebook forecasts with the deep RNN trained above
-      Result base = train("deep_rnn", deep_rnn(1), one_, 0.001);
+      Result base = train("deep_rnn", forecast::deep_rnn(1), one_, 0.001);
       (void)base;
     }
     Result r;
@@ -370,6 +352,9 @@ void plot_history(const std::string& dir, const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `forecast --csv FILE ...` (or --load DIR) forecasts a user's series: csv_forecast.cpp.
+  if (forecast::wants_csv(argc, argv))
+    return cli::guarded_main("forecast", [&] { return forecast::csv_main(argc, argv); });
   return cli::guarded_main("forecast", [&] {
     forecast::Ranks ranks(argc, argv);  // MPI under mpirun (with tapegrad::dist), else one process
     Options o;
