@@ -65,8 +65,10 @@ std::vector<double> train_truncated_bptt(Module& model, const Tensor& x, const T
     // With an optimizer each chunk is one TrainStep, the step fit takes: the same checks, and a
     // chunk that fails them leaves the weights as they were before it.
     std::optional<TrainStep> step;
-    if (options.optimizer) step.emplace(model, *options.optimizer, TrainStepOptions{.loss = options.loss, .who = "train_truncated_bptt"});
-    else model.zero_grad();
+    if (options.optimizer)
+      step.emplace(model, *options.optimizer, TrainStepOptions{.loss = options.loss, .who = "train_truncated_bptt"});
+    else
+      model.zero_grad();
     const std::int64_t steps = x.size(1), chunks = (steps + options.k - 1) / options.k;
     double stats[1];
     for (std::int64_t c = 0; c < steps; c += options.k) {

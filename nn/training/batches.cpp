@@ -29,9 +29,11 @@ const Tensor& RowGather::load(std::span<const std::int64_t> rows) {
   const auto* src = static_cast<const unsigned char*>(data_.raw_data());
   auto* dst = static_cast<unsigned char*>(buffer->raw_data());
   bool consecutive = true;
-  for (std::size_t i = 1; i < rows.size() && consecutive; ++i) consecutive = rows[i] == rows[0] + static_cast<std::int64_t>(i);
+  for (std::size_t i = 1; i < rows.size() && consecutive; ++i)
+    consecutive = rows[i] == rows[0] + static_cast<std::int64_t>(i);
   if (consecutive)
-    std::memcpy(dst, src + static_cast<std::size_t>(rows[0]) * row_bytes_, static_cast<std::size_t>(count) * row_bytes_);
+    std::memcpy(dst, src + static_cast<std::size_t>(rows[0]) * row_bytes_,
+                static_cast<std::size_t>(count) * row_bytes_);
   else
     kernels::gather_rows(src, row_bytes_, rows.data(), count, dst);
   return *buffer;
@@ -40,12 +42,12 @@ const Tensor& RowGather::load(std::span<const std::int64_t> rows) {
 TensorBatches::TensorBatches(Tensor x, Tensor y, Tensor sample_weight)
     : x_(std::move(x)), y_(std::move(y)), w_(std::move(sample_weight)), xs_(x_), ys_(y_) {
   if (x_.size(0) != y_.size(0))
-    throw ShapeError(fmt::format("TensorBatches: x {} and y {} have different numbers of samples", x_.shape(),
-                                 y_.shape()));
+    throw ShapeError(
+        fmt::format("TensorBatches: x {} and y {} have different numbers of samples", x_.shape(), y_.shape()));
   if (w_.defined()) {
     if (w_.numel() != x_.size(0))
-      throw ShapeError(fmt::format("TensorBatches: {} sample weights {} for {} samples", w_.numel(), w_.shape(),
-                                   x_.size(0)));
+      throw ShapeError(
+          fmt::format("TensorBatches: {} sample weights {} for {} samples", w_.numel(), w_.shape(), x_.size(0)));
     ws_.emplace(w_);
   }
 }
@@ -72,13 +74,15 @@ void BatchPlan::shuffle(Generator& gen) {
 
 void BatchPlan::set_order(std::span<const std::int64_t> order) {
   if (static_cast<std::int64_t>(order.size()) != samples_)
-    throw ValueError(fmt::format("BatchPlan::set_order: an order of {} samples for a plan of {}", order.size(), samples_));
+    throw ValueError(
+        fmt::format("BatchPlan::set_order: an order of {} samples for a plan of {}", order.size(), samples_));
   std::vector<unsigned char> seen(order.size(), 0);
   for (std::int64_t i : order) {
     if (i < 0 || i >= samples_ || seen[static_cast<std::size_t>(i)])
-      throw ValueError(fmt::format("BatchPlan::set_order: not a permutation of 0..{} (sample {} is out of range or "
-                                   "repeated)",
-                                   samples_ - 1, i));
+      throw ValueError(
+          fmt::format("BatchPlan::set_order: not a permutation of 0..{} (sample {} is out of range or "
+                      "repeated)",
+                      samples_ - 1, i));
     seen[static_cast<std::size_t>(i)] = 1;
   }
   order_.assign(order.begin(), order.end());

@@ -55,8 +55,7 @@ double worst(MonitorMode mode) {
 // A value a checkpoint must hold, or a clear error naming the callback.
 double state_value(const CallbackState& state, const char* key, const std::string& who) {
   auto it = state.values.find(key);
-  if (it == state.values.end())
-    throw ValueError(fmt::format("{}::load_state: the state has no value '{}'", who, key));
+  if (it == state.values.end()) throw ValueError(fmt::format("{}::load_state: the state has no value '{}'", who, key));
   return it->second;
 }
 
@@ -212,9 +211,10 @@ ReduceLROnPlateau::ReduceLROnPlateau(std::string monitor, double factor, int pat
   if (patience < 0) throw ValueError(fmt::format("ReduceLROnPlateau: patience must be >= 0, got {}", patience));
   if (cooldown < 0) throw ValueError(fmt::format("ReduceLROnPlateau: cooldown must be >= 0, got {}", cooldown));
   if (!std::isfinite(min_delta) || !(min_lr >= 0.0) || !std::isfinite(min_lr))
-    throw ValueError(fmt::format("ReduceLROnPlateau: min_delta and min_lr must be finite and min_lr >= 0, got {} "
-                                 "and {}",
-                                 min_delta, min_lr));
+    throw ValueError(
+        fmt::format("ReduceLROnPlateau: min_delta and min_lr must be finite and min_lr >= 0, got {} "
+                    "and {}",
+                    min_delta, min_lr));
 }
 
 void ReduceLROnPlateau::on_train_begin() {

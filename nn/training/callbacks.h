@@ -303,17 +303,18 @@ class TerminateOnNaN : public Callback {
 
 /// A callback made of functions, as Keras' LambdaCallback; those left empty do nothing.
 ///
-///     tg::LambdaCallback log({.on_epoch_end = [](int e, const tg::Logs& l) { fmt::print("{} {}\n", e, l.at("loss")); }});
+///     tg::LambdaCallback log({.on_epoch_end = [](int e, const tg::Logs& l) { fmt::print("{} {}\n", e, l.at("loss"));
+///     }});
 class LambdaCallback : public Callback {
  public:
   /// The functions, each optional.
   struct Functions {
-    std::function<void()> on_train_begin = {};
-    std::function<void()> on_train_end = {};
-    std::function<void(int)> on_epoch_begin = {};
-    std::function<void(int, const Logs&)> on_epoch_end = {};
-    std::function<void(std::int64_t)> on_train_batch_begin = {};
-    std::function<void(std::int64_t, const Logs&)> on_train_batch_end = {};
+    std::function<void()> on_train_begin = {};                               ///< Callback::on_train_begin
+    std::function<void()> on_train_end = {};                                 ///< Callback::on_train_end
+    std::function<void(int)> on_epoch_begin = {};                            ///< Callback::on_epoch_begin
+    std::function<void(int, const Logs&)> on_epoch_end = {};                 ///< Callback::on_epoch_end
+    std::function<void(std::int64_t)> on_train_batch_begin = {};             ///< Callback::on_train_batch_begin
+    std::function<void(std::int64_t, const Logs&)> on_train_batch_end = {};  ///< Callback::on_train_batch_end
   };
   /// A callback calling `functions`.
   explicit LambdaCallback(Functions functions) : f_(std::move(functions)) {}

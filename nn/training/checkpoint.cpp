@@ -99,9 +99,9 @@ class Reader {
       : bytes_(bytes), end_(end), path_(path) {}
   const unsigned char* take(std::size_t n, const char* what) {
     if (n > end_ - pos_)
-      throw IOError(fmt::format(
-          "load_checkpoint: '{}' is truncated or corrupt: {} needs {} bytes at offset {}, only {} remain", path_,
-          what, n, pos_, end_ - pos_));
+      throw IOError(
+          fmt::format("load_checkpoint: '{}' is truncated or corrupt: {} needs {} bytes at offset {}, only {} remain",
+                      path_, what, n, pos_, end_ - pos_));
     const unsigned char* p = bytes_.data() + pos_;
     pos_ += n;
     return p;
@@ -123,8 +123,8 @@ class Reader {
 std::map<std::string, Value> parse(std::span<const unsigned char> bytes, const std::string& path) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0)
     throw IOError(fmt::format(
-        "load_checkpoint: '{}' is not a tapegrad checkpoint ({} bytes, expected the magic \"TGC1\" at its start)",
-        path, bytes.size()));
+        "load_checkpoint: '{}' is not a tapegrad checkpoint ({} bytes, expected the magic \"TGC1\" at its start)", path,
+        bytes.size()));
   if (bytes.size() < 4 + 4 + 4 + 8)
     throw IOError(fmt::format("load_checkpoint: '{}' is truncated ({} bytes)", path, bytes.size()));
   const std::size_t body = bytes.size() - 8;
@@ -135,7 +135,8 @@ std::map<std::string, Value> parse(std::span<const unsigned char> bytes, const s
     throw IOError(fmt::format("load_checkpoint: '{}' has format version {}; this tapegrad reads version {}", path,
                               version, kVersion));
   std::uint64_t stored = 0;
-  for (int i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(bytes[body + static_cast<std::size_t>(i)]) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    stored |= static_cast<std::uint64_t>(bytes[body + static_cast<std::size_t>(i)]) << (8 * i);
   if (stored != fnv1a64(bytes.data(), body))
     throw IOError(fmt::format("load_checkpoint: '{}' fails its checksum (the file is corrupt)", path));
   const auto count = r.uint(4, "the entry count");
@@ -153,9 +154,10 @@ std::map<std::string, Value> parse(std::span<const unsigned char> bytes, const s
       const auto dt = r.uint(1, "a dtype");
       const auto rank = r.uint(1, "a rank");
       if (dt > 1 || rank > static_cast<std::uint64_t>(kMaxRank))
-        throw IOError(fmt::format("load_checkpoint: '{}': entry '{}' has dtype code {} and rank {} (expected 0 or 1, "
-                                  "and at most {})",
-                                  path, escape_for_message(name), dt, rank, kMaxRank));
+        throw IOError(
+            fmt::format("load_checkpoint: '{}': entry '{}' has dtype code {} and rank {} (expected 0 or 1, "
+                        "and at most {})",
+                        path, escape_for_message(name), dt, rank, kMaxRank));
       Shape shape;
       for (std::uint64_t d = 0; d < rank; ++d) {
         const auto size = r.uint(8, "a dimension");
@@ -189,8 +191,8 @@ std::map<std::string, Value> parse(std::span<const unsigned char> bytes, const s
     } else if (kind == kInts) {
       const auto n = r.uint(8, "a list's length");
       if (n > (body - r.pos()) / 8)
-        throw IOError(fmt::format("load_checkpoint: '{}': entry '{}' claims {} integers, more than the file holds", path,
-                                  escape_for_message(name), n));
+        throw IOError(fmt::format("load_checkpoint: '{}': entry '{}' claims {} integers, more than the file holds",
+                                  path, escape_for_message(name), n));
       std::vector<std::int64_t> list(static_cast<std::size_t>(n));
       for (auto& e : list) e = static_cast<std::int64_t>(r.uint(8, "an integer"));
       v = std::move(list);
@@ -263,8 +265,8 @@ int load_checkpoint(const std::string& path, const TrainingContext& context) {
   std::size_t in_file = 0;
   for (const auto& [name, value] : entries) in_file += starts_with(name, "model.") ? 1 : 0;
   if (in_file != named.size())
-    throw ShapeError(fmt::format("load_checkpoint: '{}' holds {} parameters, the model has {}", shown, in_file,
-                                 named.size()));
+    throw ShapeError(
+        fmt::format("load_checkpoint: '{}' holds {} parameters, the model has {}", shown, in_file, named.size()));
   for (const auto& [name, p] : named) {
     const Tensor& t = get<Tensor>(entries, "model." + name, shown);
     if (t.shape() != p.shape())

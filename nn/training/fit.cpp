@@ -105,7 +105,8 @@ void check_options(const FitOptions& o) {
   if (o.epochs < 0) throw ValueError(fmt::format("fit: epochs must be >= 0, got {}", o.epochs));
   if (o.initial_epoch < 0) throw ValueError(fmt::format("fit: initial_epoch must be >= 0, got {}", o.initial_epoch));
   check_batch_size("fit", o.batch_size);
-  if (o.verbose < 0 || o.verbose > 2) throw ValueError(fmt::format("fit: verbose must be 0, 1 or 2, got {}", o.verbose));
+  if (o.verbose < 0 || o.verbose > 2)
+    throw ValueError(fmt::format("fit: verbose must be 0, 1 or 2, got {}", o.verbose));
   if (!o.loss) throw ValueError("fit: FitOptions::loss is empty");
 }
 
@@ -135,7 +136,9 @@ class ModeGuard {
 class Evaluation {
  public:
   Evaluation(const Tensor& x, const Tensor& y, const Tensor& sample_weight, std::int64_t batch_size)
-      : source_(x, y, sample_weight), batch_(std::min(batch_size, x.size(0))), index_(static_cast<std::size_t>(x.size(0))) {
+      : source_(x, y, sample_weight),
+        batch_(std::min(batch_size, x.size(0))),
+        index_(static_cast<std::size_t>(x.size(0))) {
     std::iota(index_.begin(), index_.end(), std::int64_t{0});
   }
   std::int64_t size() const { return source_.size(); }
@@ -149,7 +152,7 @@ class Evaluation {
     for (std::int64_t start = 0; start < n; start += batch_) {
       const std::int64_t count = std::min(batch_, n - start);
       const Batch b = source_.load(std::span<const std::int64_t>(index_).subspan(static_cast<std::size_t>(start),
-                                                                                static_cast<std::size_t>(count)));
+                                                                                 static_cast<std::size_t>(count)));
       const Tensor pred = model(b.x);
       const auto rows = static_cast<double>(count);
       const Tensor l = b.sample_weight.defined() ? weighted_loss(loss, b.y, pred, b.sample_weight) : loss(b.y, pred);
@@ -305,8 +308,8 @@ Tensor sample_weights(const Tensor& y, const FitOptions& o) {
   if (o.sample_weight.defined()) {
     const Tensor& sw = o.sample_weight;
     if (sw.numel() != n || sw.rank() < 1 || sw.rank() > 2 || sw.size(0) != n)
-      throw ShapeError(fmt::format("fit: sample_weight {} must be [{}] or [{}, 1] for the {} samples", sw.shape(), n,
-                                   n, n));
+      throw ShapeError(
+          fmt::format("fit: sample_weight {} must be [{}] or [{}, 1] for the {} samples", sw.shape(), n, n, n));
     check_finite("fit", "sample_weight", sw);
     w = sw.to_vector();
   }
@@ -483,13 +486,16 @@ History fit(Module& model, const Tensor& x, const Tensor& y, FitOptions options)
   // validation_split: the last fraction of the samples, before shuffling (Keras).
   Tensor tx = x, ty = y, tw = w;
   std::optional<ValidationData> val;
-  if (options.validation_data) val = ValidationData{options.validation_data->first, options.validation_data->second, {}};
+  if (options.validation_data)
+    val = ValidationData{options.validation_data->first, options.validation_data->second, {}};
   if (split > 0.0) {
-    const std::int64_t n = x.size(0), at = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - split)));
+    const std::int64_t n = x.size(0),
+                       at = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - split)));
     if (at < 1 || at >= n)
-      throw ValueError(fmt::format("fit: validation_split {} of {} samples leaves {} for training and {} for "
-                                   "validation; both need at least one",
-                                   split, n, at, n - at));
+      throw ValueError(
+          fmt::format("fit: validation_split {} of {} samples leaves {} for training and {} for "
+                      "validation; both need at least one",
+                      split, n, at, n - at));
     NoGradGuard no_grad;
     tx = slice(x, 0, 0, at), ty = slice(y, 0, 0, at);
     val = ValidationData{slice(x, 0, at, n - at), slice(y, 0, at, n - at), {}};
@@ -546,7 +552,7 @@ Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
   for (std::int64_t start = 0, s = 0; start < n; start += batch, ++s) {
     const std::int64_t count = std::min(batch, n - start);
     const Tensor pred = model(xs.load(std::span<const std::int64_t>(index).subspan(static_cast<std::size_t>(start),
-                                                                                  static_cast<std::size_t>(count))));
+                                                                                   static_cast<std::size_t>(count))));
     if (pred.rank() == 0 || pred.size(0) != count)
       throw ShapeError(fmt::format("predict: the model returned {} for a batch of {} samples, expected [{}, ...]",
                                    pred.shape(), count, count));

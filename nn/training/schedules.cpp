@@ -14,8 +14,8 @@ ExponentialDecay::ExponentialDecay(double initial_learning_rate, std::int64_t de
                                    bool staircase)
     : initial_(initial_learning_rate), rate_(decay_rate), decay_steps_(decay_steps), staircase_(staircase) {
   if (!(initial_learning_rate > 0) || !std::isfinite(initial_learning_rate))
-    throw ValueError(fmt::format("ExponentialDecay: initial_learning_rate must be > 0 and finite, got {}",
-                                 initial_learning_rate));
+    throw ValueError(
+        fmt::format("ExponentialDecay: initial_learning_rate must be > 0 and finite, got {}", initial_learning_rate));
   if (decay_steps < 1) throw ValueError(fmt::format("ExponentialDecay: decay_steps must be >= 1, got {}", decay_steps));
   if (!(decay_rate > 0) || !std::isfinite(decay_rate))
     throw ValueError(fmt::format("ExponentialDecay: decay_rate must be > 0 and finite, got {}", decay_rate));

@@ -73,10 +73,10 @@ void check_optimizer_holds(const Module& model, const Optimizer& opt, const std:
     if (!held) missing += fmt::format("{}'{}'", n_missing++ == 0 ? "" : ", ", path);
   }
   if (named.empty())
-    throw ValueError(fmt::format(
-        "{}: the model has no parameters yet; build it (e.g. model.build({{-1, 50, 1}})) and create "
-        "the optimizer from model.parameters()",
-        who));
+    throw ValueError(
+        fmt::format("{}: the model has no parameters yet; build it (e.g. model.build({{-1, 50, 1}})) and create "
+                    "the optimizer from model.parameters()",
+                    who));
   if (!shared)
     throw ValueError(
         fmt::format("{}: the {} optimizer holds none of the model's {} parameters; create it from "
@@ -93,8 +93,8 @@ void check_optimizer_holds(const Module& model, const Optimizer& opt, const std:
 Tensor weighted_loss(const LossFn& loss, const Tensor& y_true, const Tensor& y_pred, const Tensor& sample_weight) {
   const std::int64_t rows = y_pred.size(0);
   if (sample_weight.numel() != rows)
-    throw ShapeError(fmt::format("weighted_loss: {} sample weights for a batch of {} rows", sample_weight.numel(),
-                                 rows));
+    throw ShapeError(
+        fmt::format("weighted_loss: {} sample weights for a batch of {} rows", sample_weight.numel(), rows));
   std::vector<Tensor> per_row;
   per_row.reserve(static_cast<std::size_t>(rows));
   for (std::int64_t i = 0; i < rows; ++i) {
@@ -105,7 +105,8 @@ Tensor weighted_loss(const LossFn& loss, const Tensor& y_true, const Tensor& y_p
   Tensor w;
   {
     NoGradGuard no_grad;
-    w = sample_weight.dtype() == losses.dtype() ? reshape(sample_weight, {rows}) : reshape(sample_weight, {rows}).to(losses.dtype());
+    w = sample_weight.dtype() == losses.dtype() ? reshape(sample_weight, {rows})
+                                                : reshape(sample_weight, {rows}).to(losses.dtype());
   }
   return div(sum(mul(losses, w)), static_cast<double>(rows));
 }
@@ -115,8 +116,8 @@ TrainStep::TrainStep(Module& model, Optimizer& optimizer, TrainStepOptions optio
   if (!options_.loss) throw ValueError(fmt::format("{}: the loss is empty", options_.who));
   const int clips = (options_.clipnorm ? 1 : 0) + (options_.clipvalue ? 1 : 0) + (options_.global_clipnorm ? 1 : 0);
   if (clips > 1)
-    throw ValueError(fmt::format("{}: only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras)",
-                                 options_.who));
+    throw ValueError(
+        fmt::format("{}: only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras)", options_.who));
   check_clip("clipnorm", options_.clipnorm);
   check_clip("clipvalue", options_.clipvalue);
   check_clip("global_clipnorm", options_.global_clipnorm);
@@ -214,12 +215,11 @@ void TrainStep::check_and_update(const StepPlace& at) {
                     "from before this batch (tape().set_anomaly_detection(true) names the op that "
                     "made it)",
                     options_.who, name(bad_grad), where(at, steps_run_)));
-  throw ValueError(
-      fmt::format("{}: the {} update made {}{} non-finite at {}; training stopped with the weights "
-                  "and the optimizer state from before this batch (lower the learning rate or clip "
-                  "the gradients)",
-                  options_.who, opt_.name(), bad_state ? "its state for " : "", name(bad_weight),
-                  where(at, steps_run_)));
+  throw ValueError(fmt::format(
+      "{}: the {} update made {}{} non-finite at {}; training stopped with the weights "
+      "and the optimizer state from before this batch (lower the learning rate or clip "
+      "the gradients)",
+      options_.who, opt_.name(), bad_state ? "its state for " : "", name(bad_weight), where(at, steps_run_)));
 }
 
 // Puts back the weights and the optimizer state from before this step's update.

@@ -53,10 +53,14 @@ struct TrainStepOptions {
 
 /// Where a step is, for error messages: "epoch 2/5, batch 3/8".
 struct StepPlace {
-  /// 0-based epoch and the number of epochs (0: no epoch in the message).
-  int epoch = 0, epochs = 0;
-  /// 0-based step and the number of steps of the epoch.
-  std::int64_t step = 0, steps = 0;
+  /// 0-based epoch.
+  int epoch = 0;
+  /// The number of epochs (0: no epoch in the message).
+  int epochs = 0;
+  /// 0-based step within the epoch.
+  std::int64_t step = 0;
+  /// The number of steps of the epoch (0: the message counts the steps run instead).
+  std::int64_t steps = 0;
   /// What a step is called ("batch", "chunk").
   const char* unit = "batch";
 };

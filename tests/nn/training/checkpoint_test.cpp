@@ -21,8 +21,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 std::string temp_path(const std::string& name) {

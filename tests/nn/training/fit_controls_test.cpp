@@ -26,8 +26,8 @@
 namespace tg {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 // y = x w + b, recording the rows it saw.
 struct Linear : Module {
@@ -127,8 +127,9 @@ TEST(TrainStep, TruncatedBpttStopsAtANonFiniteChunkWithTheWeightsBeforeIt) {
     after_chunk.push_back(m.parameters()[0].to_vector());  // the weights this chunk starts from
     return ++calls == 3 ? mse(t, p) * std::nan("") : mse(t, p);
   };
-  EXPECT_THAT(error_of<ValueError>([&] { train_truncated_bptt(m, x, y, {.k = 3, .optimizer = &sgd, .loss = third_is_nan}); }),
-              HasSubstr("train_truncated_bptt: the loss is nan at chunk 3/3"));
+  EXPECT_THAT(
+      error_of<ValueError>([&] { train_truncated_bptt(m, x, y, {.k = 3, .optimizer = &sgd, .loss = third_is_nan}); }),
+      HasSubstr("train_truncated_bptt: the loss is nan at chunk 3/3"));
   EXPECT_EQ(sgd.iterations(), 2);
   EXPECT_EQ(m.parameters()[0].to_vector(), after_chunk[2]);
 }
@@ -190,14 +191,16 @@ TEST(Clipping, GlobalClipnormScalesAllGradientsTogether) {
   auto [x, y] = data(16, 6);
   Linear m(3, 2, 1);
   fit_one_step(m, x, y, {.global_clipnorm = 0.1});
-  expect_near_all(m.weights(), one_sgd_step_by_hand(1, x, y, [](std::vector<double>& gw, std::vector<double>& gb) {
-                    std::vector<double> all = gw;
-                    all.insert(all.end(), gb.begin(), gb.end());
-                    const double scale = 0.1 / (norm(all) + 1e-6);
-                    ASSERT_LT(scale, 1.0);
-                    for (double& g : gw) g *= scale;
-                    for (double& g : gb) g *= scale;
-                  }),
+  expect_near_all(m.weights(),
+                  one_sgd_step_by_hand(1, x, y,
+                                       [](std::vector<double>& gw, std::vector<double>& gb) {
+                                         std::vector<double> all = gw;
+                                         all.insert(all.end(), gb.begin(), gb.end());
+                                         const double scale = 0.1 / (norm(all) + 1e-6);
+                                         ASSERT_LT(scale, 1.0);
+                                         for (double& g : gw) g *= scale;
+                                         for (double& g : gb) g *= scale;
+                                       }),
                   1e-14);
 }
 
@@ -205,13 +208,15 @@ TEST(Clipping, ClipnormScalesEachGradientByItsOwnNorm) {
   auto [x, y] = data(16, 6);
   Linear m(3, 2, 1);
   fit_one_step(m, x, y, {.clipnorm = 0.1});
-  expect_near_all(m.weights(), one_sgd_step_by_hand(1, x, y, [](std::vector<double>& gw, std::vector<double>& gb) {
-                    const double sw = 0.1 / (norm(gw) + 1e-6), sb = 0.1 / (norm(gb) + 1e-6);
-                    ASSERT_LT(sw, 1.0);
-                    ASSERT_LT(sb, 1.0);
-                    for (double& g : gw) g *= sw;
-                    for (double& g : gb) g *= sb;
-                  }),
+  expect_near_all(m.weights(),
+                  one_sgd_step_by_hand(1, x, y,
+                                       [](std::vector<double>& gw, std::vector<double>& gb) {
+                                         const double sw = 0.1 / (norm(gw) + 1e-6), sb = 0.1 / (norm(gb) + 1e-6);
+                                         ASSERT_LT(sw, 1.0);
+                                         ASSERT_LT(sb, 1.0);
+                                         for (double& g : gw) g *= sw;
+                                         for (double& g : gb) g *= sb;
+                                       }),
                   1e-14);
 }
 
@@ -220,13 +225,15 @@ TEST(Clipping, ClipvalueClampsEachElement) {
   Linear m(3, 2, 1);
   fit_one_step(m, x, y, {.clipvalue = 0.05});
   int clamped = 0;
-  expect_near_all(m.weights(), one_sgd_step_by_hand(1, x, y, [&](std::vector<double>& gw, std::vector<double>& gb) {
-                    for (auto* v : {&gw, &gb})
-                      for (double& g : *v) {
-                        clamped += std::abs(g) > 0.05;
-                        g = std::clamp(g, -0.05, 0.05);
-                      }
-                  }),
+  expect_near_all(m.weights(),
+                  one_sgd_step_by_hand(1, x, y,
+                                       [&](std::vector<double>& gw, std::vector<double>& gb) {
+                                         for (auto* v : {&gw, &gb})
+                                           for (double& g : *v) {
+                                             clamped += std::abs(g) > 0.05;
+                                             g = std::clamp(g, -0.05, 0.05);
+                                           }
+                                       }),
                   1e-15);
   EXPECT_GT(clamped, 0);
 }
@@ -268,7 +275,8 @@ TEST(Weights, ClassWeightWeighsEachSampleByItsClass) {
   // One-hot targets pick the class of the largest value.
   Tensor onehot = zeros({12, 2}, DType::f64);
   const auto ids = y.to_vector();
-  for (std::int64_t i = 0; i < 12; ++i) onehot.set({i, static_cast<std::int64_t>(ids[static_cast<std::size_t>(i)])}, 1.0);
+  for (std::int64_t i = 0; i < 12; ++i)
+    onehot.set({i, static_cast<std::int64_t>(ids[static_cast<std::size_t>(i)])}, 1.0);
   Linear d(3, 2, 4), e(3, 2, 4);
   const LossFn bce = binary_crossentropy_loss(true);
   fit_one_step(d, x, onehot, {.loss = bce, .class_weight = {{0, 3.0}}});
@@ -292,10 +300,11 @@ TEST(ValidationSplit, HoldsOutTheLastFractionBeforeShuffling) {
   std::sort(first7.begin(), first7.end());
   EXPECT_EQ(trained, first7);
   EXPECT_NEAR(h["val_loss"][0], evaluate(m, slice(x, 0, 7, 3), slice(y, 0, 7, 3))["loss"], 1e-15);
-  EXPECT_THAT(error_of<ValueError>([&] {
-                fit(m, x, y, {.optimizer = &sgd, .validation_data = std::pair{x, y}, .verbose = 0, .validation_split = 0.2});
-              }),
-              HasSubstr("not both"));
+  EXPECT_THAT(
+      error_of<ValueError>([&] {
+        fit(m, x, y, {.optimizer = &sgd, .validation_data = std::pair{x, y}, .verbose = 0, .validation_split = 0.2});
+      }),
+      HasSubstr("not both"));
   EXPECT_THAT(error_of<ValueError>([&] { fit(m, x, y, {.optimizer = &sgd, .verbose = 0, .validation_split = 0.95}); }),
               HasSubstr("both need at least one"));
 }
@@ -307,8 +316,8 @@ TEST(InitialEpoch, EpochsAreCountedFromIt) {
   std::vector<int> epochs;
   LambdaCallback record({.on_epoch_begin = [&](int e) { epochs.push_back(e); }});
   std::ostringstream out;
-  History h = fit(m, x, y,
-                  {.epochs = 5, .optimizer = &sgd, .callbacks = {&record}, .verbose = 2, .out = &out, .initial_epoch = 3});
+  History h = fit(
+      m, x, y, {.epochs = 5, .optimizer = &sgd, .callbacks = {&record}, .verbose = 2, .out = &out, .initial_epoch = 3});
   EXPECT_EQ(h.epochs(), 2);
   EXPECT_EQ(epochs, (std::vector<int>{3, 4}));
   EXPECT_THAT(out.str(), HasSubstr("Epoch 4/5"));
@@ -346,12 +355,16 @@ TEST(Callbacks, SeeEveryBeginAndEndWithTheOptimizerAndTheLogs) {
   SGD sgd(m.parameters(), 0.05);
   Recorder r;
   History h = fit(m, x, y,
-                  {.epochs = 2, .batch_size = 4, .optimizer = &sgd, .validation_data = std::pair{x, y}, .callbacks = {&r},
+                  {.epochs = 2,
+                   .batch_size = 4,
+                   .optimizer = &sgd,
+                   .validation_data = std::pair{x, y},
+                   .callbacks = {&r},
                    .verbose = 0});
-  EXPECT_EQ(r.events, (std::vector<std::string>{"train_begin", "epoch_begin 0", "batch_begin 0", "batch_end 0",
-                                                "batch_begin 1", "batch_end 1", "epoch_end 0 1", "epoch_begin 1",
-                                                "batch_begin 0", "batch_end 0", "batch_begin 1", "batch_end 1",
-                                                "epoch_end 1 1", "train_end"}));
+  EXPECT_EQ(r.events,
+            (std::vector<std::string>{"train_begin", "epoch_begin 0", "batch_begin 0", "batch_end 0", "batch_begin 1",
+                                      "batch_end 1", "epoch_end 0 1", "epoch_begin 1", "batch_begin 0", "batch_end 0",
+                                      "batch_begin 1", "batch_end 1", "epoch_end 1 1", "train_end"}));
   for (const Optimizer* o : r.optimizers) EXPECT_EQ(o, &sgd);
   EXPECT_EQ(r.batch_losses[1], h["loss"][0]);  // the running mean at the epoch's last batch
 }
@@ -475,16 +488,25 @@ TEST(CSVLogger, WritesAHeaderAndARowPerEpochAndAppendsWhenAsked) {
   SGD sgd(m.parameters(), 0.05);
   CSVLogger csv(path);
   History h = fit(m, x, y,
-                  {.epochs = 2, .optimizer = &sgd, .metrics = {{"mae", mae}}, .validation_data = std::pair{x, y},
-                   .callbacks = {&csv}, .verbose = 0});
+                  {.epochs = 2,
+                   .optimizer = &sgd,
+                   .metrics = {{"mae", mae}},
+                   .validation_data = std::pair{x, y},
+                   .callbacks = {&csv},
+                   .verbose = 0});
   auto lines = lines_of(path);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "epoch,loss,mae,val_loss,val_mae");
   EXPECT_EQ(lines[2], fmt::format("1,{},{},{},{}", h["loss"][1], h["mae"][1], h["val_loss"][1], h["val_mae"][1]));
   CSVLogger more(path, ',', /*append=*/true);
   fit(m, x, y,
-      {.epochs = 3, .optimizer = &sgd, .metrics = {{"mae", mae}}, .validation_data = std::pair{x, y},
-       .callbacks = {&more}, .verbose = 0, .initial_epoch = 2});
+      {.epochs = 3,
+       .optimizer = &sgd,
+       .metrics = {{"mae", mae}},
+       .validation_data = std::pair{x, y},
+       .callbacks = {&more},
+       .verbose = 0,
+       .initial_epoch = 2});
   lines = lines_of(path);
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0], "epoch,loss,mae,val_loss,val_mae");
@@ -502,9 +524,9 @@ TEST(TerminateOnNaN, StopsWhenAValidationValueOverflows) {
   auto run = [&](std::vector<Callback*> callbacks) {
     Linear m(3, 2, 7, DType::f32);
     SGD sgd(m.parameters(), 0.01);
-    return fit(m, x, y,
-               {.epochs = 4, .optimizer = &sgd, .validation_data = std::pair{huge, yv}, .callbacks = callbacks,
-                .verbose = 0});
+    return fit(
+        m, x, y,
+        {.epochs = 4, .optimizer = &sgd, .validation_data = std::pair{huge, yv}, .callbacks = callbacks, .verbose = 0});
   };
   EXPECT_EQ(run({}).epochs(), 4);
   TerminateOnNaN terminate;
