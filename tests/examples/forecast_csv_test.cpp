@@ -200,9 +200,10 @@ TEST(ForecastCsv, BadInputGetsAMessageAndStatus2BeforeTraining) {
     std::ofstream(dir / name) << text;
     return (dir / name).string();
   };
-  std::string constant = "t,v\n", text_cell = "t,v\n";
+  std::string constant = "t,v\n", text_cell = "t,v\n", line = "t,v\n";
   for (int i = 0; i < 200; ++i) {
     constant += std::to_string(i) + ",5\n";
+    line += std::to_string(i) + "," + std::to_string(2 * i + 1) + "\n";  // differenced: constant
     text_cell += std::to_string(i) + "," + (i == 50 ? "abc" : std::to_string(i % 7)) + "\n";
   }
   const std::string co2 = "--csv " + kSeries + "co2_monthly.csv";
@@ -214,6 +215,7 @@ TEST(ForecastCsv, BadInputGetsAMessageAndStatus2BeforeTraining) {
       {"--csv " + write("short.csv", "t,v\n1,1\n2,2\n3,4\n") + " --column v", "too short"},
       {"--csv " + write("text.csv", text_cell) + " --column v", "'abc'"},
       {"--csv " + write("constant.csv", constant) + " --column v", "constant"},
+      {"--csv " + write("line.csv", line) + " --column v", "cannot prepare the series: standard_scale"},
       {co2 + " --column co2 --models seasonal_naive", "needs --season"},
       {co2 + " --column co2 --backtest 100", "--backtest 100"},
       {co2 + " --column co2 --window 3 --models conv_gru", "conv_gru needs --window 4"},
