@@ -165,7 +165,8 @@ inline void map_narrow_rows(const float* src, float* out, float* dst, std::int64
     const std::int64_t n = std::min(kChunk, total - base);
     std::int64_t j = 0;
     for (; j + L <= n; j += L)
-      _mm256_store_ps(mapped + j, reinterpret_cast<__m256>(f(reinterpret_cast<f32x8>(_mm256_loadu_ps(src + base + j)))));
+      _mm256_store_ps(mapped + j,
+                      reinterpret_cast<__m256>(f(reinterpret_cast<f32x8>(_mm256_loadu_ps(src + base + j)))));
     for (; j < n; ++j) mapped[j] = f(src[base + j]);
     for (j = 0; j < n; ++j) {
       if (out != nullptr) out[base + j] = mapped[j];
