@@ -51,7 +51,7 @@
 #include <tapegrad/nn/layers/dropout.h>
 #include <tapegrad/nn/layers/normalization.h>
 #include <tapegrad/nn/recurrent/ln_rnn.h>
-#include <tapegrad/nn/layers/json.h>
+#include <tapegrad/core/json.h>
 #include <tapegrad/nn/layers/layer_registry.h>
 #include <tapegrad/nn/layers/softmax.h>
 #include <tapegrad/nn/recurrent/model_file.h>

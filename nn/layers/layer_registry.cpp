@@ -64,10 +64,11 @@ std::string activation_config(const Activation& activation, const Module& layer)
     if (known == activation) return activation.name;
   } catch (const ValueError&) {
   }
-  throw ValueError(fmt::format("{} ({}): its activation '{}' is not a built-in one (linear, tanh, sigmoid, relu, "
-                               "softmax), so the layer cannot be described",
-                               layer.name().empty() ? layer.type_name() : layer.name(), layer.type_name(),
-                               escape_for_message(activation.name ? activation.name : "")));
+  throw ValueError(
+      fmt::format("{} ({}): its activation '{}' is not a built-in one (linear, tanh, sigmoid, relu, "
+                  "softmax), so the layer cannot be described",
+                  layer.name().empty() ? layer.type_name() : layer.name(), layer.type_name(),
+                  escape_for_message(activation.name ? activation.name : "")));
 }
 
 Activation config_activation(const Json& config, std::string_view key, std::string_view layer) {
@@ -92,8 +93,7 @@ int config_int32(const Json& c, std::string_view key, std::string_view layer) {
 Padding padding_from_name(const std::string& name) {
   for (Padding p : {Padding::valid, Padding::causal, Padding::same})
     if (name == padding_name(p)) return p;
-  throw ValueError(
-      fmt::format("Conv1D: padding '{}' is not one of valid, causal, same", escape_for_message(name)));
+  throw ValueError(fmt::format("Conv1D: padding '{}' is not one of valid, causal, same", escape_for_message(name)));
 }
 
 std::map<std::string, LayerFactory, std::less<>> builtin_layers() {
@@ -175,9 +175,10 @@ bool layer_registered(std::string_view type) { return static_cast<bool>(find_fac
 Json describe_layer(const Module& layer) {
   std::optional<Json> config = layer.config();
   if (!config)
-    throw ValueError(fmt::format("{} ({}): this layer has no config() (override Module::config and register a factory "
-                                 "with register_layer), so it cannot be described or saved as architecture",
-                                 layer.name().empty() ? layer.type_name() : layer.name(), layer.type_name()));
+    throw ValueError(
+        fmt::format("{} ({}): this layer has no config() (override Module::config and register a factory "
+                    "with register_layer), so it cannot be described or saved as architecture",
+                    layer.name().empty() ? layer.type_name() : layer.name(), layer.type_name()));
   Json d = Json::object().set("type", layer.type_name()).set("name", layer.name()).set("config", std::move(*config));
   if (!layer.trainable()) d.set("trainable", false);
   return d;
@@ -195,16 +196,18 @@ std::shared_ptr<Module> layer_from_description(const Json& description) {
   if (description.find("trainable")) trainable = config_bool(description, "trainable", shown);
   LayerFactory factory = find_factory(type);
   if (!factory)
-    throw ValueError(fmt::format("layer type '{}' (layer '{}') is not registered (register_layer; recurrent layers: "
-                                 "register_recurrent_layers)",
-                                 shown, escape_for_message(name, 64)));
+    throw ValueError(
+        fmt::format("layer type '{}' (layer '{}') is not registered (register_layer; recurrent layers: "
+                    "register_recurrent_layers)",
+                    shown, escape_for_message(name, 64)));
   std::shared_ptr<Module> layer;
   try {
     layer = factory(config);
   } catch (const ValueError& e) {
     throw ValueError(fmt::format("layer '{}' ({}): {}", escape_for_message(name, 64), shown, e.what()));
   }
-  if (!layer) throw ValueError(fmt::format("layer '{}' ({}): the factory returned null", escape_for_message(name, 64), shown));
+  if (!layer)
+    throw ValueError(fmt::format("layer '{}' ({}): the factory returned null", escape_for_message(name, 64), shown));
   if (layer->type_name() != type)
     throw ValueError(fmt::format("layer '{}': the factory of '{}' made a '{}'", escape_for_message(name, 64), shown,
                                  layer->type_name()));

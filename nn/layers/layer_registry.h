@@ -27,7 +27,7 @@
 #include <string_view>
 
 #include <tapegrad/nn/layers/activation.h>
-#include <tapegrad/nn/layers/json.h>
+#include <tapegrad/core/json.h>
 #include <tapegrad/nn/layers/module.h>
 
 namespace tg {

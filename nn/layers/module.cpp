@@ -189,9 +189,10 @@ void build_like(const Module& original, Module& copy) {
 }  // namespace
 
 std::shared_ptr<Module> Module::clone_unbuilt() const {
-  throw ValueError(fmt::format("{} ({}): this layer cannot be cloned (override Module::clone_unbuilt to make a new "
-                               "one of the same configuration)",
-                               name_.empty() ? type_name_ : name_, type_name_));
+  throw ValueError(
+      fmt::format("{} ({}): this layer cannot be cloned (override Module::clone_unbuilt to make a new "
+                  "one of the same configuration)",
+                  name_.empty() ? type_name_ : name_, type_name_));
 }
 
 std::shared_ptr<Module> Module::clone() const {
@@ -215,20 +216,18 @@ std::shared_ptr<Module> Module::clone() const {
   auto mismatch = [&](const std::string& what) {
     return ValueError(fmt::format("{} ({}): clone_unbuilt made a different layer: {}", label, type_name_, what));
   };
-  if (from.size() != to.size())
-    throw mismatch(fmt::format("{} modules, expected {}", to.size(), from.size()));
+  if (from.size() != to.size()) throw mismatch(fmt::format("{} modules, expected {}", to.size(), from.size()));
   for (std::size_t i = 0; i < from.size(); ++i) {
     const Module& src = *from[i].second;
     Module& dst = *to[i].second;
-    if (from[i].first != to[i].first || src.type_name_ != dst.type_name_ ||
-        src.params_.size() != dst.params_.size())
+    if (from[i].first != to[i].first || src.type_name_ != dst.type_name_ || src.params_.size() != dst.params_.size())
       throw mismatch(fmt::format("module '{}' ({}) where '{}' ({}) was expected", to[i].first, dst.type_name_,
                                  from[i].first, src.type_name_));
     for (std::size_t k = 0; k < src.params_.size(); ++k)
-      if (src.params_[k].first != dst.params_[k].first || src.params_[k].second.shape() != dst.params_[k].second.shape())
+      if (src.params_[k].first != dst.params_[k].first ||
+          src.params_[k].second.shape() != dst.params_[k].second.shape())
         throw mismatch(fmt::format("parameter '{}' {} where '{}' {} was expected", dst.params_[k].first,
-                                   dst.params_[k].second.shape(), src.params_[k].first,
-                                   src.params_[k].second.shape()));
+                                   dst.params_[k].second.shape(), src.params_[k].first, src.params_[k].second.shape()));
   }
   for (std::size_t i = 0; i < from.size(); ++i) {
     const Module& src = *from[i].second;

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include <tapegrad/core/tensor.h>
-#include <tapegrad/nn/layers/json.h>
+#include <tapegrad/core/json.h>
 
 namespace tg {
 

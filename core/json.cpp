@@ -1,4 +1,4 @@
-#include <tapegrad/nn/layers/json.h>
+#include <tapegrad/core/json.h>
 
 #include <charconv>
 #include <cmath>
