@@ -74,7 +74,7 @@ struct CsvOptions {
   /// The first record names the columns. Without a header, columns are taken by position and
   /// named "column 0", "column 1", ...
   bool header = true;
-  /// The field separator (not '"', '\r' or '\n').
+  /// The field separator (not a double quote, carriage return or line feed).
   char delimiter = ',';
   /// Policy for a missing cell: empty, or one of `missing_values` (after trimming spaces).
   CsvPolicy missing = CsvPolicy::error;
@@ -116,7 +116,7 @@ struct CsvTable {
 /// Reads the numeric columns of the CSV file at `path` (see the file's documentation). IOError
 /// when the file cannot be read or is not well-formed CSV; ValueError for a column that is not
 /// there and for a cell that is not a number under the `error` policy. Messages start with
-/// `read_csv: '<path>'`.
+/// `read_csv: 'PATH'` (the path given).
 CsvTable read_csv(const std::string& path, const CsvOptions& options = {});
 
 /// Parses `text` as read_csv parses a file's bytes; `source` names it in messages.

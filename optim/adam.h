@@ -56,6 +56,8 @@ class Adam : public Optimizer {
   std::int64_t parameter_steps(std::size_t index) const { return steps_.at(index); }
 
  protected:
+  /// For AdamW: `decoupled` applies the weight decay to the weights (theta *= 1 - lr * wd)
+  /// instead of adding it to the gradient; `name` is the optimizer's name in errors and state.
   Adam(const char* name, bool decoupled, std::vector<ParamGroup> groups, double lr, double beta1, double beta2,
        double epsilon, EpsilonMode mode, double weight_decay);
   void update(std::size_t index, Tensor& param, const Tensor& grad, double lr, double weight_decay) override;

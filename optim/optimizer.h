@@ -49,8 +49,11 @@ class Optimizer;
 /// Parameters that share a learning rate and a weight decay (torch's param_groups). An unset
 /// rate or weight decay takes the optimizer's (the arguments after the groups).
 struct ParamGroup {
+  /// The group's parameters.
   std::vector<Tensor> params = {};
+  /// Its learning rate; unset: the optimizer's.
   std::optional<double> lr = std::nullopt;
+  /// Its weight decay; unset: the optimizer's.
   std::optional<double> weight_decay = std::nullopt;
 };
 
@@ -84,9 +87,13 @@ class OptimizerState {
 ///
 /// The tensors are copies: stepping the optimizer afterwards does not change them.
 struct OptimizerStateDict {
-  std::string optimizer;  // Optimizer::name() of the optimizer it came from
+  /// Optimizer::name() of the optimizer it came from.
+  std::string optimizer;
+  /// The state buffers by torch's names (`state.<i>.exp_avg`, ...).
   std::vector<std::pair<std::string, Tensor>> tensors;
+  /// The counters (iterations, the layout, `state.<i>.step`).
   std::vector<std::pair<std::string, std::int64_t>> counters;
+  /// The rates and weight decays (the base rate and each group's).
   std::vector<std::pair<std::string, double>> values;
 };
 

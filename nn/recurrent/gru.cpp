@@ -12,8 +12,7 @@
 
 namespace tg {
 
-GRUCell::GRUCell(std::int64_t units, GRUOptions options)
-    : RecurrentCell("GRUCell"), units_(units), options_(options) {
+GRUCell::GRUCell(std::int64_t units, GRUOptions options) : RecurrentCell("GRUCell"), units_(units), options_(options) {
   if (units <= 0) throw ValueError(fmt::format("GRUCell: units must be positive, got {}", units));
 }
 
@@ -27,9 +26,7 @@ Dims GRUCell::on_build(const Dims& input) {
 }
 
 // [B,T,F] -> [B,T,3u] with the input bias (row 0); the step adds the recurrent row itself.
-Tensor GRUCell::prepare(const Tensor& x) {
-  return linear(x, kernel, options_.reset_after ? select(bias, 0, 0) : bias);
-}
+Tensor GRUCell::prepare(const Tensor& x) { return linear(x, kernel, options_.reset_after ? select(bias, 0, 0) : bias); }
 
 States GRUCell::step(const Tensor& xw, std::int64_t t, const States& states) {
   if (options_.reset_after) return {gru_step(xw, t, states.at(0), recurrent_kernel, bias)};

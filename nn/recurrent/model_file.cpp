@@ -69,8 +69,8 @@ void check_sizes(const Json& v, std::uint64_t weight_bytes) {
         key == "units" || key == "filters" || key == "kernel_size" || key == "vocabulary" || key == "dim";
     if (size_key && item.kind() == Json::Kind::integer && item.as_int() > 0 &&
         static_cast<std::uint64_t>(item.as_int()) > weight_bytes / 4)
-      throw ValueError(fmt::format("'{}' is {}, more than the {} bytes of weights could hold", key, item.as_int(),
-                                   weight_bytes));
+      throw ValueError(
+          fmt::format("'{}' is {}, more than the {} bytes of weights could hold", key, item.as_int(), weight_bytes));
     check_sizes(item, weight_bytes);
   }
 }
@@ -83,7 +83,8 @@ void register_recurrent_layers() {
       return std::make_shared<SimpleRNNCell>(config_int(c, "units", "SimpleRNNCell"),
                                              config_activation(c, "activation", "SimpleRNNCell"));
     });
-    register_layer("LSTMCell", [](const Json& c) { return std::make_shared<LSTMCell>(config_int(c, "units", "LSTMCell")); });
+    register_layer("LSTMCell",
+                   [](const Json& c) { return std::make_shared<LSTMCell>(config_int(c, "units", "LSTMCell")); });
     register_layer("GRUCell", [](const Json& c) {
       return std::make_shared<GRUCell>(config_int(c, "units", "GRUCell"),
                                        GRUOptions{.reset_after = config_bool(c, "reset_after", "GRUCell")});
@@ -166,8 +167,8 @@ std::unique_ptr<Sequential> load_model_from_bytes(std::span<const unsigned char>
   if (version != kVersion) throw bad(fmt::format("format version {}, this build reads version {}", version, kVersion));
   const std::uint64_t header_len = get_uint(bytes.data() + 8, 8);
   if (header_len > bytes.size() - 16 || bytes.size() - 16 - header_len < 8)
-    throw bad(fmt::format("header of {} bytes does not fit in the file's {} bytes (truncated?)", header_len,
-                          bytes.size()));
+    throw bad(
+        fmt::format("header of {} bytes does not fit in the file's {} bytes (truncated?)", header_len, bytes.size()));
   const unsigned char* h = bytes.data() + 16;
   if (get_uint(h + header_len, 8) != fnv1a64(h, header_len)) throw bad("the header fails its checksum (corrupted)");
   const std::span<const unsigned char> weights = bytes.subspan(16 + header_len + 8);
@@ -185,7 +186,8 @@ std::unique_ptr<Sequential> load_model_from_bytes(std::span<const unsigned char>
     if (dtype != "float32" && dtype != "float64")
       throw ValueError(fmt::format("dtype '{}' is not float32 or float64", escape_for_message(dtype, 64)));
     const Json& input = config_value(header, "input_shape", what);
-    if (input.kind() != Json::Kind::array || input.as_array().empty() || input.as_array().size() > static_cast<std::size_t>(kMaxRank))
+    if (input.kind() != Json::Kind::array || input.as_array().empty() ||
+        input.as_array().size() > static_cast<std::size_t>(kMaxRank))
       throw ValueError(fmt::format("input_shape must be an array of 1 to {} sizes", kMaxRank));
     Dims dims;
     for (const Json& d : input.as_array()) {

@@ -248,7 +248,9 @@ struct ClonedRNN : RNN {
 
 std::shared_ptr<Module> RNN::clone_unbuilt() const {
   auto cell = std::dynamic_pointer_cast<RecurrentCell>(cell_->clone_unbuilt());
-  if (!cell) throw ValueError(fmt::format("{}: the clone of its cell {} is not a RecurrentCell", type_name(), cell_->type_name()));
+  if (!cell)
+    throw ValueError(
+        fmt::format("{}: the clone of its cell {} is not a RecurrentCell", type_name(), cell_->type_name()));
   cell->set_name(cell_->name());
   if (type_name() == "RNN") return std::make_shared<RNN>(std::move(cell), options_);
   return std::make_shared<ClonedRNN>(type_name(), std::move(cell), options_);

@@ -33,7 +33,8 @@ Tensor transposed(const Tensor& t) {
   const std::vector<double> v = t.to_vector();
   std::vector<double> out(v.size());
   for (std::int64_t i = 0; i < r; ++i)
-    for (std::int64_t j = 0; j < c; ++j) out[static_cast<std::size_t>(j * r + i)] = v[static_cast<std::size_t>(i * c + j)];
+    for (std::int64_t j = 0; j < c; ++j)
+      out[static_cast<std::size_t>(j * r + i)] = v[static_cast<std::size_t>(i * c + j)];
   return make(out, Shape{c, r}, t.dtype());
 }
 
@@ -142,19 +143,22 @@ void walk(const Module& m, const std::string& prefix, std::vector<Mapped>& out) 
     if (const auto* c = dynamic_cast<const GRUCell*>(cell)) {
       add(Kind::gru, *c, {"kernel", "recurrent_kernel", "bias"}, c->units());
       if (out.back().params[2].rank() != 2)
-        throw ValueError(fmt::format("torch names: {} has one bias {} (reset_after = false); torch.nn.GRU applies "
-                                     "the reset gate after the recurrent product (reset_after = true) only",
-                                     label, out.back().params[2].shape()));
+        throw ValueError(
+            fmt::format("torch names: {} has one bias {} (reset_after = false); torch.nn.GRU applies "
+                        "the reset gate after the recurrent product (reset_after = true) only",
+                        label, out.back().params[2].shape()));
       return;
     }
-    throw ValueError(fmt::format("torch names: {} unrolls a {}, which has no torch.nn counterpart (SimpleRNNCell, "
-                                 "LSTMCell and GRUCell have)",
-                                 label, cell->type_name()));
+    throw ValueError(
+        fmt::format("torch names: {} unrolls a {}, which has no torch.nn counterpart (SimpleRNNCell, "
+                    "LSTMCell and GRUCell have)",
+                    label, cell->type_name()));
   }
   if (!m.own_parameters().empty())
-    throw ValueError(fmt::format("torch names: {} has no torch.nn counterpart (mapped: Dense, Conv1D, "
-                                 "LayerNormalization, Embedding, SimpleRNN, LSTM, GRU)",
-                                 label));
+    throw ValueError(
+        fmt::format("torch names: {} has no torch.nn counterpart (mapped: Dense, Conv1D, "
+                    "LayerNormalization, Embedding, SimpleRNN, LSTM, GRU)",
+                    label));
   // torch.nn.Sequential names its layers by position; other containers by their children's names.
   const bool positional = dynamic_cast<const Sequential*>(&m) != nullptr;
   std::size_t index = 0;
@@ -185,9 +189,7 @@ void to_torch(const Mapped& l, NamedTensors& out) {
       out.emplace_back(at + "weight", copy(p[0]));
       out.emplace_back(at + "bias", copy(p[1]));
       return;
-    case Kind::embedding:
-      out.emplace_back(at + "weight", copy(p[0]));
-      return;
+    case Kind::embedding: out.emplace_back(at + "weight", copy(p[0])); return;
     case Kind::rnn:
     case Kind::lstm:
       out.emplace_back(at + "weight_ih_l0", transposed(p[0]));
@@ -230,9 +232,10 @@ void load_torch_state_dict(Module& model, const NamedTensors& state, const std::
   for (const auto& [name, want] : expected) {
     auto it = by_name.find(name);
     if (it == by_name.end())
-      throw ShapeError(fmt::format("load_torch: '{}' has no tensor '{}' (torch.nn names of the model: {} tensors, "
-                                   "the file has {})",
-                                   source, name, expected.size(), state.size()));
+      throw ShapeError(
+          fmt::format("load_torch: '{}' has no tensor '{}' (torch.nn names of the model: {} tensors, "
+                      "the file has {})",
+                      source, name, expected.size(), state.size()));
     const Tensor& t = *it->second;
     if (t.shape() != want.shape())
       throw ShapeError(fmt::format("load_torch: tensor '{}' has shape {} in '{}', the model expects {}", name,
@@ -244,9 +247,10 @@ void load_torch_state_dict(Module& model, const NamedTensors& state, const std::
     by_name.erase(it);
   }
   if (!by_name.empty())
-    throw ShapeError(fmt::format("load_torch: '{}' holds tensor '{}' that no layer of the model maps ({} tensors, "
-                                 "the model maps {})",
-                                 source, escape_for_message(by_name.begin()->first), state.size(), expected.size()));
+    throw ShapeError(
+        fmt::format("load_torch: '{}' holds tensor '{}' that no layer of the model maps ({} tensors, "
+                    "the model maps {})",
+                    source, escape_for_message(by_name.begin()->first), state.size(), expected.size()));
 
   // New values in tapegrad layout, all made before any parameter changes.
   std::vector<std::pair<Tensor, Tensor>> writes;  // parameter, value
@@ -266,9 +270,7 @@ void load_torch_state_dict(Module& model, const NamedTensors& state, const std::
         writes.emplace_back(p[0], get("weight"));
         writes.emplace_back(p[1], get("bias"));
         break;
-      case Kind::embedding:
-        writes.emplace_back(p[0], get("weight"));
-        break;
+      case Kind::embedding: writes.emplace_back(p[0], get("weight")); break;
       case Kind::rnn:
       case Kind::lstm:
         writes.emplace_back(p[0], transposed(get("weight_ih_l0")));
@@ -299,8 +301,7 @@ void load_torch_safetensors(Module& model, const std::string& path) {
   load_torch_safetensors_from_bytes(model, bytes, path);
 }
 
-void load_torch_safetensors_from_bytes(Module& model, std::span<const unsigned char> bytes,
-                                       const std::string& source) {
+void load_torch_safetensors_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& source) {
   const SafetensorsContents contents = parse_safetensors(bytes, source);
   load_torch_state_dict(model, contents.tensors, source);
 }

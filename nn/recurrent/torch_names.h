@@ -62,7 +62,6 @@ void save_torch_safetensors(const Module& model, const std::string& path);
 void load_torch_safetensors(Module& model, const std::string& path);
 
 /// load_torch_safetensors from bytes held in memory; `source` names them in messages.
-void load_torch_safetensors_from_bytes(Module& model, std::span<const unsigned char> bytes,
-                                       const std::string& source);
+void load_torch_safetensors_from_bytes(Module& model, std::span<const unsigned char> bytes, const std::string& source);
 
 }  // namespace tg

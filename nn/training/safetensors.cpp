@@ -22,9 +22,9 @@ std::string shown(std::string_view name) { return escape_for_message(name); }
 
 // The safetensors names of the dtypes of the format; only F32 and F64 are read.
 bool known_dtype(std::string_view s) {
-  static constexpr std::string_view kKnown[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
-                                                "F16",  "BF16", "I32", "U32",     "F32",     "F64", "I64",
-                                                "U64",  "F4",  "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64"};
+  static constexpr std::string_view kKnown[] = {"BOOL", "U8",   "I8",      "F8_E5M2", "F8_E4M3", "I16", "U16",
+                                                "F16",  "BF16", "I32",     "U32",     "F32",     "F64", "I64",
+                                                "U64",  "F4",   "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64"};
   return std::find(std::begin(kKnown), std::end(kKnown), s) != std::end(kKnown);
 }
 
@@ -156,10 +156,14 @@ class HeaderReader {
     for (int k = 0; k < 4; ++k) {
       const char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else fail(at, "a \\u escape needs 4 hex digits");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        fail(at, "a \\u escape needs 4 hex digits");
     }
     return v;
   }
@@ -228,8 +232,7 @@ class HeaderReader {
           put_utf8(out, cp);
           break;
         }
-        default:
-          fail(at, fmt::format("unknown escape '\\{}'", escape_for_message(std::string_view(&e, 1))));
+        default: fail(at, fmt::format("unknown escape '\\{}'", escape_for_message(std::string_view(&e, 1))));
       }
     }
   }
@@ -322,8 +325,8 @@ class HeaderReader {
             throw DTypeError(fmt::format("load_safetensors: '{}': tensor '{}' is {}; tapegrad reads F32 and F64",
                                          source_, shown(e.name), shown(d)));
           } else {
-            fail(dat, fmt::format("tensor '{}' has the unknown dtype '{}' (expected F32 or F64)", shown(e.name),
-                                  shown(d)));
+            fail(dat,
+                 fmt::format("tensor '{}' has the unknown dtype '{}' (expected F32 or F64)", shown(e.name), shown(d)));
           }
         } else if (key == "shape") {
           if (has_shape) fail(at, fmt::format("\"shape\" comes twice {}", who));
@@ -356,7 +359,9 @@ class HeaderReader {
     }
     if (!has_dtype || !has_shape || !has_offsets)
       fail(close_at, fmt::format("the entry {} lacks {}", who,
-                                 !has_dtype ? "\"dtype\"" : !has_shape ? "\"shape\"" : "\"data_offsets\""));
+                                 !has_dtype   ? "\"dtype\""
+                                 : !has_shape ? "\"shape\""
+                                              : "\"data_offsets\""));
     return e;
   }
 
@@ -457,21 +462,23 @@ SafetensorsContents read_safetensors(const std::string& path) {
 SafetensorsContents parse_safetensors(std::span<const unsigned char> bytes, const std::string& source_name) {
   const std::string source = escape_for_message(source_name, 4096);
   if (bytes.size() < 8)
-    throw IOError(fmt::format("load_safetensors: '{}' is not a safetensors file: {} bytes, the header length alone "
-                              "takes 8",
-                              source, bytes.size()));
+    throw IOError(
+        fmt::format("load_safetensors: '{}' is not a safetensors file: {} bytes, the header length alone "
+                    "takes 8",
+                    source, bytes.size()));
   const std::uint64_t n = get_u64(bytes.data());
   const std::uint64_t after = bytes.size() - 8;
   if (n > after)
-    throw IOError(fmt::format("load_safetensors: '{}' is truncated or not a safetensors file: its header length is "
-                              "{} bytes, only {} bytes follow it",
-                              source, n, after));
+    throw IOError(
+        fmt::format("load_safetensors: '{}' is truncated or not a safetensors file: its header length is "
+                    "{} bytes, only {} bytes follow it",
+                    source, n, after));
   if (n > kMaxSafetensorsHeader)
     throw IOError(fmt::format("load_safetensors: '{}' claims a header of {} bytes, at most {} are read", source, n,
                               kMaxSafetensorsHeader));
   if (n < 2)
-    throw IOError(fmt::format("load_safetensors: '{}' has a header of {} bytes, too short for a JSON object ({{}})",
-                              source, n));
+    throw IOError(
+        fmt::format("load_safetensors: '{}' has a header of {} bytes, too short for a JSON object ({{}})", source, n));
   const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), static_cast<std::size_t>(n));
   if (!valid_utf8(text))
     throw IOError(fmt::format("load_safetensors: '{}' has a bad header: it is not well-formed UTF-8", source));
@@ -488,32 +495,35 @@ SafetensorsContents parse_safetensors(std::span<const unsigned char> bytes, cons
     for (const Entry& e : entries) names.push_back(e.name);
     std::sort(names.begin(), names.end());
     if (auto d = std::adjacent_find(names.begin(), names.end()); d != names.end())
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor name '{}' comes twice in its header",
-                                source, shown(*d)));
+      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor name '{}' comes twice in its header", source,
+                                shown(*d)));
   }
   for (const Entry& e : entries) {
     if (e.begin > e.end)
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' has data_offsets [{}, {}], begin "
-                                "after end",
-                                source, shown(e.name), e.begin, e.end));
+      throw IOError(
+          fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' has data_offsets [{}, {}], begin "
+                      "after end",
+                      source, shown(e.name), e.begin, e.end));
     if (e.end > buffer)
-      throw IOError(fmt::format("load_safetensors: '{}' is truncated or corrupt: tensor '{}' has data_offsets [{}, "
-                                "{}], the buffer holds {} bytes",
-                                source, shown(e.name), e.begin, e.end, buffer));
+      throw IOError(
+          fmt::format("load_safetensors: '{}' is truncated or corrupt: tensor '{}' has data_offsets [{}, "
+                      "{}], the buffer holds {} bytes",
+                      source, shown(e.name), e.begin, e.end, buffer));
     std::int64_t numel = 0;
     try {
       numel = e.shape.checked_numel(dtype_size(e.dtype), "load_safetensors");
     } catch (const ShapeError&) {
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' of shape {} has more than 2^63 - 1 "
-                                "bytes",
-                                source, shown(e.name), e.shape));
+      throw IOError(
+          fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' of shape {} has more than 2^63 - 1 "
+                      "bytes",
+                      source, shown(e.name), e.shape));
     }
     const std::uint64_t need = static_cast<std::uint64_t>(numel) * dtype_size(e.dtype);
     if (need != e.end - e.begin)
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' of dtype {} and shape {} needs {} "
-                                "bytes, its data_offsets [{}, {}] hold {}",
-                                source, shown(e.name), safetensors_dtype(e.dtype), e.shape, need, e.begin, e.end,
-                                e.end - e.begin));
+      throw IOError(fmt::format(
+          "load_safetensors: '{}' is corrupt: tensor '{}' of dtype {} and shape {} needs {} "
+          "bytes, its data_offsets [{}, {}] hold {}",
+          source, shown(e.name), safetensors_dtype(e.dtype), e.shape, need, e.begin, e.end, e.end - e.begin));
   }
   std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -521,19 +531,22 @@ SafetensorsContents parse_safetensors(std::span<const unsigned char> bytes, cons
   std::uint64_t at = 0;
   for (const Entry& e : entries) {
     if (e.begin < at)
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' at [{}, {}] overlaps the tensor "
-                                "before it, which ends at {}",
-                                source, shown(e.name), e.begin, e.end, at));
+      throw IOError(
+          fmt::format("load_safetensors: '{}' is corrupt: tensor '{}' at [{}, {}] overlaps the tensor "
+                      "before it, which ends at {}",
+                      source, shown(e.name), e.begin, e.end, at));
     if (e.begin > at)
-      throw IOError(fmt::format("load_safetensors: '{}' is corrupt: bytes [{}, {}) of the buffer belong to no "
-                                "tensor (tensor '{}' begins at {}, expected {})",
-                                source, at, e.begin, shown(e.name), e.begin, at));
+      throw IOError(
+          fmt::format("load_safetensors: '{}' is corrupt: bytes [{}, {}) of the buffer belong to no "
+                      "tensor (tensor '{}' begins at {}, expected {})",
+                      source, at, e.begin, shown(e.name), e.begin, at));
     at = e.end;
   }
   if (at != buffer)
-    throw IOError(fmt::format("load_safetensors: '{}' is corrupt: its tensors end at byte {} of the buffer, the "
-                              "buffer holds {} bytes",
-                              source, at, buffer));
+    throw IOError(
+        fmt::format("load_safetensors: '{}' is corrupt: its tensors end at byte {} of the buffer, the "
+                    "buffer holds {} bytes",
+                    source, at, buffer));
 
   out.tensors.reserve(entries.size());
   for (Entry& e : entries) {
@@ -572,9 +585,10 @@ void assign_named_parameters(Module& model, const NamedTensors& tensors, const s
     by_name.erase(it);
   }
   if (!by_name.empty())
-    throw ShapeError(fmt::format("{}: '{}' holds tensor '{}' that the model has no parameter for ({} tensors, {} "
-                                 "parameters)",
-                                 who, source, shown(by_name.begin()->first), tensors.size(), params.size()));
+    throw ShapeError(
+        fmt::format("{}: '{}' holds tensor '{}' that the model has no parameter for ({} tensors, {} "
+                    "parameters)",
+                    who, source, shown(by_name.begin()->first), tensors.size(), params.size()));
   for (std::size_t i = 0; i < params.size(); ++i) {
     Tensor& p = params[i].second;
     const std::size_t bytes = static_cast<std::size_t>(p.numel()) * dtype_size(p.dtype());

@@ -50,7 +50,9 @@ using SafetensorsMetadata = std::map<std::string, std::string>;
 /// What a safetensors file holds: its tensors (new tensors, not requiring gradients, in the
 /// order of their offsets) and its metadata.
 struct SafetensorsContents {
+  /// The tensors by name, in the order of their offsets.
   NamedTensors tensors;
+  /// The "__metadata__" strings.
   SafetensorsMetadata metadata;
 };
 
@@ -63,8 +65,7 @@ inline constexpr std::uint64_t kMaxSafetensorsHeader = 100'000'000;
 std::vector<unsigned char> safetensors_bytes(const NamedTensors& tensors, const SafetensorsMetadata& metadata = {});
 
 /// Writes safetensors_bytes(tensors, metadata) to `path` atomically (core/file_io.h).
-void write_safetensors(const std::string& path, const NamedTensors& tensors,
-                       const SafetensorsMetadata& metadata = {});
+void write_safetensors(const std::string& path, const NamedTensors& tensors, const SafetensorsMetadata& metadata = {});
 
 /// Reads and checks the safetensors file at `path` (see the file's documentation for the checks).
 SafetensorsContents read_safetensors(const std::string& path);

@@ -337,9 +337,10 @@ TEST(Json, WritesAndReadsBackExactly) {
 }
 
 TEST(Json, RefusesWhatIsNotStrictJson) {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\":1,}", "{'a':1}", "01", "1.", ".5", "NaN", "1e999", "tru",
-                          "{\"a\":1,\"a\":2}", "\"\x01\"", "\"\\x\"", "\"\\ud800\"", "[1] 2", "\"\xff\"",
-                          "99999999999999999999", "{\"a\" 1}", "// c\n1"}) {
+  for (const char* bad : {"",          "{",       "[1,]",        "{\"a\":1,}", "{'a':1}",  "01",
+                          "1.",        ".5",      "NaN",         "1e999",      "tru",      "{\"a\":1,\"a\":2}",
+                          "\"\x01\"",  "\"\\x\"", "\"\\ud800\"", "[1] 2",      "\"\xff\"", "99999999999999999999",
+                          "{\"a\" 1}", "// c\n1"}) {
     SCOPED_TRACE(bad);
     EXPECT_THROW(Json::parse(bad), ValueError);
   }

@@ -67,23 +67,23 @@ std::unique_ptr<Sequential> round_trip(Sequential& model, const Tensor& x) {
 
 TEST(ModelFile, RoundTripOfEveryBuiltInLayer) {
   manual_seed(31);
-  Sequential model(Input{6, 3},                                                            //
+  Sequential model(Input{6, 3},                                                                  //
                    Conv1D(4, 2, {.padding = Padding::causal, .activation = activations::relu}),  //
-                   LayerNormalization(1e-5),                                                //
-                   Dropout(0.25, 9),                                                        //
-                   SimpleRNN(5, {.return_sequences = true}),                                //
-                   LSTM(4, {.return_sequences = true}),                                     //
-                   GRU(4, {.return_sequences = true}),                                      //
-                   GRU(3, {.return_sequences = true}, {.reset_after = false}),              //
-                   Bidirectional(LSTM(3, {.return_sequences = true})),                      //
-                   Bidirectional(GRU(2, {.return_sequences = true}), MergeMode::sum),       //
-                   RNN(std::make_shared<LNSimpleRNNCell>(3), {.return_sequences = true}),   //
-                   TimeDistributed(Dense(4, activations::tanh)),                            //
-                   Dense(5, activations::softmax),                                          //
-                   Softmax(),                                                               //
-                   Flatten(),                                                               //
-                   Dense(3, activations::sigmoid),                                          //
-                   RepeatVector(2),                                                         //
+                   LayerNormalization(1e-5),                                                     //
+                   Dropout(0.25, 9),                                                             //
+                   SimpleRNN(5, {.return_sequences = true}),                                     //
+                   LSTM(4, {.return_sequences = true}),                                          //
+                   GRU(4, {.return_sequences = true}),                                           //
+                   GRU(3, {.return_sequences = true}, {.reset_after = false}),                   //
+                   Bidirectional(LSTM(3, {.return_sequences = true})),                           //
+                   Bidirectional(GRU(2, {.return_sequences = true}), MergeMode::sum),            //
+                   RNN(std::make_shared<LNSimpleRNNCell>(3), {.return_sequences = true}),        //
+                   TimeDistributed(Dense(4, activations::tanh)),                                 //
+                   Dense(5, activations::softmax),                                               //
+                   Softmax(),                                                                    //
+                   Flatten(),                                                                    //
+                   Dense(3, activations::sigmoid),                                               //
+                   RepeatVector(2),                                                              //
                    SimpleRNN(2, {}, activations::relu));
   model[3].set_trainable(false);
   round_trip(model, rand32({2, 6, 3}, 1));
@@ -145,7 +145,8 @@ TEST(ModelFile, AUserLayerSavesOnceRegistered) {
   save_model(model, path);
   EXPECT_THAT(testing::error_of<IOError>([&] { load_model(path); }),
               HasSubstr("layer type 'TestAffine' (layer 'test_affine') is not registered"));
-  register_layer("TestAffine", [](const Json& c) { return std::make_shared<Affine>(config_int(c, "n", "TestAffine")); });
+  register_layer("TestAffine",
+                 [](const Json& c) { return std::make_shared<Affine>(config_int(c, "n", "TestAffine")); });
   round_trip(model, rand32({4, 2}, 5));
   fs::remove(path);
 }
@@ -251,8 +252,7 @@ TEST_F(ModelFileBad, ForgedHeadersWithAValidChecksumAreRefusedWithClearErrors) {
   EXPECT_THAT(load_error(forge(h + "x", w)), HasSubstr("json: unexpected text after the value"));
   EXPECT_THAT(load_error(forge(replaced(h, "\"type\":\"LSTM\"", "\"type\":\"Evil\\u001b[2J\""), w)),
               HasSubstr("layer type 'Evil\\x1b[2J' (layer 'lstm') is not registered"));
-  EXPECT_THAT(load_error(forge(replaced(h, "\"units\":2}", "\"units\":-2}"), w)),
-              HasSubstr("units must be positive"));
+  EXPECT_THAT(load_error(forge(replaced(h, "\"units\":2}", "\"units\":-2}"), w)), HasSubstr("units must be positive"));
   EXPECT_THAT(load_error(forge(replaced(h, "\"units\":2}", "\"units\":2000000000000}"), w)),
               HasSubstr("'units' is 2000000000000, more than the"));
   EXPECT_THAT(load_error(forge(replaced(h, "\"units\":2}", "\"units\":\"2\"}"), w)),
@@ -272,7 +272,8 @@ TEST_F(ModelFileBad, ForgedHeadersWithAValidChecksumAreRefusedWithClearErrors) {
               HasSubstr("the model is not a Sequential"));
   EXPECT_THAT(load_error(forge(replaced(h, "\"type\":\"LSTM\"", "\"type\":\"Dense\""), w)),
               HasSubstr("Dense: the config has no 'activation'"));
-  EXPECT_THAT(load_error(forge(replaced(h, "\"forward_layer\":{\"type\":\"GRU\"", "\"forward_layer\":{\"type\":\"Flatten\""), w)),
+  EXPECT_THAT(load_error(forge(
+                  replaced(h, "\"forward_layer\":{\"type\":\"GRU\"", "\"forward_layer\":{\"type\":\"Flatten\""), w)),
               HasSubstr("Bidirectional: config 'forward_layer' does not describe a recurrent layer"));
   EXPECT_THAT(load_error(forge(h, {})), HasSubstr("load_model"));
   std::string deep = replaced(h, "\"layers\":[", "\"layers\":[" + std::string(80, '[') + std::string(80, ']') + ",");

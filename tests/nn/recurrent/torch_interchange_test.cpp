@@ -115,8 +115,8 @@ TEST(TorchInterchange, SavedTorchTensorsEqualTorchsOriginals) {
       ASSERT_EQ(o.shape(), t.shape());
       ASSERT_EQ(o.dtype(), t.dtype());
       const bool summed = name.find("bias_") != std::string::npos &&
-                          (c.name.rfind("rnn", 0) == 0 || c.name.rfind("lstm", 0) == 0 ||
-                           name.rfind("2.", 0) == 0 || name.rfind("4.", 0) == 0);  // RNN, LSTM of "all"
+                          (c.name.rfind("rnn", 0) == 0 || c.name.rfind("lstm", 0) == 0 || name.rfind("2.", 0) == 0 ||
+                           name.rfind("4.", 0) == 0);  // RNN, LSTM of "all"
       if (!summed) {
         EXPECT_EQ(o.to_vector(), t.to_vector());
         continue;
@@ -154,8 +154,8 @@ TEST(TorchInterchange, LayerTableNamesAndLayouts) {
   const std::map<std::string, Tensor> t = by_name(to_torch_state_dict(m));
   std::vector<std::string> names;
   for (const auto& [n, v] : to_torch_state_dict(m)) names.push_back(n);
-  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "1.weight_ih_l0", "1.weight_hh_l0",
-                                             "1.bias_ih_l0", "1.bias_hh_l0", "2.weight", "2.bias"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "1.weight_ih_l0", "1.weight_hh_l0", "1.bias_ih_l0",
+                                             "1.bias_hh_l0", "2.weight", "2.bias"}));
   // Conv1D kernel [2, 2, 3] = 0..11; weight[o, f, k] = kernel[k, f, o] = k*6 + f*3 + o.
   EXPECT_EQ(t.at("0.weight").shape(), (Shape{3, 2, 2}));
   EXPECT_EQ(t.at("0.weight").to_vector(), (std::vector<double>{0, 6, 3, 9, 1, 7, 4, 10, 2, 8, 5, 11}));
@@ -188,8 +188,8 @@ TEST(TorchInterchange, TapegradFileIsCommitted) {
   const std::vector<unsigned char> bytes = safetensors_bytes(to_torch_state_dict(m), {{"format", "pt"}});
   const std::string file = kDir + "from_tapegrad.safetensors", text = kDir + "from_tapegrad.txt";
   if (std::getenv("TAPEGRAD_WRITE_TORCH_INTERCHANGE") != nullptr) {
-    std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(file, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     std::ofstream out(text);
     out << "# Written by the test TorchInterchange.TapegradFileIsCommitted (TAPEGRAD_WRITE_TORCH_INTERCHANGE=1):\n"
            "# tapegrad's predictions with the weights of from_tapegrad.safetensors; checked in torch by\n"
@@ -207,8 +207,9 @@ TEST(TorchInterchange, TapegradFileIsCommitted) {
   }
   std::ifstream in(file, std::ios::binary);
   const std::vector<unsigned char> committed{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  EXPECT_EQ(committed, bytes) << "the committed " << file << " is not what tapegrad writes: rewrite it with "
-                              << "TAPEGRAD_WRITE_TORCH_INTERCHANGE=1 and check it with scripts/make_torch_interchange.py";
+  EXPECT_EQ(committed, bytes)
+      << "the committed " << file << " is not what tapegrad writes: rewrite it with "
+      << "TAPEGRAD_WRITE_TORCH_INTERCHANGE=1 and check it with scripts/make_torch_interchange.py";
   const auto cases = golden::read_golden_file(text);
   ASSERT_EQ(cases.size(), 1u);
   EXPECT_EQ(cases[0].input("x").values, x.to_vector());
@@ -227,18 +228,21 @@ TEST(TorchInterchange, LoadChecksNamesShapesAndDtypesAndChangesNothingWhenItThro
             std::string::npos);
   NamedTensors extra = good;
   extra.emplace_back("1.weight_extra", zeros({1}));
-  EXPECT_NE(error_of<ShapeError>([&] { load_torch_state_dict(m, extra, "sd"); })
-                .find("holds tensor '1.weight_extra' that no layer of the model maps"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_torch_state_dict(m, extra, "sd");
+            }).find("holds tensor '1.weight_extra' that no layer of the model maps"),
             std::string::npos);
   NamedTensors keras_layout = good;  // Dense's kernel as Keras holds it, [in, out]
   keras_layout[4].second = zeros({3, 2});
-  EXPECT_NE(error_of<ShapeError>([&] { load_torch_state_dict(m, keras_layout, "sd"); })
-                .find("tensor '1.weight' has shape [3,2] in 'sd', the model expects [2,3]"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_torch_state_dict(m, keras_layout, "sd");
+            }).find("tensor '1.weight' has shape [3,2] in 'sd', the model expects [2,3]"),
             std::string::npos);
   NamedTensors f64 = good;
   f64[0].second = f64[0].second.to(DType::f64);
-  EXPECT_NE(error_of<DTypeError>([&] { load_torch_state_dict(m, f64, "sd"); })
-                .find("tensor '0.weight_ih_l0' is float64 in 'sd', the model is float32"),
+  EXPECT_NE(error_of<DTypeError>([&] {
+              load_torch_state_dict(m, f64, "sd");
+            }).find("tensor '0.weight_ih_l0' is float64 in 'sd', the model is float32"),
             std::string::npos);
   NamedTensors twice = good;
   twice.push_back(good[0]);
@@ -256,7 +260,9 @@ struct Affine : Module {
 
 TEST(TorchInterchange, RefusesLayersWithoutATorchCounterpart) {
   Sequential custom(Input{None, 2}, Dense(2), Affine());
-  EXPECT_NE(error_of<ValueError>([&] { to_torch_state_dict(custom); }).find("Affine 'affine' (torch path '1') has no torch.nn counterpart"),
+  EXPECT_NE(error_of<ValueError>([&] {
+              to_torch_state_dict(custom);
+            }).find("Affine 'affine' (torch path '1') has no torch.nn counterpart"),
             std::string::npos);
   Sequential ln(Input{None, 2}, RNN(std::make_shared<LNSimpleRNNCell>(3)));
   EXPECT_NE(error_of<ValueError>([&] { to_torch_state_dict(ln); }).find("unrolls a LNSimpleRNNCell"),

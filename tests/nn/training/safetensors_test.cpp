@@ -118,14 +118,19 @@ TEST(Safetensors, ReadsEscapesTheWriterDoesNotUse) {
 
 TEST(Safetensors, WriterRefusesNamesJsonCannotCarry) {
   const Tensor t = zeros({1});
-  EXPECT_NE(error_of<ValueError>([&] { safetensors_bytes({{"a", t}, {"a", t}}); }).find("'a' comes twice"),
+  EXPECT_NE(error_of<ValueError>([&] {
+              safetensors_bytes({{"a", t}, {"a", t}});
+            }).find("'a' comes twice"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([&] { safetensors_bytes({{"bad\xff", t}}); }).find("not well-formed UTF-8"),
+  EXPECT_NE(error_of<ValueError>([&] {
+              safetensors_bytes({{"bad\xff", t}});
+            }).find("not well-formed UTF-8"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([&] { safetensors_bytes({{"__metadata__", t}}); }).find("__metadata__"),
+  EXPECT_NE(error_of<ValueError>([&] {
+              safetensors_bytes({{"__metadata__", t}});
+            }).find("__metadata__"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([&] { safetensors_bytes({{"u", Tensor()}}); }).find("undefined"),
-            std::string::npos);
+  EXPECT_NE(error_of<ValueError>([&] { safetensors_bytes({{"u", Tensor()}}); }).find("undefined"), std::string::npos);
 }
 
 // ---- A module's weights ----------------------------------------------------------------------
@@ -167,26 +172,30 @@ TEST(Safetensors, LoadChecksNamesShapesAndDtypesAndChangesNothingWhenItThrows) {
   NamedTensors params = a.named_parameters();
 
   NamedTensors missing(params.begin() + 1, params.end());
-  EXPECT_NE(error_of<ShapeError>([&] { load_safetensors_from_bytes(a, safetensors_bytes(missing), "m"); })
-                .find("'m' has no tensor 'simple_rnn.cell.kernel'"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_safetensors_from_bytes(a, safetensors_bytes(missing), "m");
+            }).find("'m' has no tensor 'simple_rnn.cell.kernel'"),
             std::string::npos);
 
   NamedTensors extra = params;
   extra.emplace_back("dense_1.kernel", zeros({1}));
-  EXPECT_NE(error_of<ShapeError>([&] { load_safetensors_from_bytes(a, safetensors_bytes(extra), "e"); })
-                .find("holds tensor 'dense_1.kernel' that the model has no parameter for"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_safetensors_from_bytes(a, safetensors_bytes(extra), "e");
+            }).find("holds tensor 'dense_1.kernel' that the model has no parameter for"),
             std::string::npos);
 
   NamedTensors reshaped = params;
   reshaped.back().second = zeros({2});
-  EXPECT_NE(error_of<ShapeError>([&] { load_safetensors_from_bytes(a, safetensors_bytes(reshaped), "s"); })
-                .find("parameter 'dense.bias' has shape [2] in 's', [1] in the model"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_safetensors_from_bytes(a, safetensors_bytes(reshaped), "s");
+            }).find("parameter 'dense.bias' has shape [2] in 's', [1] in the model"),
             std::string::npos);
 
   NamedTensors retyped = params;
   retyped.back().second = zeros({1}, DType::f64);
-  EXPECT_NE(error_of<DTypeError>([&] { load_safetensors_from_bytes(a, safetensors_bytes(retyped), "d"); })
-                .find("parameter 'dense.bias' is float64 in 'd', float32 in the model"),
+  EXPECT_NE(error_of<DTypeError>([&] {
+              load_safetensors_from_bytes(a, safetensors_bytes(retyped), "d");
+            }).find("parameter 'dense.bias' is float64 in 'd', float32 in the model"),
             std::string::npos);
 
   // The last parameter is the bad one: every other was checked (and would have been written by a
@@ -194,8 +203,9 @@ TEST(Safetensors, LoadChecksNamesShapesAndDtypesAndChangesNothingWhenItThrows) {
   EXPECT_EQ(snapshot(a), before);
 
   Sequential unbuilt(SimpleRNN(2));
-  EXPECT_NE(error_of<ShapeError>([&] { load_safetensors_from_bytes(unbuilt, safetensors_bytes(params), "u"); })
-                .find("build the model"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              load_safetensors_from_bytes(unbuilt, safetensors_bytes(params), "u");
+            }).find("build the model"),
             std::string::npos);
 }
 
@@ -279,8 +289,9 @@ TEST(SafetensorsBadFiles, MalformedJson) {
 
 TEST(SafetensorsBadFiles, DtypesOtherThanF32AndF64) {
   const std::string f16 = R"({"half":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})";
-  EXPECT_NE(error_of<DTypeError>([&] { parse_safetensors(file_of(f16, 8), "f"); })
-                .find("tensor 'half' is F16; tapegrad reads F32 and F64"),
+  EXPECT_NE(error_of<DTypeError>([&] {
+              parse_safetensors(file_of(f16, 8), "f");
+            }).find("tensor 'half' is F16; tapegrad reads F32 and F64"),
             std::string::npos);
   const std::string unknown = R"({"a":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})";
   EXPECT_NE(io_error(file_of(unknown, 8)).find("unknown dtype 'F33' (expected F32 or F64)"), std::string::npos);
@@ -297,8 +308,9 @@ TEST(SafetensorsBadFiles, OffsetsAndSizes) {
        12, "tensor 'b' at [4, 12] overlaps the tensor before it, which ends at 8"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
        "bytes [0, 4) of the buffer belong to no tensor"},
-      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 12, "its tensors end at byte 8 of the buffer, "
-                                                                        "the buffer holds 12 bytes"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 12,
+       "its tensors end at byte 8 of the buffer, "
+       "the buffer holds 12 bytes"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 8,
        "tensor 'a' has data_offsets [8, 16], the buffer holds 8 bytes"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "begin after end"},
