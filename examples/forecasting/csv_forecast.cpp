@@ -719,7 +719,10 @@ int run(const Options& o) {
     row.mae /= k, row.rmse /= k, row.mase /= k;
     rows.push_back(row);
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.mase < b.mase; });
+  // Best first, ties by name (the order of `sums`): std::sort, as std::stable_sort's buffer is an
+  // alloc-dealloc mismatch to AddressSanitizer with libstdc++ 12.
+  std::sort(rows.begin(), rows.end(),
+            [](const Row& a, const Row& b) { return a.mase != b.mase ? a.mase < b.mase : a.model < b.model; });
 
   if (o.json) {
     for (const Row& r : rows) fmt::print("{}\n", json_line(r));

@@ -525,8 +525,13 @@ SafetensorsContents parse_safetensors(std::span<const unsigned char> bytes, cons
           "bytes, its data_offsets [{}, {}] hold {}",
           source, shown(e.name), safetensors_dtype(e.dtype), e.shape, need, e.begin, e.end, e.end - e.begin));
   }
-  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  // By offsets, then name (names are unique): one order without std::stable_sort, whose
+  // temporary buffer libstdc++ 12 allocates and frees in a way AddressSanitizer reports as an
+  // alloc-dealloc mismatch.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.begin != b.begin) return a.begin < b.begin;
+    if (a.end != b.end) return a.end < b.end;
+    return a.name < b.name;
   });
   std::uint64_t at = 0;
   for (const Entry& e : entries) {
