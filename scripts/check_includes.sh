@@ -18,9 +18,9 @@ declare -A allowed=(
   [optim]="core optim"
   [data]="core ops data"
   [nn/layers]="core ops ops/kernels nn/layers"
-  [nn/training]="core ops ops/kernels optim nn/layers nn/training"
-  [nn/recurrent]="core ops ops/kernels optim nn/layers nn/training nn/recurrent"
-  [nn/dist]="core ops optim nn/layers nn/training nn/dist"
+  [nn/training]="core ops ops/kernels optim data nn/layers nn/training"
+  [nn/recurrent]="core ops ops/kernels optim data nn/layers nn/training nn/recurrent"
+  [nn/dist]="core ops optim data nn/layers nn/training nn/dist"
 )
 rooms=(ops/kernels core ops optim data nn/layers nn/training nn/recurrent nn/dist)
 
