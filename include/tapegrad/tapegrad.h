@@ -61,6 +61,7 @@
 #include <tapegrad/nn/training/serialize.h>
 #include <tapegrad/nn/training/safetensors.h>
 #include <tapegrad/nn/training/fit.h>
+#include <tapegrad/nn/training/window_batches.h>
 #include <tapegrad/nn/training/schedules.h>
 #include <tapegrad/optim/adam.h>
 #include <tapegrad/optim/clip.h>

@@ -132,15 +132,16 @@ class ModeGuard {
 
 // Means of the loss and the metrics over a whole dataset, in batches of consecutive rows, in
 // evaluation mode without recording: out[0] the loss, out[1 + k] metric k. The path of evaluate
-// and of fit's validation.
+// (tensors or a BatchSource) and of fit's validation.
 class Evaluation {
  public:
   Evaluation(const Tensor& x, const Tensor& y, const Tensor& sample_weight, std::int64_t batch_size)
-      : source_(x, y, sample_weight),
-        batch_(std::min(batch_size, x.size(0))),
-        index_(static_cast<std::size_t>(x.size(0))) {
-    std::iota(index_.begin(), index_.end(), std::int64_t{0});
+      : own_(std::in_place, x, y, sample_weight), source_(*own_) {
+    init(batch_size);
   }
+  Evaluation(BatchSource& source, std::int64_t batch_size) : source_(source) { init(batch_size); }
+  Evaluation(const Evaluation&) = delete;
+  Evaluation& operator=(const Evaluation&) = delete;
   std::int64_t size() const { return source_.size(); }
 
   void run(Module& model, const LossFn& loss, const std::vector<Metric>& metrics, const char* fn,
@@ -164,8 +165,15 @@ class Evaluation {
   }
 
  private:
-  TensorBatches source_;
-  std::int64_t batch_;
+  void init(std::int64_t batch_size) {
+    batch_ = std::min(batch_size, source_.size());
+    index_.resize(static_cast<std::size_t>(source_.size()));
+    std::iota(index_.begin(), index_.end(), std::int64_t{0});
+  }
+
+  std::optional<TensorBatches> own_;
+  BatchSource& source_;
+  std::int64_t batch_ = 1;
   std::vector<std::int64_t> index_;
 };
 
@@ -522,15 +530,9 @@ History fit(Module& model, BatchSource& train, FitOptions options) {
   return run_fit(model, train, options, val);
 }
 
-Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& loss, const std::vector<Metric>& metrics,
-              std::int64_t batch_size) {
-  check_batch_size("evaluate", batch_size);
-  check_dataset("evaluate", "x", x, "y", y);
-  check_finite("evaluate", "x", x);
-  check_finite("evaluate", "y", y);
-  check_metrics("evaluate", metrics);
-  if (!loss) throw ValueError("evaluate: the loss is empty");
-  Evaluation evaluation(x, y, Tensor(), batch_size);
+namespace {
+
+Logs evaluate_logs(Module& model, Evaluation& evaluation, const LossFn& loss, const std::vector<Metric>& metrics) {
   std::vector<double> out(1 + metrics.size());
   evaluation.run(model, loss, metrics, "evaluate", out);
   Logs logs{{"loss", out[0]}};
@@ -538,21 +540,20 @@ Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& los
   return logs;
 }
 
-Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
-  check_batch_size("predict", batch_size);
-  check_dataset("predict", "x", x, "", Tensor());
+// predict's loop: the inputs of rows [start, start + count) come from load(rows).
+template <class Load>
+Tensor predict_rows(Module& model, std::int64_t n, std::int64_t batch_size, Load&& load) {
   NoGradGuard no_grad;
   EvalModeGuard eval_mode;  // this thread only: threads may share the model
-  RowGather xs(x);
-  const std::int64_t n = x.size(0), batch = std::min(batch_size, n);
+  const std::int64_t batch = std::min(batch_size, n);
   std::vector<std::int64_t> index(static_cast<std::size_t>(n));
   std::iota(index.begin(), index.end(), std::int64_t{0});
   Tensor result;
   std::size_t row_bytes = 0;
   for (std::int64_t start = 0, s = 0; start < n; start += batch, ++s) {
     const std::int64_t count = std::min(batch, n - start);
-    const Tensor pred = model(xs.load(std::span<const std::int64_t>(index).subspan(static_cast<std::size_t>(start),
-                                                                                   static_cast<std::size_t>(count))));
+    const Tensor pred = model(load(std::span<const std::int64_t>(index).subspan(static_cast<std::size_t>(start),
+                                                                                static_cast<std::size_t>(count))));
     if (pred.rank() == 0 || pred.size(0) != count)
       throw ShapeError(fmt::format("predict: the model returned {} for a batch of {} samples, expected [{}, ...]",
                                    pred.shape(), count, count));
@@ -572,6 +573,45 @@ Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
                 pred.raw_data(), static_cast<std::size_t>(count) * row_bytes);
   }
   return result;
+}
+
+}  // namespace
+
+Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& loss, const std::vector<Metric>& metrics,
+              std::int64_t batch_size) {
+  check_batch_size("evaluate", batch_size);
+  check_dataset("evaluate", "x", x, "y", y);
+  check_finite("evaluate", "x", x);
+  check_finite("evaluate", "y", y);
+  check_metrics("evaluate", metrics);
+  if (!loss) throw ValueError("evaluate: the loss is empty");
+  Evaluation evaluation(x, y, Tensor(), batch_size);
+  return evaluate_logs(model, evaluation, loss, metrics);
+}
+
+Logs evaluate(Module& model, BatchSource& data, const LossFn& loss, const std::vector<Metric>& metrics,
+              std::int64_t batch_size) {
+  check_batch_size("evaluate", batch_size);
+  check_metrics("evaluate", metrics);
+  if (!loss) throw ValueError("evaluate: the loss is empty");
+  if (data.size() < 1) throw ValueError(fmt::format("evaluate: the batch source holds {} samples", data.size()));
+  Evaluation evaluation(data, batch_size);
+  return evaluate_logs(model, evaluation, loss, metrics);
+}
+
+Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size) {
+  check_batch_size("predict", batch_size);
+  check_dataset("predict", "x", x, "", Tensor());
+  RowGather xs(x);
+  return predict_rows(model, x.size(0), batch_size,
+                      [&](std::span<const std::int64_t> rows) -> const Tensor& { return xs.load(rows); });
+}
+
+Tensor predict(Module& model, BatchSource& data, std::int64_t batch_size) {
+  check_batch_size("predict", batch_size);
+  if (data.size() < 1) throw ValueError(fmt::format("predict: the batch source holds {} samples", data.size()));
+  return predict_rows(model, data.size(), batch_size,
+                      [&](std::span<const std::int64_t> rows) { return data.load(rows).x; });
 }
 
 }  // namespace tg

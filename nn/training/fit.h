@@ -169,10 +169,21 @@ History fit(Module& model, BatchSource& train, FitOptions options);
 Logs evaluate(Module& model, const Tensor& x, const Tensor& y, const LossFn& loss = mse,
               const std::vector<Metric>& metrics = {}, std::int64_t batch_size = 32);
 
+/// evaluate on the samples of a BatchSource (a WindowBatches, ...), loaded in batches of
+/// consecutive rows 0, 1, ..., N - 1: the same loss, metrics and path as on tensors, except the scan
+/// for non-finite values (the source's to do). ValueError for an empty source, batch_size < 1, an
+/// empty loss or bad metric names.
+Logs evaluate(Module& model, BatchSource& data, const LossFn& loss = mse, const std::vector<Metric>& metrics = {},
+              std::int64_t batch_size = 32);
+
 /// The model's outputs for x [N, ...], computed in batches in evaluation mode without recording:
 /// a tensor [N, ...] equal to model(x); non-finite inputs are let through (they give non-finite
 /// outputs). ValueError for an empty x or batch_size < 1; ShapeError
 /// if the model changes the batch size or its output shape from batch to batch.
 Tensor predict(Module& model, const Tensor& x, std::int64_t batch_size = 32);
+
+/// predict on the inputs (Batch::x) of a BatchSource's samples, in order: a tensor [N, ...] equal to
+/// predict on the tensor of all its inputs. ValueError for an empty source or batch_size < 1.
+Tensor predict(Module& model, BatchSource& data, std::int64_t batch_size = 32);
 
 }  // namespace tg
