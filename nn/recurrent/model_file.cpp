@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/core/bytes.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/file_io.h>
 #include <tapegrad/nn/layers/layer_registry.h>
@@ -25,23 +26,15 @@ constexpr unsigned char kMagic[4] = {'T', 'G', 'M', '1'};
 constexpr std::uint32_t kVersion = 1;
 constexpr const char* kFormat = "tapegrad-model";
 
-std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
+// The header's checksum: FNV-1a 64 started from 1469598103934665603, not FNV's offset basis
+// (core/bytes.h, 14695981039346656037). Part of the TGM1 format as written, so kept.
+std::uint64_t header_checksum(const unsigned char* data, std::size_t n) {
   std::uint64_t h = 1469598103934665603ull;
   for (std::size_t i = 0; i < n; ++i) {
     h ^= data[i];
     h *= 1099511628211ull;
   }
   return h;
-}
-
-void put_uint(std::vector<unsigned char>& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
-}
-
-std::uint64_t get_uint(const unsigned char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
 }
 
 std::shared_ptr<RecurrentCell> cell_from(const Json& c, std::string_view layer) {
@@ -146,7 +139,7 @@ std::vector<unsigned char> model_to_bytes(const Sequential& model) {
   put_uint(out, kVersion, 4);
   put_uint(out, text.size(), 8);
   out.insert(out.end(), text.begin(), text.end());
-  put_uint(out, fnv1a64(reinterpret_cast<const unsigned char*>(text.data()), text.size()), 8);
+  put_uint(out, header_checksum(reinterpret_cast<const unsigned char*>(text.data()), text.size()), 8);
   const std::vector<unsigned char> weights = weights_to_bytes(model);
   out.insert(out.end(), weights.begin(), weights.end());
   return out;
@@ -170,7 +163,8 @@ std::unique_ptr<Sequential> load_model_from_bytes(std::span<const unsigned char>
     throw bad(
         fmt::format("header of {} bytes does not fit in the file's {} bytes (truncated?)", header_len, bytes.size()));
   const unsigned char* h = bytes.data() + 16;
-  if (get_uint(h + header_len, 8) != fnv1a64(h, header_len)) throw bad("the header fails its checksum (corrupted)");
+  if (get_uint(h + header_len, 8) != header_checksum(h, header_len))
+    throw bad("the header fails its checksum (corrupted)");
   const std::span<const unsigned char> weights = bytes.subspan(16 + header_len + 8);
 
   std::unique_ptr<Sequential> model;

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/core/bytes.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/file_io.h>
 #include <tapegrad/core/random.h>
@@ -26,20 +27,9 @@ constexpr char kMagic[4] = {'T', 'G', 'C', '1'};
 constexpr std::uint32_t kVersion = 1;
 enum Kind : std::uint8_t { kTensor = 0, kDouble = 1, kInt = 2, kString = 3, kInts = 4 };
 
-std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 class Writer {
  public:
-  void uint(std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out_.push_back(static_cast<unsigned char>(v >> (8 * i)));
-  }
+  void uint(std::uint64_t v, int bytes) { put_uint(out_, v, bytes); }
   void raw(const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
     out_.insert(out_.end(), b, b + n);
@@ -77,11 +67,10 @@ class Writer {
   }
   std::vector<unsigned char> finish() {
     std::vector<unsigned char> file(kMagic, kMagic + 4);
-    for (std::uint32_t v : {kVersion, count_})
-      for (int i = 0; i < 4; ++i) file.push_back(static_cast<unsigned char>(v >> (8 * i)));
+    for (std::uint32_t v : {kVersion, count_}) put_uint(file, v, 4);
     file.insert(file.end(), out_.begin(), out_.end());
     const std::uint64_t sum = fnv1a64(file.data(), file.size());
-    for (int i = 0; i < 8; ++i) file.push_back(static_cast<unsigned char>(sum >> (8 * i)));
+    put_uint(file, sum, 8);
     return file;
   }
 
@@ -107,10 +96,7 @@ class Reader {
     return p;
   }
   std::uint64_t uint(int bytes, const char* what) {
-    const unsigned char* p = take(static_cast<std::size_t>(bytes), what);
-    std::uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-    return v;
+    return get_uint(take(static_cast<std::size_t>(bytes), what), bytes);
   }
   std::size_t pos() const { return pos_; }
 
@@ -134,10 +120,7 @@ std::map<std::string, Value> parse(std::span<const unsigned char> bytes, const s
   if (version != kVersion)
     throw IOError(fmt::format("load_checkpoint: '{}' has format version {}; this tapegrad reads version {}", path,
                               version, kVersion));
-  std::uint64_t stored = 0;
-  for (int i = 0; i < 8; ++i)
-    stored |= static_cast<std::uint64_t>(bytes[body + static_cast<std::size_t>(i)]) << (8 * i);
-  if (stored != fnv1a64(bytes.data(), body))
+  if (get_uint(bytes.data() + body, 8) != fnv1a64(bytes.data(), body))
     throw IOError(fmt::format("load_checkpoint: '{}' fails its checksum (the file is corrupt)", path));
   const auto count = r.uint(4, "the entry count");
   if (count > (body - r.pos()) / 6)

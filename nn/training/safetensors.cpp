@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <tapegrad/core/bytes.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/file_io.h>
 
@@ -370,12 +371,6 @@ class HeaderReader {
   std::size_t pos_ = 0;
 };
 
-std::uint64_t get_u64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-
 // Copies `bytes` of little-endian elements into t, whatever the host's order.
 void copy_in(Tensor& t, const unsigned char* p) {
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
@@ -432,7 +427,7 @@ std::vector<unsigned char> safetensors_bytes(const NamedTensors& tensors, const 
 
   std::vector<unsigned char> out;
   out.reserve(8 + header.size() + static_cast<std::size_t>(offset));
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(header.size() >> (8 * i)));
+  put_uint(out, header.size(), 8);
   out.insert(out.end(), header.begin(), header.end());
   for (const auto& [name, t] : tensors) {
     const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
@@ -466,7 +461,7 @@ SafetensorsContents parse_safetensors(std::span<const unsigned char> bytes, cons
         fmt::format("load_safetensors: '{}' is not a safetensors file: {} bytes, the header length alone "
                     "takes 8",
                     source, bytes.size()));
-  const std::uint64_t n = get_u64(bytes.data());
+  const std::uint64_t n = get_uint(bytes.data(), 8);
   const std::uint64_t after = bytes.size() - 8;
   if (n > after)
     throw IOError(

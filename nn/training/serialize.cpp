@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/core/bytes.h>
 #include <tapegrad/core/file_io.h>
 
 namespace tg {
@@ -22,25 +23,6 @@ constexpr std::size_t kMinRecordBytes = 4 + 1 + 1;
 
 // A name read from a file, safe to put in a message.
 std::string shown(std::string_view name) { return escape_for_message(name); }
-
-std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-void put_uint(std::vector<unsigned char>& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
-}
-
-std::uint64_t get_uint(const unsigned char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 // Elements in little-endian order, whatever the host's.
 void put_elements(std::vector<unsigned char>& out, const Tensor& t) {
