@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <tapegrad/core/utf8.h>
+
 namespace tg {
 
 /// Base of every error tapegrad throws.
@@ -69,26 +71,7 @@ inline std::string escape_for_message(std::string_view text, std::size_t max_byt
   std::size_t i = 0;
   while (i < text.size()) {
     const unsigned char b = byte(text, i);
-    // The length of the well-formed UTF-8 sequence starting at i, 0 if there is none
-    // (Unicode's table 3-7: no overlong forms, no surrogates, nothing past U+10FFFF).
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (b < 0x80) {
-      n = 1;
-    } else if (b >= 0xc2 && b <= 0xdf) {
-      n = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      n = 3;
-      lo = b == 0xe0 ? 0xa0 : 0x80;
-      hi = b == 0xed ? 0x9f : 0xbf;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      n = 4;
-      lo = b == 0xf0 ? 0x90 : 0x80;
-      hi = b == 0xf4 ? 0x8f : 0xbf;
-    }
-    if (n > 1 && (i + n > text.size() || byte(text, i + 1) < lo || byte(text, i + 1) > hi)) n = 0;
-    for (std::size_t k = 2; n > 2 && k < n; ++k)
-      if (byte(text, i + k) < 0x80 || byte(text, i + k) > 0xbf) n = 0;
+    const std::size_t n = utf8_sequence_length(text, i);  // 0: not well-formed UTF-8
     const std::size_t take = n == 0 ? 1 : n;
     if (i + take > max_bytes) break;
     char32_t c = n == 1 ? b : 0;

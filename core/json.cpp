@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/core/utf8.h>
 
 namespace tg {
 
@@ -273,50 +274,6 @@ class Reader {
     return v;
   }
 
-  static void put_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-
-  // The length of the well-formed UTF-8 sequence at i_ (Unicode's table 3-7), 0 if none.
-  std::size_t utf8_length() const {
-    auto at = [&](std::size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
-    const unsigned char b = at(0);
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) {
-      n = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      n = 3;
-      if (b == 0xe0) lo = 0xa0;
-      if (b == 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      n = 4;
-      if (b == 0xf0) lo = 0x90;
-      if (b == 0xf4) hi = 0x8f;
-    } else {
-      return 0;
-    }
-    if (s_.size() - i_ < n) return 0;
-    if (at(1) < lo || at(1) > hi) return 0;
-    for (std::size_t k = 2; k < n; ++k)
-      if (at(k) < 0x80 || at(k) > 0xbf) return 0;
-    return n;
-  }
-
   std::string string() {
     expect('"');
     std::string out;
@@ -350,7 +307,7 @@ class Reader {
               if (lo < 0xdc00 || lo > 0xdfff) fail("a high surrogate without its low half");
               cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
-            put_utf8(out, cp);
+            append_utf8(out, cp);
             break;
           }
           default: --i_; fail("an unknown escape");
@@ -362,7 +319,7 @@ class Reader {
         ++i_;
         continue;
       }
-      const std::size_t n = utf8_length();
+      const std::size_t n = utf8_sequence_length(s_, i_);
       if (n == 0) fail("invalid UTF-8 inside a string");
       out.append(s_.substr(i_, n));
       i_ += n;

@@ -12,6 +12,7 @@
 #include <tapegrad/core/bytes.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/file_io.h>
+#include <tapegrad/core/utf8.h>
 
 namespace tg {
 
@@ -30,41 +31,6 @@ bool known_dtype(std::string_view s) {
 }
 
 const char* safetensors_dtype(DType d) { return d == DType::f32 ? "F32" : "F64"; }
-
-// Well-formed UTF-8 (Unicode's table 3-7), as escape_for_message reads it.
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (b < 0x80) {
-      ++i;
-      continue;
-    } else if (b >= 0xc2 && b <= 0xdf) {
-      n = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      n = 3;
-      lo = b == 0xe0 ? 0xa0 : 0x80;
-      hi = b == 0xed ? 0x9f : 0xbf;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      n = 4;
-      lo = b == 0xf0 ? 0x90 : 0x80;
-      hi = b == 0xf4 ? 0x8f : 0xbf;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    const auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b1 < lo || b1 > hi) return false;
-    for (std::size_t k = 2; k < n; ++k) {
-      const auto bk = static_cast<unsigned char>(s[i + k]);
-      if (bk < 0x80 || bk > 0xbf) return false;
-    }
-    i += n;
-  }
-  return true;
-}
 
 // ---- Writing ---------------------------------------------------------------------------------
 
@@ -169,24 +135,6 @@ class HeaderReader {
     return v;
   }
 
-  static void put_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-
   std::string string(const char* context) {
     skip_space();
     if (pos_ >= s_.size() || s_[pos_] != '"') fail(pos_, fmt::format("expected a string {}, got {}", context, got()));
@@ -230,7 +178,7 @@ class HeaderReader {
               fail(at, fmt::format("\\u{:04x} is a high surrogate followed by \\u{:04x}, not a low one", cp, lo));
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
           }
-          put_utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default: fail(at, fmt::format("unknown escape '\\{}'", escape_for_message(std::string_view(&e, 1))));
