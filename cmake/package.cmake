@@ -8,10 +8,10 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # What a consumer needs beyond the headers and fmt: C++20 (the headers use concepts), and, in a
-# sanitizer build, the sanitizer runtimes at link time. -march=native, -O3, the warnings and
+# sanitizer build, the sanitizer runtimes at link time. -march, -O3, the warnings and
 # -fno-math-errno stay build options of the library (tapegrad_flags, PRIVATE): no header depends
-# on them. A library built with -march=native runs only on CPUs like the building one; configure
-# with -DTAPEGRAD_NATIVE=OFF to install a portable one.
+# on them. The default build is portable (x86-64-v2, the kernels chosen at run time); one
+# configured with -DTAPEGRAD_NATIVE=ON runs only on CPUs like the building one.
 target_compile_features(tapegrad INTERFACE cxx_std_20)
 target_include_directories(tapegrad INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 set(TAPEGRAD_SANITIZER_LINK_FLAGS "")
@@ -25,7 +25,9 @@ if(TAPEGRAD_BUILD_SHARED)
   # The same sources and settings as the static library (copied from it, so the two stay in
   # step), compiled position independent into libtapegrad.so. -fno-semantic-interposition keeps
   # the inlining across core/ that the unity build is there for (-fPIC alone forbids it).
-  add_library(tapegrad_shared SHARED ${TAPEGRAD_SOURCES})
+  # The kernels' per-path copies again, position independent (cmake/kernels.cmake).
+  tapegrad_add_kernel_objects(TAPEGRAD_KERNEL_PIC_OBJECTS "_pic" PIC)
+  add_library(tapegrad_shared SHARED ${TAPEGRAD_SOURCES} ${TAPEGRAD_KERNEL_PIC_OBJECTS})
   add_library(tapegrad::tapegrad_shared ALIAS tapegrad_shared)
   foreach(property INCLUDE_DIRECTORIES COMPILE_OPTIONS COMPILE_DEFINITIONS COMPILE_FEATURES
                    LINK_LIBRARIES LINK_OPTIONS UNITY_BUILD UNITY_BUILD_MODE

@@ -182,8 +182,7 @@ void scan_step_backward(BackwardContext& ctx) {
     // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence output's share
     // dY[:, t, :]: step t + 1's rule added it below, the sequence rule passed the last step's.
     T* dz = st.dz.data<T>() + a.t * units;
-    kernels::map2_spread_rows(ctx.grad_output().data<T>(), h.data<T>(), dz, row, b, units,
-                              [](auto dh, auto y) { return dh * (T(1) - y * y); });
+    kernels::tanh_grad_spread_rows(ctx.grad_output().data<T>(), h.data<T>(), dz, row, b, units);
     st.written[static_cast<std::size_t>(a.t)] = 1;
     if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T (+ dY[:, t - 1, :], added as the tiles are written)
       // With a sequence output every step from 0 is in the chain, so h_prev is step t - 1's output.

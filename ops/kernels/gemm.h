@@ -9,9 +9,9 @@
 /// - Any M, N, K >= 0; leading dimensions at least the row length. C must not overlap A or B.
 /// - Single-threaded and thread-safe: packing buffers are thread-local and reused, so a warm call
 ///   allocates nothing.
-/// - Register-blocked kernels for AVX-512 (F, DQ, VL) or AVX2 + FMA, whichever the build targets
-///   (-march=native), a portable one-lane loop otherwise. Design and figures: docs/performance.md,
-///   section "GEMM".
+/// - Register-blocked kernels for AVX-512 (F, DQ, VL, path v4) or AVX2 + FMA (v3), a portable
+///   one-lane loop on the baseline (v2): the path is chosen at run time (dispatch.h). Design and
+///   figures: docs/performance.md, sections "GEMM" and "Kernels chosen at run time".
 
 #include <cstdint>
 
@@ -39,6 +39,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 ///     std::vector<float> p(packed_b_size<float>(m, n, k));
 ///     pack_b_for(false, m, n, k, u, n, p.data());
 ///     gemm_packed_b(false, m, n, k, 1.0f, h, k, p.data(), 1.0f, c, n);  // c += h u
+///
+/// The layout also depends on the kernel path (dispatch.h): a packed buffer is read by the path
+/// that was active when it was packed, and plan_packed_b's plan calls that path's kernels.
 ///
 /// Elements of the buffer pack_b_for writes for op(B) [K,N] and products with M rows.
 template <class T>
@@ -73,10 +76,13 @@ struct PackedPlan {
   detail::TileRun<T> full = nullptr, rest = nullptr;  // full_tiles tiles of mr rows, then `rests` rows
   std::int64_t mr = 0, full_tiles = 0, rests = 0, b_stride = 0;
   int last_lanes = 0;
+  /// The gemm_packed_b of the path that made the plan (the one whose layout pack_b_for wrote).
+  void (*packed)(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+                 const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias, std::int64_t ld_bias) = nullptr;
 };
 
 /// Plans C = op(A) B + bias + beta * C (A not transposed, alpha = 1) for B packed by
-/// pack_b_for(trans_b, m, n, k, ...).
+/// pack_b_for(trans_b, m, n, k, ...) under the same kernel path.
 template <class T>
 PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k);
 
@@ -86,7 +92,7 @@ template <class T>
 void gemm_planned(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
                   std::int64_t ldc, const T* bias = nullptr, std::int64_t ld_bias = 0) {
   if (!plan.direct) {
-    gemm_packed_b(false, plan.m, plan.n, plan.k, T(1), a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+    plan.packed(false, plan.m, plan.n, plan.k, T(1), a, lda, packed_b, beta, c, ldc, bias, ld_bias);
     return;
   }
   if (plan.full_tiles > 0)

@@ -42,36 +42,25 @@ TEST(FastMath, TanhWithinTwoUlp) {
   EXPECT_GT(worst_ulps, 0.0);  // the grid does reach rounding differences
 }
 
-#if defined(__AVX2__)  // without AVX, a vector of eight floats by value changes the call ABI
-// The same code on eight or sixteen lanes at once (tanh_forward_spread's vectors): the same
-// values, to the bit, as the loop over floats that the test above holds to 2 ulp, NaN and the
-// signs of zero too.
-template <class V>
-void check_tanh_on_vectors() {
-  constexpr std::size_t kLanes = sizeof(V) / sizeof(float);
+// The same code on vectors of the active path's width (tanh_forward_spread runs tanh_lanes on
+// eight floats with v3, sixteen with v4) and on one float at a time: the same values, to the
+// bit, NaN and the signs of zero too. scripts/test.sh runs it with each path forced.
+TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) {
   std::vector<float> xs = grid();
   xs.push_back(std::numeric_limits<float>::quiet_NaN());
   xs.push_back(std::numeric_limits<float>::infinity());
   xs.push_back(-std::numeric_limits<float>::infinity());
-  while (xs.size() % kLanes != 0) xs.push_back(0.25f);
-  std::vector<float> want(xs.size()), got(xs.size());
-  tanh_forward(xs.data(), want.data(), static_cast<std::int64_t>(xs.size()));
-  for (std::size_t i = 0; i < xs.size(); i += kLanes) {
-    V v;
-    std::memcpy(&v, xs.data() + i, sizeof v);
-    v = detail::tanh_lanes(v);
-    std::memcpy(got.data() + i, &v, sizeof v);
-  }
-  for (std::size_t i = 0; i < xs.size(); ++i)
+  const std::int64_t cols = 48;  // whole vectors of 8 and 16 in every row
+  while (xs.size() % cols != 0) xs.push_back(0.25f);
+  std::vector<float> want(xs.size()), got(xs.size()), spread(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) tanh_forward(xs.data() + i, want.data() + i, 1);
+  const std::int64_t rows = static_cast<std::int64_t>(xs.size()) / cols;
+  tanh_forward_spread(xs.data(), got.data(), spread.data(), cols, rows, cols);
+  for (std::size_t i = 0; i < xs.size(); ++i) {
     ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i])) << "x = " << xs[i];
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(spread[i]), std::bit_cast<std::uint32_t>(want[i])) << "x = " << xs[i];
+  }
 }
-
-TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) { check_tanh_on_vectors<detail::f32x8>(); }
-
-#if defined(__AVX512F__)
-TEST(FastMath, TanhOnWideVectorsMatchesTanhOnFloats) { check_tanh_on_vectors<detail::f32x16>(); }
-#endif
-#endif
 
 TEST(FastMath, SigmoidWithinFourUlp) {
   std::vector<float> xs = grid(), ys(xs.size());

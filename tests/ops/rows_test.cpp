@@ -99,7 +99,10 @@ TEST(Rows, SpreadRowsMatchesCopyRows) {
 }
 
 // map2_spread_rows writes f of two dense blocks into strided rows, value for value what a loop
-// over the rows computes (a recurrent step's dz = dh (1 - h^2)): every width, tails, gaps kept.
+// over the rows computes: every width, tails, gaps kept. tanh_grad_spread_rows, its vectorised
+// form for a recurrent step's dz = dh (1 - h^2), writes the values of the dense loop on the same
+// kernel path (tanh_grad_inplace; another path or the caller's code may contract y^2 and the
+// subtraction into an FMA, or not), spread into the rows.
 template <class T>
 void check_map2_spread_rows() {
   auto f = [](auto g, auto y) { return g * (T(1) - y * y); };
@@ -119,6 +122,11 @@ void check_map2_spread_rows() {
               f(a[static_cast<std::size_t>(i * cols + j)], b[static_cast<std::size_t>(i * cols + j)]);
       map2_spread_rows(a.data(), b.data(), got.data(), stride, rows, cols, f);
       for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "index " << i;
+      std::vector<T> dense = a, spread(want.size(), T(-7));
+      tanh_grad_inplace(b.data(), dense.data(), rows * cols);
+      copy_rows(dense.data(), cols, want.data(), stride, rows, cols);
+      tanh_grad_spread_rows(a.data(), b.data(), spread.data(), stride, rows, cols);
+      for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(spread[i], want[i]) << "tanh_grad_spread_rows " << i;
     }
 }
 

@@ -1,5 +1,8 @@
-#include <tapegrad/ops/kernels/gemm.h>
-#include <tapegrad/ops/kernels/rows.h>
+// One instruction set's copy of the GEMM of gemm.h (compiled once per path, see
+// ops/kernels/README.md).
+#include <tapegrad/ops/kernels/gemm_isa.h>
+#include <tapegrad/ops/kernels/isa_ns.h>
+#include <tapegrad/ops/kernels/rows_isa.h>
 
 #include <algorithm>
 #include <array>
@@ -40,7 +43,7 @@
 // - n = 1 (a matrix times a vector) uses dot products along k (with the bias added as each row
 //   is finished), also for m = 1 with A^T one contiguous column; otherwise a one-row product for A^T.
 
-namespace tg::kernels {
+namespace tg::kernels::TAPEGRAD_KERNEL_NS {
 
 namespace {
 
@@ -587,7 +590,7 @@ void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_strid
 }
 
 template <class T>
-using KernelFn = detail::TileRun<T>;  // a micro_kernel instance (gemm.h: plans hold them too)
+using KernelFn = kernels::detail::TileRun<T>;  // a micro_kernel instance (gemm.h: plans hold them too)
 
 // Accumulator chains of an mr x nv tile: one per vector, a last vector shared by `share` rows.
 constexpr int tile_chains(int mr, int nv, int share) { return share > 1 ? mr * (nv - 1) + mr / share : mr * nv; }
@@ -1170,6 +1173,7 @@ PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
   plan.m = m;
   plan.n = n;
   plan.k = k;
+  plan.packed = &gemm_packed_b<T>;  // this path's driver, which reads the layout packed here
   constexpr Index L = Simd<T>::kLanes;
   if (m <= 0 || n <= 1 || k <= 0) return plan;  // the driver's special cases
   const Tile tile = choose_tile<T>(m, n);
@@ -1230,4 +1234,4 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, doub
   gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, bias, ld_bias);
 }
 
-}  // namespace tg::kernels
+}  // namespace tg::kernels::TAPEGRAD_KERNEL_NS
