@@ -4,6 +4,7 @@
 
 #include <tapegrad/core/tape.h>
 #include <tapegrad/ops/broadcast.h>
+#include <tapegrad/ops/kernels/parallel.h>
 
 namespace tg {
 
@@ -19,9 +20,26 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_dtypes(a, b, op);
   Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(out_shape, a.dtype());
+  const std::int64_t n = out_shape.numel();
+  const bool a_full = a.shape() == out_shape, b_full = b.shape() == out_shape;
   dispatch(a.dtype(), [&]<class T>() {
-    detail::broadcast_binary(a.shape(), a.data<T>(), b.shape(), b.data<T>(), out_shape, out.data<T>(),
-                             [&](T x, T y) { return f(x, y); });
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    T* z = out.data<T>();
+    // Equal shapes or a one-element operand: split over the pool's threads when large (each
+    // element as on one thread). Other broadcasts run on the calling thread.
+    if (n >= 2 * kernels::kElementwiseGrain && (a_full || a.numel() == 1) && (b_full || b.numel() == 1)) {
+      kernels::parallel_for(n, kernels::kElementwiseGrain, [&](std::int64_t i0, std::int64_t i1) {
+        if (a_full && b_full)
+          for (std::int64_t i = i0; i < i1; ++i) z[i] = f(x[i], y[i]);
+        else if (a_full)
+          for (std::int64_t i = i0; i < i1; ++i) z[i] = f(x[i], y[0]);
+        else
+          for (std::int64_t i = i0; i < i1; ++i) z[i] = f(x[0], y[i]);
+      });
+      return;
+    }
+    detail::broadcast_binary(a.shape(), x, b.shape(), y, out_shape, z, [&](T u, T v) { return f(u, v); });
   });
   return out;
 }
@@ -32,7 +50,9 @@ Tensor unary_map(const Tensor& a, F f) {
   dispatch(a.dtype(), [&]<class T>() {
     const T* x = a.data<T>();
     T* y = out.data<T>();
-    for (std::int64_t i = 0, n = a.numel(); i < n; ++i) y[i] = f(x[i]);
+    kernels::parallel_for(a.numel(), kernels::kElementwiseGrain, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) y[i] = f(x[i]);
+    });
   });
   return out;
 }
@@ -47,7 +67,9 @@ Tensor scaled_grad_output(BackwardContext& ctx, double s) {
   dispatch(g.dtype(), [&]<class T>() {
     T* v = g.data<T>();
     const T f = static_cast<T>(s);
-    for (std::int64_t i = 0, n = g.numel(); i < n; ++i) v[i] *= f;
+    kernels::parallel_for(g.numel(), kernels::kElementwiseGrain, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) v[i] *= f;
+    });
   });
   return g;
 }

@@ -4,6 +4,7 @@
 
 #include <tapegrad/core/tape.h>
 #include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/parallel.h>
 #include <tapegrad/ops/kernels/rows.h>
 
 namespace tg {
@@ -39,22 +40,35 @@ MatmulDims matmul_dims(const Shape& a, const Shape& b) {
   return {1, rows, a[-1], b[-1]};
 }
 
-// C[batch] = A[batch] B[batch] (+ C when accumulate); a zero-sized K gives zeros.
+// C[batch] = A[batch] B[batch] (+ C when accumulate); a zero-sized K gives zeros. A product
+// large enough is split over the pool's threads by blocks of C (kernels::parallel_gemm); a
+// batch of products each too small to split, but large together, by batch entries. Either way
+// each entry is computed as on one thread.
 template <class T>
 void batched_gemm(bool ta, bool tb, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
                   std::int64_t lda, std::int64_t stride_a, const T* b, std::int64_t ldb, std::int64_t stride_b, T beta,
                   T* c, std::int64_t ldc, std::int64_t stride_c) {
-  if (m == 0 || n == 0) return;
-  for (std::int64_t i = 0; i < batch; ++i) {
-    T* ci = c + i * stride_c;
-    if (k == 0) {
-      if (beta == T(0))
+  if (m == 0 || n == 0 || batch == 0) return;
+  if (k == 0) {
+    if (beta == T(0))
+      for (std::int64_t i = 0; i < batch; ++i)
         for (std::int64_t r = 0; r < m; ++r)
-          for (std::int64_t j = 0; j < n; ++j) ci[r * ldc + j] = T(0);
-      continue;
-    }
-    kernels::gemm(ta, tb, m, n, k, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta, ci, ldc);
+          for (std::int64_t j = 0; j < n; ++j) c[i * stride_c + r * ldc + j] = T(0);
+    return;
   }
+  const auto one = [&](std::int64_t i) {
+    kernels::gemm(ta, tb, m, n, k, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c, ldc);
+  };
+  if (batch > 1 && kernels::gemm_split(m, n, k).count < 2) {
+    const std::int64_t macs = m * n * k;  // per entry; entries per part: at least kGemmBlockMacs of work
+    kernels::parallel_for(batch, (kernels::kGemmBlockMacs + macs - 1) / macs, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) one(i);
+    });
+    return;
+  }
+  for (std::int64_t i = 0; i < batch; ++i)
+    kernels::parallel_gemm(ta, tb, m, n, k, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c,
+                           ldc);
 }
 
 void matmul_backward(BackwardContext& ctx) {
@@ -141,8 +155,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   dispatch(x.dtype(), [&]<class T>() {
     // [R,K] x [K,N] + b -> [R,N], the bias added as the GEMM writes its tiles
     if (d.rows > 0 && d.n > 0)
-      kernels::gemm(false, false, d.rows, d.n, d.k, T(1), x.data<T>(), d.k, w.data<T>(), d.n, T(0), out.data<T>(), d.n,
-                    b.defined() ? b.data<T>() : nullptr);
+      kernels::parallel_gemm(false, false, d.rows, d.n, d.k, T(1), x.data<T>(), d.k, w.data<T>(), d.n, T(0),
+                             out.data<T>(), d.n, b.defined() ? b.data<T>() : nullptr);
   });
   if (NodeRef node = record("linear", &linear_backward, {&x, &w, &b}, out)) node.save(x).save(w).attrs(d);
   return out;

@@ -6,19 +6,26 @@
 
 #include <tapegrad/core/tape.h>
 #include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/kernels/parallel.h>
 #include <tapegrad/ops/kernels/unary.h>
 
 namespace tg {
 
 namespace {
+// Large tensors are split over the pool's threads in parts of at least `grain` elements; each
+// element is computed as on one thread.
+constexpr std::int64_t kCheap = kernels::kElementwiseGrain, kMath = kernels::kMathGrain;
+
 // Applies f elementwise into a new tensor.
 template <class F>
-Tensor map(const Tensor& x, F f) {
+Tensor map(const Tensor& x, F f, std::int64_t grain = kCheap) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
     const T* in = x.data<T>();
     T* out = y.data<T>();
-    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) out[i] = static_cast<T>(f(in[i]));
+    kernels::parallel_for(x.numel(), grain, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = static_cast<T>(f(in[i]));
+    });
   });
   return y;
 }
@@ -31,7 +38,9 @@ void accumulate_map(BackwardContext& ctx, const Tensor& s, F d) {
   dispatch(s.dtype(), [&]<class T>() {
     const T* sv = s.data<T>();
     T* gv = g.data<T>();
-    for (std::int64_t i = 0, n = s.numel(); i < n; ++i) gv[i] *= static_cast<T>(d(sv[i]));
+    kernels::parallel_for(s.numel(), kCheap, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) gv[i] *= static_cast<T>(d(sv[i]));
+    });
   });
   ctx.accumulate(0, std::move(g));
 }
@@ -41,7 +50,12 @@ template <class K>
 void accumulate_scaled(BackwardContext& ctx, K kernel) {
   const Tensor& out = ctx.saved(0);
   Tensor g = ctx.writable_grad_output();
-  dispatch(out.dtype(), [&]<class T>() { kernel(out.data<T>(), g.data<T>(), out.numel()); });
+  dispatch(out.dtype(), [&]<class T>() {
+    const T* y = out.data<T>();
+    T* gv = g.data<T>();
+    kernels::parallel_for(out.numel(), kCheap,
+                          [&](std::int64_t i0, std::int64_t i1) { kernel(y + i0, gv + i0, i1 - i0); });
+  });
   ctx.accumulate(0, std::move(g));
 }
 
@@ -60,7 +74,8 @@ Tensor square(const Tensor& x) {
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return std::sqrt(v); });
+  Tensor y = map(
+      x, [](auto v) { return std::sqrt(v); }, kMath);
   if (NodeRef node = record(
           "sqrt", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto s) { return 0.5 / s; }); }, {&x},
           y))
@@ -69,7 +84,8 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return std::exp(v); });
+  Tensor y = map(
+      x, [](auto v) { return std::exp(v); }, kMath);
   if (NodeRef node = record(
           "exp", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto s) { return s; }); }, {&x}, y))
     node.save(y);
@@ -77,7 +93,8 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return std::log(v); });
+  Tensor y = map(
+      x, [](auto v) { return std::log(v); }, kMath);
   if (NodeRef node = record(
           "log", [](BackwardContext& ctx) { accumulate_map(ctx, ctx.saved(0), [](auto v) { return 1 / v; }); }, {&x},
           y))
@@ -99,7 +116,12 @@ Tensor abs(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&]<class T>() { kernels::tanh_forward(x.data<T>(), y.data<T>(), x.numel()); });
+  dispatch(x.dtype(), [&]<class T>() {
+    const T* in = x.data<T>();
+    T* out = y.data<T>();
+    kernels::parallel_for(x.numel(), kMath,
+                          [&](std::int64_t i0, std::int64_t i1) { kernels::tanh_forward(in + i0, out + i0, i1 - i0); });
+  });
   if (NodeRef node = record(
           "tanh",
           [](BackwardContext& ctx) {
@@ -112,7 +134,13 @@ Tensor tanh(const Tensor& x) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&]<class T>() { kernels::sigmoid_forward(x.data<T>(), y.data<T>(), x.numel()); });
+  dispatch(x.dtype(), [&]<class T>() {
+    const T* in = x.data<T>();
+    T* out = y.data<T>();
+    kernels::parallel_for(x.numel(), kMath, [&](std::int64_t i0, std::int64_t i1) {
+      kernels::sigmoid_forward(in + i0, out + i0, i1 - i0);
+    });
+  });
   if (NodeRef node = record(
           "sigmoid",
           [](BackwardContext& ctx) {
@@ -134,7 +162,8 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, double p) {
-  Tensor y = map(x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+  Tensor y = map(
+      x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); }, kMath);
   if (NodeRef node = record(
           "pow",
           [](BackwardContext& ctx) {
