@@ -397,7 +397,7 @@ def markdown(rows):
         for impl in ("tapegrad", "pytorch", "libtorch"):
             if f"{impl}_p50_us" not in r:
                 continue
-            ratio = {p: ("1" if impl == "tapegrad" else f"{r[f'{impl}_over_tapegrad_{p}']:g}x") for p in ("p50", "p99")}
+            ratio = {p: ("1" if impl == "tapegrad" else f"{r[f'{impl}_over_tapegrad_{p}']:.3g}x") for p in ("p50", "p99")}
             name = {"tapegrad": "tapegrad", "pytorch": "PyTorch (Python)", "libtorch": "LibTorch (C++)"}[impl]
             out.append(f"| {name} | {r[f'{impl}_p50_us']:.1f} us | {r[f'{impl}_p99_us']:.1f} us | {ratio['p50']} "
                        f"| {ratio['p99']} |")
