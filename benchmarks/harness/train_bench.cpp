@@ -1,14 +1,21 @@
 // One training epoch of a named workload, timed, for benchmarks/compare_pytorch.py. Prints one
 // JSON line: {"workload", "seconds" (median over the timed epochs), "epochs", "batches",
-// "rss_mb" (peak resident memory), "loss"}.
+// "rss_mb" (peak resident memory), "loss", "threads", sizes}.
 //
 //   tapegrad_train_bench --workload deep_rnn [--hidden H] [--steps T] [--batch B]
-//                        [--sequences N] [--epochs E] [--warmup-batches W]
+//                        [--sequences N] [--epochs E] [--warmup-batches W] [--threads K]
+//
+// `--workload latency` times inference instead: tg::predict of the deep_rnn model on one
+// sequence (batch 1, 50 steps), `--calls C` calls (default 1000) after `--warmup-calls W` (100),
+// each timed alone; prints {"workload": "latency", "p50_us", "p99_us", "mean_us", "min_us",
+// "calls", ...}, percentiles by nearest rank (p99 of 1000 calls: the 990th fastest).
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -27,7 +34,8 @@ struct Config {
   std::int64_t hidden = -1, steps = -1, batch = -1, sequences = -1;
   int epochs = 1;
   int warmup_batches = 5;
-  int threads = 1;
+  int threads = 0;                       // 0: not given, the library's default (TAPEGRAD_NUM_THREADS or its own)
+  int calls = 1000, warmup_calls = 100;  // latency
 };
 
 struct Workload {
@@ -38,9 +46,11 @@ Workload defaults(const std::string& name) {
   if (name == "simple_rnn") return {1, 50, 32, 7000};
   if (name == "deep_rnn" || name == "seq2seq") return {20, 50, 32, 7000};
   if (name == "large_rnn") return {256, 100, 64, 2048};
+  if (name == "xlarge_rnn") return {512, 100, 64, 1024};  // large_rnn at hidden 512, half the sequences
+  if (name == "latency") return {20, 50, 1, 1};           // the deep_rnn model, one sequence
   if (name == "lstm" || name == "gru") return {20, 50, 32, 7000};
-  throw tg::ValueError(
-      fmt::format("unknown workload '{}' (simple_rnn, deep_rnn, seq2seq, large_rnn, lstm, gru)", name));
+  throw tg::ValueError(fmt::format(
+      "unknown workload '{}' (simple_rnn, deep_rnn, seq2seq, large_rnn, xlarge_rnn, lstm, gru, latency)", name));
 }
 
 std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) {
@@ -53,7 +63,47 @@ std::shared_ptr<tg::Module> make_model(const std::string& name, std::int64_t h) 
     return std::make_shared<Sequential>(Input{None, 1}, LSTM(h, {.return_sequences = true}), LSTM(h), Dense(1));
   if (name == "gru")
     return std::make_shared<Sequential>(Input{None, 1}, GRU(h, {.return_sequences = true}), GRU(h), Dense(1));
+  // deep_rnn, large_rnn, xlarge_rnn and latency
   return std::make_shared<Sequential>(Input{None, 1}, SimpleRNN(h, {.return_sequences = true}), SimpleRNN(h), Dense(1));
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// The p-th percentile of sorted values by nearest rank: the smallest value with at least p % of
+// the values at or below it (p99 of 1000: the 990th).
+double percentile(const std::vector<double>& sorted, double p) {
+  const auto n = static_cast<double>(sorted.size());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * n));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// Inference latency: predict on one sequence [1, steps, 1], each call timed alone.
+int run_latency(const Config& cfg, const Workload& w) {
+  tg::manual_seed(42);
+  tg::Generator gen(42);
+  const tg::Tensor x = tg::generate_time_series(1, w.steps, gen);
+  auto model = make_model("deep_rnn", w.hidden);
+  double sink = 0;
+  for (int i = 0; i < cfg.warmup_calls; ++i) sink += tg::predict(*model, x, 1).item();
+  std::vector<double> us(static_cast<std::size_t>(cfg.calls));
+  for (auto& u : us) {
+    const auto t0 = std::chrono::steady_clock::now();
+    sink += tg::predict(*model, x, 1).item();
+    u = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
+  std::sort(us.begin(), us.end());
+  fmt::print(
+      "{{\"workload\": \"latency\", \"impl\": \"tapegrad\", \"model\": \"deep_rnn\", \"p50_us\": {:.3f}, "
+      "\"p99_us\": {:.3f}, \"mean_us\": {:.3f}, \"min_us\": {:.3f}, \"calls\": {}, \"warmup_calls\": {}, "
+      "\"rss_mb\": {:.1f}, \"hidden\": {}, \"steps\": {}, \"threads\": {}, \"output\": {:.6g}}}\n",
+      percentile(us, 50), percentile(us, 99), mean, us.front(), cfg.calls, cfg.warmup_calls, peak_rss_mb(), w.hidden,
+      w.steps, cfg.threads, sink / (cfg.warmup_calls + cfg.calls));
+  return 0;
 }
 
 // Copies rows `idx[begin, begin + n)` of `src` ([N, ...]) into `dst` ([n, ...]), as fit() does.
@@ -68,6 +118,9 @@ int run(const Config& cfg) {
   if (cfg.steps > 0) w.steps = cfg.steps;
   if (cfg.batch > 0) w.batch = cfg.batch;
   if (cfg.sequences > 0) w.sequences = cfg.sequences;
+  // Issue #26: once the library has tg::set_num_threads, wire --threads here (the lead's line):
+  // if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
+  if (cfg.workload == "latency") return run_latency(cfg, w);
 
   tg::manual_seed(42);
   tg::Generator gen(42);
@@ -111,20 +164,21 @@ int run(const Config& cfg) {
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(seconds.begin(), seconds.end());
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
   fmt::print(
       "{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
-      "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}}}\n",
-      cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0),
-      static_cast<double>(ru.ru_maxrss) / 1024.0, last_loss, w.hidden, w.steps, w.batch, w.sequences);
+      "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}, \"threads\": {}}}\n",
+      cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0), peak_rss_mb(), last_loss, w.hidden,
+      w.steps, w.batch, w.sequences, cfg.threads);
   return 0;
 }
 
 const char* kUsage =
-    "usage: tapegrad_train_bench [--workload simple_rnn|deep_rnn|seq2seq|large_rnn|lstm|gru] [--hidden H]\n"
-    "                            [--steps T] [--batch B] [--sequences N] [--epochs E] [--warmup-batches W]\n"
-    "                            [--threads K]\n";
+    "usage: tapegrad_train_bench [--workload simple_rnn|deep_rnn|seq2seq|large_rnn|xlarge_rnn|lstm|gru]\n"
+    "                            [--hidden H] [--steps T] [--batch B] [--sequences N] [--epochs E]\n"
+    "                            [--warmup-batches W] [--threads K]\n"
+    "       tapegrad_train_bench --workload latency [--calls C] [--warmup-calls W] [--hidden H] [--steps T]\n"
+    "                            [--threads K]\n"
+    "--threads K: K >= 1 threads; without it, the library's default (TAPEGRAD_NUM_THREADS, else its own)\n";
 
 }  // namespace
 
@@ -139,11 +193,19 @@ int main(int argc, char** argv) {
       }
       if (i + 1 >= argc) throw tg::ValueError(fmt::format("{} needs a value", a));
       std::string v = argv[++i];
-      auto number = [&](const std::string& s) {
+      // A whole decimal number of at least `least` that fits an int: "abc", "2x", "-1" and
+      // 1e12 are errors that name the flag.
+      auto number = [&](const std::string& s, std::int64_t least = 0) {
         std::size_t used = 0;
-        long long n = std::stoll(s, &used);
-        if (used != s.size() || n < 0)
-          throw tg::ValueError(fmt::format("{} takes a non-negative integer, got '{}'", a, s));
+        long long n = -1;
+        try {
+          n = std::stoll(s, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (s.empty() || used != s.size() || n < least || n > std::numeric_limits<int>::max())
+          throw tg::ValueError(
+              fmt::format("{} takes an integer from {} to {}, got '{}'", a, least, std::numeric_limits<int>::max(), s));
         return static_cast<std::int64_t>(n);
       };
       if (a == "--workload")
@@ -161,7 +223,11 @@ int main(int argc, char** argv) {
       else if (a == "--warmup-batches")
         cfg.warmup_batches = static_cast<int>(number(v));
       else if (a == "--threads")
-        cfg.threads = static_cast<int>(number(v));
+        cfg.threads = static_cast<int>(number(v, 1));
+      else if (a == "--calls")
+        cfg.calls = static_cast<int>(number(v, 1));
+      else if (a == "--warmup-calls")
+        cfg.warmup_calls = static_cast<int>(number(v));
       else
         throw tg::ValueError(fmt::format("unknown flag {}", a));
     }
