@@ -32,25 +32,17 @@ void BM_RnnStepForward(benchmark::State& state) {
   tg::Tensor xw = random({kBatch, kSteps, h}, 1), u = random({h, h}, 2, 1.0 / std::sqrt(double(h)));
   tg::Tensor h0 = random({kBatch, h}, 3);
   tg::NoGradGuard no_grad;
-  tg::RnnTanhScan sc;
-  std::int64_t t = 0;
   tg::Tensor prev = h0;
   for (auto _ : state) {
     if (scan) {
-      // Steps 1 .. kSteps-1 of one sequence, each continuing the chain; every kSteps - 1
-      // iterations a new pass over xw begins with step 0 (one extra step in 49).
-      if (t == 0) {
-        prev = sc.step(xw, 0, tg::Tensor(), u);
-        t = 1;
-      }
-      prev = sc.step(xw, t, prev, u);
-      t = t + 1 >= kSteps ? 0 : t + 1;
+      // A whole sequence through the scan (U packed once); items below count its steps.
+      prev = tg::rnn_tanh_scan(xw, h0, u).h;
     } else {
       prev = tg::rnn_tanh_step(xw, 1, h0, u);
     }
     benchmark::DoNotOptimize(prev.raw_data());
   }
-  set_items(state, 1);
+  set_items(state, scan ? kSteps : 1);
 }
 BENCHMARK(BM_RnnStepForward)->ArgsProduct({{20, 64, 256}, {0, 1}});
 
@@ -77,10 +69,12 @@ void BM_RnnSequence(benchmark::State& state) {
   const bool scan = state.range(1) != 0;
   tg::Tensor xw = random({kBatch, kSteps, h}, 1).requires_grad_();
   tg::Tensor u = random({h, h}, 2, 1.0 / std::sqrt(double(h))).requires_grad_();
-  tg::RnnTanhScan sc;
   for (auto _ : state) {
     tg::Tensor hs;
-    for (std::int64_t t = 0; t < kSteps; ++t) hs = scan ? sc.step(xw, t, hs, u) : tg::rnn_tanh_step(xw, t, hs, u);
+    if (scan)
+      hs = tg::rnn_tanh_scan(xw, tg::Tensor(), u).h;
+    else
+      for (std::int64_t t = 0; t < kSteps; ++t) hs = tg::rnn_tanh_step(xw, t, hs, u);
     tg::sum(hs).backward();
     benchmark::DoNotOptimize(u.grad().raw_data());
     xw.zero_grad();

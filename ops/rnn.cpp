@@ -1,12 +1,14 @@
 #include <tapegrad/ops/rnn.h>
 
 #include <algorithm>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include <tapegrad/core/tape.h>
+#include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/ops/kernels/gemm.h>
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/kernels/unary.h>
@@ -82,47 +84,64 @@ Tensor rnn_tanh_step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, con
   return h;
 }
 
-// ---- the scan ---------------------------------------------------------------------------------
-
-namespace detail {
-// What the steps of one sequence share. Reused by the next sequence when no recording holds it.
-// The chain is the run of steps t0, t0 + 1, ..., last_t, each reading the previous one's output.
-struct RnnScanState {
-  Tensor xw, u;                         // detached aliases of the sequence's inputs
-  Tensor h_init;                        // h_prev of the chain's first step (undefined: zeros)
-  Tensor packed_u;                      // U packed for h_prev U (B rows)
-  Tensor packed_ut;                     // U^T packed for dz U^T
-  kernels::PackedPlan<float> plan_f32;  // both products, [B,H] x [H,H], planned once
-  kernels::PackedPlan<double> plan_f64;
-  Tensor seq;                            // [B,T,H]: h_t of each step of the chain at [:, t, :], written as it is
-                                         // computed: the sequence output, and (a step behind) the h_{t-1} of dU
-  Tensor dz;                             // [B,T,H]: dz_t at [:, t, :], left by the steps' rules; becomes d xw
-  Tensor dseq;                           // the sequence output's gradient, while a backward walks the chain
-  Tensor aside;                          // [B,H]: rows of dz set aside during the dU product
-  std::vector<const TensorImpl*> outs;   // each step's output, and its slot when recorded: an
-  std::vector<std::uint32_t> out_slots;  // address alone may be reused by another tensor
-  std::vector<std::uint8_t> stepped, written;
-  std::int64_t t0 = -1, last_t = -1;
-  std::int64_t batch = 0, steps = 0, units = 0;
-  bool grad_mode = false;  // recording was on at the first step
-  bool recording = false;  // the first step was recorded: later ones leave dz_t for it
-  std::uint32_t kept = 0;  // the recording's index of this state (NodeRef::keep), once per chain
-};
-}  // namespace detail
+// ---- the scans ----------------------------------------------------------------------------------
 
 namespace {
+enum class CellKind : std::uint8_t { tanh, lstm, gru };
+
+// What the steps of one scan share. A recorded scan's nodes keep it until they are freed; then it
+// goes back to its thread's reuse list (acquire_state), buffers and all.
+struct ScanState {
+  CellKind cell = CellKind::tanh;
+  std::int64_t batch = 0, steps = 0, units = 0, width = 0;  // width G: the columns of xw (u, 4u, 3u)
+  std::int64_t first_t = 0;                                 // time of the first step run (T-1 reversed)
+  bool reverse = false;
+  Tensor h_init;     // h0, detached (undefined: zeros)
+  Tensor packed_u;   // U packed for h_{t-1} U, [B,u] x [u,G]
+  Tensor packed_ut;  // U^T packed for dz_t U^T, [B,G] x [G,u] (recorded scans)
+  kernels::PackedPlan<float> fwd_f32, bwd_f32;
+  kernels::PackedPlan<double> fwd_f64, bwd_f64;
+  Tensor seq;                         // [B,T,u]: h_t at [:, t, :]
+  Tensor gates;                       // [T,B,5u] (LSTM) or [T,B,4u] (GRU): activations per step
+  Tensor dz;                          // [B,T,G]: dz_t at [:, t, :], left by the rules; becomes d xw
+  Tensor dhu;                         // GRU: [B,T,3u], the gradient of h_{t-1} U + bias[1]
+  Tensor dseq;                        // the sequence output's gradient, while a backward runs
+  Tensor aside;                       // [B,G]: rows of dz set aside during the dU product
+  std::vector<std::uint8_t> written;  // step t's rule left dz_t
+};
+
+// The scan states of this thread. One is free when nothing but this list holds it.
+thread_local std::vector<std::shared_ptr<ScanState>> t_scan_states;
+// The step outputs of a scan whose caller wants the sequence but not the outputs.
+thread_local std::vector<Tensor> t_scan_outputs;
+
+std::shared_ptr<ScanState> acquire_state() {
+  for (const std::shared_ptr<ScanState>& s : t_scan_states)
+    if (s.use_count() == 1) return s;
+  return t_scan_states.emplace_back(std::make_shared<ScanState>());
+}
+
 template <class T>
-const kernels::PackedPlan<T>& plan(const detail::RnnScanState& st) {
+const kernels::PackedPlan<T>& fwd_plan(const ScanState& st) {
   if constexpr (std::is_same_v<T, float>)
-    return st.plan_f32;
+    return st.fwd_f32;
   else
-    return st.plan_f64;
+    return st.fwd_f64;
+}
+
+template <class T>
+const kernels::PackedPlan<T>& bwd_plan(const ScanState& st) {
+  if constexpr (std::is_same_v<T, float>)
+    return st.bwd_f32;
+  else
+    return st.bwd_f64;
 }
 
 struct ScanStepAttrs {
   std::int64_t t;
-  std::uint32_t state;  // index of the kept RnnScanState
-  bool first;           // the chain's first step: sums dU and d xw over all steps
+  std::uint32_t state;  // index of the kept ScanState
+  bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
+  bool checks_u;        // saved U as saved(1): the rule checks that U was not written in place
 };
 
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
@@ -133,220 +152,371 @@ void ensure(Tensor& t, const Shape& shape, DType dtype) {
     t = Tensor::empty(shape, dtype);
 }
 
-// Zeros rows [:, t, :] of a [B,T,H] buffer.
+// Zeros rows [:, t, :] of a [B,T,n] buffer.
 template <class T>
-void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::int64_t units) {
-  for (std::int64_t i = 0; i < b; ++i) std::fill_n(buf + (i * steps + t) * units, units, T(0));
+void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::int64_t n) {
+  for (std::int64_t i = 0; i < b; ++i) std::fill_n(buf + (i * steps + t) * n, n, T(0));
 }
 
-// The weight and input gradients of every step of the chain, from the dz_t its steps left.
-template <class T>
-void scan_reduce(BackwardContext& ctx, detail::RnnScanState& st) {
-  const std::int64_t b = st.batch, steps = st.steps, units = st.units, row = steps * units;
-  T* dz = st.dz.data<T>();
-  T* seq = st.seq.data<T>();
-  // Steps the gradient did not reach add nothing; steps never taken have no h_t to pair with.
-  for (std::int64_t t = 0; t < steps; ++t) {
-    if (!st.written[static_cast<std::size_t>(t)]) zero_step(dz, t, b, steps, units);
-    if (!st.stepped[static_cast<std::size_t>(t)]) zero_step(seq, t, b, steps, units);
+// The units of a scan of `op` over xw [B, T, gates * u], after checking every operand.
+std::int64_t check_scan(const char* op, int gates, const Tensor& xw, std::initializer_list<const Tensor*> states,
+                        const Tensor& u) {
+  if (xw.rank() != 3)
+    throw ShapeError(fmt::format("{}: projected inputs {} must be [batch, time, {} * units]", op, xw.shape(), gates));
+  if (u.rank() != 2 || u.size(1) != gates * u.size(0))
+    throw ShapeError(fmt::format("{}: recurrent kernel {} must be [units, {} * units]", op, u.shape(), gates));
+  const std::int64_t b = xw.size(0), units = u.size(0);
+  if (xw.size(2) != gates * units)
+    throw ShapeError(fmt::format("{}: projected inputs {} for recurrent kernel {}: expected last dimension {}", op,
+                                 xw.shape(), u.shape(), gates * units));
+  if (xw.size(1) == 0) throw ValueError(fmt::format("{}: projected inputs {} have no time steps", op, xw.shape()));
+  if (u.dtype() != xw.dtype())
+    throw DTypeError(fmt::format("{}: projected inputs are {} and the recurrent kernel {}; expected one dtype", op,
+                                 dtype_name(xw.dtype()), dtype_name(u.dtype())));
+  for (const Tensor* s : states) {
+    if (!s->defined()) continue;
+    if (s->rank() != 2 || s->size(0) != b || s->size(1) != units)
+      throw ShapeError(fmt::format("{}: initial state {}, expected [{},{}]", op, s->shape(), b, units));
+    if (s->dtype() != xw.dtype())
+      throw DTypeError(fmt::format("{}: initial state is {}, the projected inputs {}; expected one dtype", op,
+                                   dtype_name(s->dtype()), dtype_name(xw.dtype())));
   }
-  // No step of the chain read a state when it is a single step from zeros: U then has no gradient.
-  if (ctx.needs_grad(2) && (st.last_t > st.t0 || st.h_init.defined())) {
-    // dU += sum_t h_{t-1}^T dz_t. Seen as B*T rows, row r of dz pairs with row r - 1 of the
-    // sequence (h_{t-1} of the same batch row), except at t = 0, where it would pair with the
-    // previous batch row's last step: those dz rows are set aside and zeroed for one GEMM
-    // [H, B*T-1] x [B*T-1, H]; h_prev of the chain's first step is added on its own.
-    T* dU = ctx.grad_input(2).data<T>();
-    ensure(st.aside, {b, units}, st.dz.dtype());
-    T* aside = st.aside.data<T>();
-    kernels::copy_rows(dz, row, aside, units, b, units);
-    zero_step(dz, 0, b, steps, units);
-    kernels::gemm(true, false, units, units, b * steps - 1, T(1), seq, units, dz + units, units, T(1), dU, units);
-    kernels::copy_rows(aside, units, dz, row, b, units);
-    if (st.h_init.defined())  // h_prev^T dz_{t0}
-      kernels::gemm(true, false, units, units, b, T(1), st.h_init.data<T>(), units, dz + st.t0 * units, row, T(1), dU,
-                    units);
+  return units;
+}
+
+// dh_prev (+)= dw_t U^T, plus the sequence's share dY[:, t', :] of h_prev (t' the time of the step
+// before), added as the tiles are written. dw_t [B,G] has rows `steps * G` apart. Returns the
+// buffer, or null when h_prev needs no gradient.
+template <class T>
+T* to_prev(BackwardContext& ctx, const ScanState& st, const ScanStepAttrs& a, const T* dw) {
+  if (!ctx.needs_grad(1)) return nullptr;
+  const std::int64_t units = st.units;
+  const std::int64_t prev = st.reverse ? a.t + 1 : a.t - 1;
+  // h_prev is the previous step's output except at the first step (h0, in no sequence).
+  const T* ds = st.dseq.defined() && !a.first ? st.dseq.data<T>() + prev * units : nullptr;
+  auto [dh_prev, first] = ctx.grad_target(1);
+  kernels::gemm_planned(bwd_plan<T>(st), dw, st.steps * st.width, st.packed_ut.data<T>(), first ? T(0) : T(1),
+                        dh_prev.data<T>(), units, ds, st.steps * units);
+  return dh_prev.data<T>();
+}
+
+// The weight, bias and input gradients of every step of the scan, from the dz_t (and dhu_t)
+// its steps' rules left. Run by the first step's rule, the last one the reverse walk reaches.
+template <class T>
+void scan_reduce(BackwardContext& ctx, ScanState& st, int u_input) {
+  const std::int64_t b = st.batch, steps = st.steps, units = st.units, g = st.width, row = steps * g;
+  T* dz = st.dz.data<T>();
+  const bool gru = st.cell == CellKind::gru;
+  T* dw = gru ? st.dhu.data<T>() : dz;  // what pairs with h_{t-1} in dU
+  // Steps the gradient did not reach add nothing.
+  for (std::int64_t t = 0; t < steps; ++t) {
+    if (st.written[static_cast<std::size_t>(t)]) continue;
+    zero_step(dz, t, b, steps, g);
+    if (gru) zero_step(dw, t, b, steps, g);
+  }
+  if (gru && ctx.needs_grad(3))  // the recurrent bias, row 1 of [2, 3u]: column sums of dhu over all steps
+    kernels::add_column_sums(dw, g, b * steps, g, ctx.grad_input(3).data<T>() + g);
+  if (ctx.needs_grad(u_input) && (steps > 1 || st.h_init.defined())) {
+    T* dU = ctx.grad_input(u_input).data<T>();
+    const T* seq = st.seq.data<T>();
+    if (steps > 1) {
+      // dU += sum_t h_{t-1}^T dw_t. Seen as B*T rows, row r of dw pairs with row r - 1 of the
+      // sequence (r + 1 reversed), h_{t-1} of the same batch row, except at the first step's
+      // rows, which would pair with another batch row: those are set aside and zeroed for one
+      // GEMM [u, B*T-1] x [B*T-1, G].
+      ensure(st.aside, {b, g}, st.dz.dtype());
+      T* aside = st.aside.data<T>();
+      T* first_rows = dw + st.first_t * g;
+      kernels::copy_rows(first_rows, row, aside, g, b, g);
+      zero_step(dw, st.first_t, b, steps, g);
+      const std::int64_t k = b * steps - 1;
+      if (st.reverse)
+        kernels::gemm(true, false, units, g, k, T(1), seq + units, units, dw, g, T(1), dU, g);
+      else
+        kernels::gemm(true, false, units, g, k, T(1), seq, units, dw + g, g, T(1), dU, g);
+      kernels::copy_rows(aside, g, first_rows, row, b, g);
+    }
+    if (st.h_init.defined())  // h0^T dw at the first step
+      kernels::gemm(true, false, units, g, b, T(1), st.h_init.data<T>(), units, dw + st.first_t * g, row, T(1), dU, g);
   }
   if (ctx.needs_grad(0)) ctx.accumulate(0, std::move(st.dz));  // d xw[:, t, :] = dz_t, as laid out
   std::fill(st.written.begin(), st.written.end(), std::uint8_t{0});
   st.dseq = Tensor();
 }
 
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
 void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
-  auto& st = *static_cast<detail::RnnScanState*>(ctx.object(a.state));
-  const Tensor& h = ctx.saved(0);
-  const std::int64_t b = st.batch, steps = st.steps, units = st.units, row = steps * units;
-  ensure(st.dz, {b, steps, units}, h.dtype());
-  dispatch(h.dtype(), [&]<class T>() {
-    // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence output's share
-    // dY[:, t, :]: step t + 1's rule added it below, the sequence rule passed the last step's.
-    T* dz = st.dz.data<T>() + a.t * units;
-    kernels::tanh_grad_spread_rows(ctx.grad_output().data<T>(), h.data<T>(), dz, row, b, units);
-    st.written[static_cast<std::size_t>(a.t)] = 1;
-    if (ctx.needs_grad(1)) {  // dh_prev (+)= dz U^T (+ dY[:, t - 1, :], added as the tiles are written)
-      // With a sequence output every step from 0 is in the chain, so h_prev is step t - 1's output.
-      const T* ds = st.dseq.defined() && a.t > 0 ? st.dseq.data<T>() + (a.t - 1) * units : nullptr;
-      auto [dh_prev, first] = ctx.grad_target(1);
-      kernels::gemm_planned(plan<T>(st), dz, row, st.packed_ut.data<T>(), first ? T(0) : T(1), dh_prev.data<T>(), units,
-                            ds, row);
+  auto& st = *static_cast<ScanState*>(ctx.object(a.state));
+  if (a.checks_u) (void)ctx.saved(1);  // GraphError when U was written in place since the scan
+  const std::int64_t b = st.batch, steps = st.steps, units = st.units, g = st.width, row = steps * g;
+  const DType dt = ctx.output_dtype(0);
+  ensure(st.dz, {b, steps, g}, dt);
+  if (st.cell == CellKind::gru) ensure(st.dhu, {b, steps, g}, dt);
+  dispatch(dt, [&]<class T>() {
+    T* dz = st.dz.data<T>() + a.t * g;
+    int u_input = 2;
+    switch (st.cell) {
+      case CellKind::tanh: {
+        // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence's share
+        // dY[:, t, :]: the next step's rule added it, the sequence rule passed the last step's.
+        kernels::tanh_grad_spread_rows(ctx.grad_output().data<T>(), ctx.saved(0).data<T>(), dz, row, b, units);
+        to_prev<T>(ctx, st, a, dz);
+        break;
+      }
+      case CellKind::lstm: {
+        const Tensor& c_prev = ctx.saved(0);
+        T* dc_prev = c_prev.defined() && ctx.needs_grad(2) ? ctx.grad_input(2).data<T>() : nullptr;
+        kernels::lstm_gates_backward(st.gates.data<T>() + a.t * b * 5 * units, data_or_null<T>(c_prev),
+                                     data_or_null<T>(ctx.grad_output(0)), data_or_null<T>(ctx.grad_output(1)), dz,
+                                     dc_prev, b, units, row);
+        to_prev<T>(ctx, st, a, dz);
+        u_input = 3;
+        break;
+      }
+      case CellKind::gru: {
+        const Tensor& h_prev = ctx.saved(0);
+        const T* gates = st.gates.data<T>() + a.t * b * 4 * units;
+        const T* dh = ctx.grad_output(0).data<T>();
+        T* dhu = st.dhu.data<T>() + a.t * g;
+        kernels::gru_gates_backward(gates, data_or_null<T>(h_prev), dh, dz, dhu, static_cast<T*>(nullptr), b, units,
+                                    row);
+        if (T* dh_prev = to_prev<T>(ctx, st, a, dhu))  // and z dh, h_prev's direct share
+          for (std::int64_t r = 0; r < b; ++r)
+            for (std::int64_t j = 0; j < units; ++j)
+              dh_prev[r * units + j] += dh[r * units + j] * gates[r * 4 * units + j];
+        break;
+      }
     }
-    if (a.first) scan_reduce<T>(ctx, st);
+    st.written[static_cast<std::size_t>(a.t)] = 1;
+    if (a.first) scan_reduce<T>(ctx, st, u_input);
   });
 }
 
-// The sequence output's rule: keeps dY for the steps' rules (step t adds dY[:, t-1, :] to the
-// gradient of h_{t-1}), and passes the last step its share through the tape, so that the walk
-// reaches the chain.
+// The sequence output's rule: keeps dY for the steps' rules (each adds the previous step's share
+// to that step's gradient), and passes the last step its share through the tape, so that the
+// walk reaches the steps.
 void scan_sequence_backward(BackwardContext& ctx) {
-  auto& st = *static_cast<detail::RnnScanState*>(ctx.object(ctx.attrs<std::uint32_t>()));
+  auto& st = *static_cast<ScanState*>(ctx.object(ctx.attrs<std::uint32_t>()));
   st.dseq = ctx.take_grad_output();
-  const int last = static_cast<int>(st.steps - 1);
+  const std::int64_t last_t = st.reverse ? 0 : st.steps - 1;
+  const int last = static_cast<int>(last_t);
   if (!ctx.needs_grad(last)) return;
   const BackwardContext::GradTarget target = ctx.grad_target(last);
   const std::int64_t units = st.units, row = st.steps * units;
   dispatch(st.dseq.dtype(), [&]<class T>() {
-    kernels::copy_or_add_rows(st.dseq.data<T>() + last * units, row, target.buffer.data<T>(), units, st.batch, units,
+    kernels::copy_or_add_rows(st.dseq.data<T>() + last_t * units, row, target.buffer.data<T>(), units, st.batch, units,
                               !target.first);
   });
 }
+
+bool any_requires_grad(std::initializer_list<const Tensor*> ts) {
+  if (!grad_enabled()) return false;
+  for (const Tensor* t : ts)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+// One scan: the shared set-up, the steps (`step(i, t, h_prev, ...)` per cell), the sequence.
+class Scan {
+ public:
+  Scan(CellKind cell, const Tensor& xw, const Tensor& h0, const Tensor& u, const ScanSpec& spec, bool recording)
+      : spec_(spec), recording_(recording), state_(acquire_state()) {
+    ScanState& st = *state_;
+    st.cell = cell;
+    st.batch = xw.size(0);
+    st.steps = xw.size(1);
+    st.width = xw.size(2);
+    st.units = u.size(0);
+    st.reverse = spec.reverse;
+    st.first_t = spec.reverse ? st.steps - 1 : 0;
+    st.h_init = recording && h0.defined() ? h0.detach() : Tensor();
+    st.dseq = Tensor();
+    st.written.assign(static_cast<std::size_t>(st.steps), 0);
+    const DType dt = xw.dtype();
+    const std::int64_t b = st.batch, g = st.width, n = st.units;
+    if (recording || spec.sequence) ensure(st.seq, {b, st.steps, n}, dt);
+    const std::int64_t gate_cols = cell == CellKind::lstm ? 5 * n : 4 * n;
+    if (cell != CellKind::tanh) ensure(st.gates, {recording ? st.steps : 1, b, gate_cols}, dt);
+    dispatch(dt, [&]<class T>() {
+      ensure(st.packed_u, {kernels::packed_b_size<T>(b, g, n)}, dt);
+      kernels::pack_b_for(false, b, g, n, u.data<T>(), g, st.packed_u.data<T>());
+      if (recording) {
+        ensure(st.packed_ut, {kernels::packed_b_size<T>(b, n, g)}, dt);
+        kernels::pack_b_for(true, b, n, g, u.data<T>(), g, st.packed_ut.data<T>());
+      }
+    });
+    if (dt == DType::f32) {
+      st.fwd_f32 = kernels::plan_packed_b<float>(b, g, n);
+      if (recording) st.bwd_f32 = kernels::plan_packed_b<float>(b, n, g);
+    } else if (dt == DType::f64) {
+      st.fwd_f64 = kernels::plan_packed_b<double>(b, g, n);
+      if (recording) st.bwd_f64 = kernels::plan_packed_b<double>(b, n, g);
+    }
+    outputs_ = spec.outputs ? spec.outputs : spec.sequence && recording ? &t_scan_outputs : nullptr;
+    if (outputs_ == &t_scan_outputs) outputs_->clear();
+    first_output_ = outputs_ ? outputs_->size() : 0;
+  }
+  Scan(const Scan&) = delete;
+  Scan& operator=(const Scan&) = delete;
+  ~Scan() {
+    if (outputs_ == &t_scan_outputs) outputs_->clear();
+  }
+
+  ScanState& state() { return *state_; }
+  std::int64_t steps() const { return state_->steps; }
+  std::int64_t time(std::int64_t i) const { return spec_.reverse ? state_->steps - 1 - i : i; }
+  bool recording() const { return recording_; }
+  // The slot of step t in the gates buffer.
+  std::int64_t gate_slot(std::int64_t t) const { return recording_ ? t : 0; }
+
+  // Attributes and kept state of step i's node; `u` saved on the first and last steps.
+  void finish_node(NodeRef& node, std::int64_t i, std::int64_t t, const Tensor& u) {
+    if (!node) {
+      if (i == 0) recording_ = false;  // nothing records here (inside a backward rule): no graph
+      if (recording_) throw GraphError(fmt::format("scan: step {} of a recorded scan was not recorded", t));
+      return;
+    }
+    if (!recording_) throw GraphError(fmt::format("scan: step {} was recorded in a scan that predicted none", t));
+    if (i == 0) kept_ = node.keep(state_);
+    const bool checks_u = i == 0 || i == steps() - 1;
+    if (checks_u) node.save(u);
+    node.attrs(ScanStepAttrs{t, kept_, i == 0, checks_u});
+  }
+
+  void output(const Tensor& h) {
+    if (outputs_) outputs_->push_back(h);
+  }
+
+  // The sequence of the outputs (ScanSpec::sequence), and the outputs in time order.
+  Tensor finish() {
+    if (outputs_ && spec_.reverse)
+      std::reverse(outputs_->begin() + static_cast<std::ptrdiff_t>(first_output_), outputs_->end());
+    if (!spec_.sequence) return Tensor();
+    Tensor out = state_->seq.detach();  // its own tensor on the buffer the steps wrote
+    if (recording_ && outputs_) {
+      std::span<const Tensor> outs(outputs_->data() + first_output_, outputs_->size() - first_output_);
+      static constexpr const char* kNames[] = {"rnn_tanh_sequence", "lstm_sequence", "gru_sequence"};
+      const char* name = kNames[static_cast<int>(state_->cell)];
+      if (NodeRef node = record(name, scan_sequence_backward, outs, std::span<Tensor>(&out, 1))) node.attrs(kept_);
+    }
+    return out;
+  }
+
+ private:
+  const ScanSpec& spec_;
+  bool recording_;
+  std::shared_ptr<ScanState> state_;
+  std::vector<Tensor>* outputs_ = nullptr;
+  std::size_t first_output_ = 0;
+  std::uint32_t kept_ = 0;
+};
 }  // namespace
 
-void RnnTanhScan::begin(State& state, const Tensor& xw, const Tensor& u) {
-  // A recording that still holds the state (retain_graph, or a graph not yet differentiated)
-  // keeps it; the new sequence takes fresh buffers.
-  if (!state || state.use_count() > 1) state = std::make_shared<detail::RnnScanState>();
-  detail::RnnScanState& st = *state;
-  const DType dt = xw.dtype();
-  st.batch = xw.size(0);
-  st.steps = xw.size(1);
-  st.units = xw.size(2);
-  st.xw = xw.detach();
-  st.u = u.detach();
-  st.h_init = Tensor();
-  st.dseq = Tensor();
-  const auto steps = static_cast<std::size_t>(st.steps);
-  st.stepped.assign(steps, 0);
-  st.written.assign(steps, 0);
-  st.outs.assign(steps, nullptr);
-  st.out_slots.assign(steps, detail::kNoSlot);
-  st.t0 = -1;
-  st.last_t = -1;
-  st.grad_mode = grad_enabled();
-  st.recording = false;
-  const std::int64_t b = st.batch, h = st.units;
-  ensure(st.seq, xw.shape(), dt);  // a new one when the last sequence output is still alive
-  dispatch(dt, [&]<class T>() {
-    const Shape packed{kernels::packed_b_size<T>(b, h, h)};
-    ensure(st.packed_u, packed, dt);
-    ensure(st.packed_ut, packed, dt);
-    kernels::pack_b_for(false, b, h, h, u.data<T>(), h, st.packed_u.data<T>());
-    kernels::pack_b_for(true, b, h, h, u.data<T>(), h, st.packed_ut.data<T>());
-  });
-  if (dt == DType::f32)
-    st.plan_f32 = kernels::plan_packed_b<float>(b, h, h);
-  else
-    st.plan_f64 = kernels::plan_packed_b<double>(b, h, h);
-}
-
-bool RnnTanhScan::is_output(const detail::RnnScanState& st, const Tensor& h, std::int64_t t) {
-  const detail::TensorImpl* impl = h.impl();
-  return impl != nullptr && impl == st.outs[static_cast<std::size_t>(t)] &&
-         (!st.recording ||
-          (Tape::current().tracked(impl) && impl->slot() == st.out_slots[static_cast<std::size_t>(t)]));
-}
-
-bool RnnTanhScan::continues(const detail::RnnScanState& st, const Tensor& xw, std::int64_t t, const Tensor& h_prev,
-                            const Tensor& u) {
-  return xw.impl()->storage == st.xw.impl()->storage && xw.shape() == st.xw.shape() &&
-         u.impl()->storage == st.u.impl()->storage && u.dtype() == st.u.dtype() && st.last_t >= 0 &&
-         t == st.last_t + 1 && grad_enabled() == st.grad_mode && is_output(st, h_prev, st.last_t);
-}
-
-RnnTanhScan::State* RnnTanhScan::cache() {
-  std::uint32_t me = detail::t_home_id;
-  if (caches_[0].home.load(std::memory_order_acquire) == me) [[likely]]
-    return &caches_[0].state;  // the thread that stepped through the scan first, usually the only one
-  if (me == detail::kNoHome) me = detail::current_home_id();
-  for (ThreadCache& c : caches_) {
-    std::uint32_t home = c.home.load(std::memory_order_acquire);
-    if (home == me) return &c.state;
-    // A home passes to the next thread when its thread ends: so does its cache.
-    if (home == 0 && c.home.compare_exchange_strong(home, me, std::memory_order_acq_rel)) return &c.state;
+ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const ScanSpec& spec) {
+  const std::int64_t units = check_scan("rnn_tanh_scan", 1, xw, {&h0}, u);
+  Scan scan(CellKind::tanh, xw, h0, u, spec, any_requires_grad({&xw, &h0, &u}));
+  ScanState& st = scan.state();
+  const std::int64_t b = st.batch, steps = st.steps, row = steps * units;
+  const bool spread = scan.recording() || spec.sequence;
+  Tensor h = h0;
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t t = scan.time(i);
+    Tensor next = Tensor::empty({b, units}, xw.dtype());
+    dispatch(xw.dtype(), [&]<class T>() {
+      const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows `row` apart
+      T* out = next.data<T>();
+      if (h.defined())  // z = h_prev U + xw_t, xw_t added as the tiles are written
+        kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src, row);
+      else
+        kernels::copy_rows(src, row, out, units, b, units);
+      if (spread)  // and seq[:, t, :]
+        kernels::tanh_forward_spread(out, out, st.seq.data<T>() + t * units, row, b, units);
+      else
+        kernels::tanh_forward(out, out, next.numel());
+    });
+    NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h, &u}, next);
+    if (node) node.save(next);
+    scan.finish_node(node, i, t, u);
+    h = std::move(next);
+    scan.output(h);
   }
-  return nullptr;
+  return {h, scan.finish()};
 }
 
-Tensor RnnTanhScan::step(const Tensor& xw, std::int64_t t, const Tensor& h_prev, const Tensor& u) {
-  check(xw, t, h_prev, u);
-  State* mine = cache();
-  if (!mine) return rnn_tanh_step(xw, t, h_prev, u);
-  State& state = *mine;
-  // Another xw begins a new chain (the state holds the last xw's storage, so the same storage
-  // means the same sequence). Within a sequence, a step that does not continue the chain (a
-  // masked or reversed scan, a repeated step, a detached state) is an ordinary step.
-  // Step 0 from no state, after steps of the same xw, is a new pass over it (the same batch fed
-  // twice); a reversed scan reaches step 0 with a state and stays on its chain's terms.
-  bool first = false;
-  if (!state || !state->xw.defined() || xw.impl()->storage != state->xw.impl()->storage ||
-      xw.shape() != state->xw.shape() || (t == 0 && !h_prev.defined() && state->last_t >= 0)) {
-    begin(state, xw, u);
-    first = true;
-  } else if (!continues(*state, xw, t, h_prev, u)) {
-    return rnn_tanh_step(xw, t, h_prev, u);
+LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, const Tensor& u, const ScanSpec& spec) {
+  const std::int64_t units = check_scan("lstm_scan", 4, xw, {&h0, &c0}, u);
+  Scan scan(CellKind::lstm, xw, h0, u, spec, any_requires_grad({&xw, &h0, &c0, &u}));
+  ScanState& st = scan.state();
+  const std::int64_t b = st.batch, steps = st.steps, g = st.width, row = steps * g;
+  const bool keep_seq = scan.recording() || spec.sequence;
+  Tensor h = h0, c = c0;
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t t = scan.time(i);
+    Tensor next_h = Tensor::empty({b, units}, xw.dtype()), next_c = Tensor::empty({b, units}, xw.dtype());
+    dispatch(xw.dtype(), [&]<class T>() {
+      T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 5 * units;
+      const T* src = xw.data<T>() + t * g;
+      if (h.defined())  // z[B,4u] = h_prev U + xw_t
+        kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), gates, 5 * units, src,
+                              row);
+      else
+        kernels::copy_rows(src, row, gates, 5 * units, b, g);
+      kernels::lstm_gates_forward(gates, data_or_null<T>(c), next_c.data<T>(), next_h.data<T>(), b, units);
+      if (keep_seq) kernels::copy_rows(next_h.data<T>(), units, st.seq.data<T>() + t * units, steps * units, b, units);
+    });
+    const Tensor* inputs[] = {&xw, &h, &c, &u};
+    Tensor* outputs[] = {&next_h, &next_c};
+    NodeRef node = tape().record("lstm_step", scan_step_backward, inputs, outputs);
+    if (node) node.save(c);
+    scan.finish_node(node, i, t, u);
+    h = std::move(next_h);
+    c = std::move(next_c);
+    scan.output(h);
   }
-  detail::RnnScanState& st = *state;
-  const auto ts = static_cast<std::size_t>(t);
-  st.stepped[ts] = 1;
-  const std::int64_t b = st.batch, steps = st.steps, units = st.units;
-  Tensor h = Tensor::empty({b, units}, xw.dtype());
-  dispatch(h.dtype(), [&]<class T>() {
-    const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows steps * units apart
-    T* out = h.data<T>();
-    if (h_prev.defined()) {  // z = h_prev U + xw_t, xw_t added as the tiles are written
-      kernels::gemm_planned(plan<T>(st), h_prev.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src,
-                            steps * units);
-    } else {
-      kernels::copy_rows(src, steps * units, out, units, b, units);
-    }
-    kernels::tanh_forward_spread(out, out, st.seq.data<T>() + t * units, steps * units, b, units);  // and seq[:, t, :]
-  });
-  st.outs[ts] = h.impl();
-  st.last_t = t;
-  if (first) {
-    st.t0 = t;
-    if (h_prev.defined()) st.h_init = h_prev.detach();
-  }
-  if (!first && !st.recording) {  // a chain nothing records: at most an ordinary node
-    if (NodeRef node = record("rnn_tanh_step", step_backward, {&xw, &h_prev, &u}, h))
-      node.save(h).save(h_prev).save(u).attrs(StepAttrs{t});
-    return h;
-  }
-  NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h_prev, &u}, h);
-  if (!node) return h;
-  st.out_slots[ts] = h.impl()->slot();
-  node.save(h);
-  // The chain's steps share the first one's handle on the state: they are in its recording.
-  if (first) st.kept = node.keep(state);
-  node.attrs(ScanStepAttrs{t, st.kept, first});
-  if (first) st.recording = true;
-  return h;
+  Tensor sequence = scan.finish();
+  return {h, c, sequence};
 }
 
-Tensor RnnTanhScan::sequence(std::span<const Tensor> outputs) {
-  State* mine = cache();
-  if (!mine) return stack(outputs, 1);
-  State& state = *mine;
-  // The chain's own sequence only when `outputs` are its steps 0 .. T-1 in order.
-  bool whole = state && state->t0 == 0 && state->last_t + 1 == state->steps &&
-               static_cast<std::int64_t>(outputs.size()) == state->steps;
-  for (std::size_t t = 0; whole && t < outputs.size(); ++t)
-    whole = is_output(*state, outputs[t], static_cast<std::int64_t>(t));
-  if (!whole) return stack(outputs, 1);
-  Tensor out = state->seq.detach();  // its own tensor on the buffer the steps wrote
-  if (NodeRef node = record("rnn_tanh_sequence", scan_sequence_backward, outputs, std::span<Tensor>(&out, 1)))
-    node.attrs(node.keep(state));
-  return out;
+ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const Tensor& bias, const ScanSpec& spec) {
+  const std::int64_t units = check_scan("gru_scan", 3, xw, {&h0}, u);
+  if (bias.rank() != 2 || bias.size(0) != 2 || bias.size(1) != 3 * units)
+    throw ShapeError(
+        fmt::format("gru_scan: bias {}, expected [2,{}] (input and recurrent rows)", bias.shape(), 3 * units));
+  if (bias.dtype() != xw.dtype())
+    throw DTypeError(fmt::format("gru_scan: bias is {}, the projected inputs {}; expected one dtype",
+                                 dtype_name(bias.dtype()), dtype_name(xw.dtype())));
+  Scan scan(CellKind::gru, xw, h0, u, spec, any_requires_grad({&xw, &h0, &u, &bias}));
+  ScanState& st = scan.state();
+  const std::int64_t b = st.batch, steps = st.steps, g = st.width, row = steps * g;
+  const bool keep_seq = scan.recording() || spec.sequence;
+  Tensor h = h0;
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t t = scan.time(i);
+    Tensor next = Tensor::empty({b, units}, xw.dtype());
+    dispatch(xw.dtype(), [&]<class T>() {
+      T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 4 * units;
+      const T* b_rec = bias.data<T>() + g;
+      if (h.defined())  // hu[B,3u] = h_prev U + bias[1]
+        kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), gates, 4 * units, b_rec,
+                              0);
+      else
+        for (std::int64_t r = 0; r < b; ++r) std::copy_n(b_rec, g, gates + r * 4 * units);
+      kernels::gru_gates_forward(xw.data<T>() + t * g, row, gates, data_or_null<T>(h), next.data<T>(), b, units);
+      if (keep_seq) kernels::copy_rows(next.data<T>(), units, st.seq.data<T>() + t * units, steps * units, b, units);
+    });
+    NodeRef node = record("gru_step", scan_step_backward, {&xw, &h, &u, &bias}, next);
+    if (node) node.save(h);
+    scan.finish_node(node, i, t, u);
+    h = std::move(next);
+    scan.output(h);
+  }
+  Tensor sequence = scan.finish();
+  return {h, sequence};
 }
 
 }  // namespace tg

@@ -7,6 +7,7 @@
 #include <tapegrad/ops/elementwise.h>
 #include <tapegrad/ops/gated.h>
 #include <tapegrad/ops/matmul.h>
+#include <tapegrad/ops/rnn.h>
 #include <tapegrad/ops/shape_ops.h>
 #include <tapegrad/ops/unary.h>
 
@@ -38,6 +39,14 @@ States GRUCell::step(const Tensor& xw, std::int64_t t, const States& states) {
   Tensor z = slice(zr, 1, 0, u), r = slice(zr, 1, u, u);
   Tensor n = tg::tanh(slice(x_t, 1, 2 * u, u) + matmul(r * h, slice(recurrent_kernel, 1, 2 * u, u)));
   return {n + z * (h - n)};  // z h + (1 - z) n
+}
+
+ScanResult GRUCell::scan(const Tensor& xw, const States& initial, const ScanOptions& options) {
+  if (!options_.reset_after || options.mask.defined()) return RecurrentCell::scan(xw, initial, options);
+  ScanOutput r =
+      gru_scan(xw, initial.at(0), recurrent_kernel, bias,
+               {.reverse = options.reverse, .sequence = options.return_sequence, .outputs = options.outputs});
+  return {{std::move(r.h)}, std::move(r.sequence)};
 }
 
 std::shared_ptr<Module> GRUCell::clone_unbuilt() const { return std::make_shared<GRUCell>(units_, options_); }

@@ -46,8 +46,9 @@ struct GRUOptions {
 /// One GRU step, state {h}: with xw = x W + bias[0] and hu = h_prev U + bias[1],
 /// z = sigmoid(xw_z + hu_z), r = sigmoid(xw_r + hu_r), n = tanh(xw_h + r hu_h),
 /// h = z h_prev + (1 - z) n. prepare projects all steps at once ([B, T, F] -> [B, T, 3u], one
-/// GEMM); each step is one gru_step node. With reset_after = false, the equations of the file
-/// comment, in plain ops.
+/// GEMM); each step is one gru_step node, and the scan runs gru_scan (ops/rnn.h: U packed once
+/// per sequence, dU as one GEMM) unless there is a mask. With reset_after = false, the equations
+/// of the file comment, in plain ops, through the default scan.
 class GRUCell : public RecurrentCell {
  public:
   /// A cell of `units` features; its parameters are made when built. ValueError for units <= 0.
@@ -55,6 +56,8 @@ class GRUCell : public RecurrentCell {
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  /// gru_scan (ops/rnn.h) with reset_after and no mask; the default otherwise.
+  ScanResult scan(const Tensor& prepared, const States& initial, const ScanOptions& options) override;
   /// Number of features of the state h (u).
   std::int64_t units() const { return units_; }
   /// Which of Keras' layouts.

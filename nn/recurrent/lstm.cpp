@@ -5,6 +5,7 @@
 #include <tapegrad/nn/layers/init.h>
 #include <tapegrad/ops/gated.h>
 #include <tapegrad/ops/matmul.h>
+#include <tapegrad/ops/rnn.h>
 
 namespace tg {
 
@@ -29,6 +30,14 @@ Tensor LSTMCell::prepare(const Tensor& x) { return linear(x, kernel, bias); }  /
 States LSTMCell::step(const Tensor& xw, std::int64_t t, const States& states) {
   LSTMStepOutput s = lstm_step(xw, t, states.at(0), states.at(1), recurrent_kernel);
   return {std::move(s.h), std::move(s.c)};
+}
+
+ScanResult LSTMCell::scan(const Tensor& xw, const States& initial, const ScanOptions& options) {
+  if (options.mask.defined()) return RecurrentCell::scan(xw, initial, options);
+  LSTMScanOutput r =
+      lstm_scan(xw, initial.at(0), initial.at(1), recurrent_kernel,
+                {.reverse = options.reverse, .sequence = options.return_sequence, .outputs = options.outputs});
+  return {{std::move(r.h), std::move(r.c)}, std::move(r.sequence)};
 }
 
 LSTM::LSTM(std::int64_t units, RNNOptions options) : RNN("LSTM", std::make_shared<LSTMCell>(units), options) {}

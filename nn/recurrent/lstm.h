@@ -26,7 +26,8 @@ namespace tg {
 
 /// One LSTM step, states {h, c}: z = x W + b + h_prev U; i, f, o = sigmoid, g = tanh of the
 /// blocks of z; c = f c_prev + i g; h = o tanh(c). prepare projects all steps at once
-/// ([B, T, F] -> [B, T, 4u], one GEMM); each step is one lstm_step node.
+/// ([B, T, F] -> [B, T, 4u], one GEMM); each step is one lstm_step node, and the scan runs
+/// lstm_scan (ops/rnn.h: U packed once per sequence, dU as one GEMM) unless there is a mask.
 class LSTMCell : public RecurrentCell {
  public:
   /// A cell of `units` features; its parameters are made when built. ValueError for units <= 0.
@@ -34,6 +35,8 @@ class LSTMCell : public RecurrentCell {
   std::vector<std::int64_t> state_sizes() const override { return {units_, units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
+  /// lstm_scan (ops/rnn.h) without a mask; the default with one.
+  ScanResult scan(const Tensor& prepared, const States& initial, const ScanOptions& options) override;
   /// Number of features of each state, h and c (u).
   std::int64_t units() const { return units_; }
   std::shared_ptr<Module> clone_unbuilt() const override;

@@ -1,8 +1,9 @@
 #include <tapegrad/nn/recurrent/rnn.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <deque>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -38,6 +39,32 @@ void States::resize(std::size_t n) {
 
 // ---- RecurrentCell ----------------------------------------------------------------------------
 
+namespace {
+// The step outputs of the calls running on this thread, one vector per nesting level (a cell may
+// run a layer), reused across calls: no allocation per forward once warm, and a layer shared by
+// threads (predict on a server) writes nothing of its own.
+thread_local std::deque<std::vector<Tensor>> t_step_outputs;  // a deque: levels never move
+thread_local std::size_t t_step_depth = 0;
+
+class StepOutputs {
+ public:
+  StepOutputs() {
+    if (t_step_outputs.size() <= t_step_depth) t_step_outputs.emplace_back();
+    outputs_ = &t_step_outputs[t_step_depth++];
+  }
+  ~StepOutputs() {
+    outputs_->clear();
+    --t_step_depth;
+  }
+  StepOutputs(const StepOutputs&) = delete;
+  StepOutputs& operator=(const StepOutputs&) = delete;
+  std::vector<Tensor>& get() { return *outputs_; }
+
+ private:
+  std::vector<Tensor>* outputs_;
+};
+}  // namespace
+
 Tensor RecurrentCell::forward(const Tensor& x) {
   if (x.rank() != 2)
     throw ShapeError(
@@ -46,7 +73,32 @@ Tensor RecurrentCell::forward(const Tensor& x) {
   return step(prepare(seq), 0, States(state_sizes().size())).at(0);
 }
 
-Tensor RecurrentCell::sequence(std::span<const Tensor> outputs) { return stack(outputs, 1); }
+ScanResult RecurrentCell::scan(const Tensor& prepared, const States& initial, const ScanOptions& options) {
+  const std::size_t n_states = initial.size();
+  const std::int64_t steps = options.steps;
+  std::optional<StepOutputs> scratch;  // the outputs for the sequence when the caller keeps none
+  std::vector<Tensor>* outputs = options.outputs;
+  if (!outputs && options.return_sequence) outputs = &scratch.emplace().get();
+  const std::size_t first = outputs ? outputs->size() : 0;
+  States states = initial;
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t t = options.reverse ? steps - 1 - i : i;
+    States next = step(prepared, t, states);
+    if (next.size() != n_states)
+      throw ValueError(
+          fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), next.size(), n_states));
+    if (options.mask.defined())  // masked rows keep their previous states
+      for (std::size_t s = 0; s < n_states; ++s) next[s] = masked_update(options.mask, t, next[s], states[s]);
+    states = std::move(next);
+    if (outputs) outputs->push_back(states[0]);
+  }
+  ScanResult result{std::move(states), Tensor()};
+  if (!outputs) return result;
+  const auto begin = outputs->begin() + static_cast<std::ptrdiff_t>(first);
+  if (options.reverse) std::reverse(begin, outputs->end());
+  if (options.return_sequence) result.sequence = stack(std::span<const Tensor>(&*begin, outputs->end() - begin), 1);
+  return result;
+}
 
 Tensor RecurrentCell::zeros_if_undefined(const Tensor& state, std::int64_t batch, std::int64_t size, DType dtype) {
   return state.defined() ? state : zeros({batch, size}, dtype);
@@ -72,14 +124,18 @@ Tensor SimpleRNNCell::prepare(const Tensor& x) { return linear(x, kernel, bias);
 
 States SimpleRNNCell::step(const Tensor& xw, std::int64_t t, const States& states) {
   const Tensor& h = states.at(0);
-  if (activation_ == activations::tanh) return {scan_.step(xw, t, h, recurrent_kernel)};
+  if (activation_ == activations::tanh) return {rnn_tanh_step(xw, t, h, recurrent_kernel)};
   Tensor z = select(xw, 1, t);
   if (h.defined()) z = z + matmul(h, recurrent_kernel);
   return {activation_(z)};
 }
 
-Tensor SimpleRNNCell::sequence(std::span<const Tensor> outputs) {
-  return activation_ == activations::tanh ? scan_.sequence(outputs) : stack(outputs, 1);
+ScanResult SimpleRNNCell::scan(const Tensor& xw, const States& initial, const ScanOptions& options) {
+  if (activation_ != activations::tanh || options.mask.defined()) return RecurrentCell::scan(xw, initial, options);
+  ScanOutput r =
+      rnn_tanh_scan(xw, initial.at(0), recurrent_kernel,
+                    {.reverse = options.reverse, .sequence = options.return_sequence, .outputs = options.outputs});
+  return {{std::move(r.h)}, std::move(r.sequence)};
 }
 
 std::shared_ptr<Module> SimpleRNNCell::clone_unbuilt() const {
@@ -118,32 +174,6 @@ Tensor RNN::compute_mask(const Tensor&, const Tensor& mask) const {
   return options_.return_sequences ? mask : Tensor();
 }
 
-namespace {
-// The step outputs of the calls running on this thread, one vector per nesting level (a cell may
-// run a layer), reused across calls: no allocation per forward once warm, and a layer shared by
-// threads (predict on a server) writes nothing of its own.
-thread_local std::deque<std::vector<Tensor>> t_step_outputs;  // a deque: levels never move
-thread_local std::size_t t_step_depth = 0;
-
-class StepOutputs {
- public:
-  StepOutputs() {
-    if (t_step_outputs.size() <= t_step_depth) t_step_outputs.emplace_back();
-    outputs_ = &t_step_outputs[t_step_depth++];
-  }
-  ~StepOutputs() {
-    outputs_->clear();
-    --t_step_depth;
-  }
-  StepOutputs(const StepOutputs&) = delete;
-  StepOutputs& operator=(const StepOutputs&) = delete;
-  std::vector<Tensor>& get() { return *outputs_; }
-
- private:
-  std::vector<Tensor>* outputs_;
-};
-}  // namespace
-
 std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States& initial, const Tensor& mask,
                                                    bool reverse) {
   if (x.rank() != 3)
@@ -165,35 +195,32 @@ std::pair<Tensor, States> RNN::forward_with_states(const Tensor& x, const States
                     type_name(), carried_[0].size(0), x.shape()));
 
   Tensor prepared = cell_->prepare(x);
-  States states = !initial.empty() ? initial : carry ? carried_ : States(n_states);
-  const bool keep = options_.return_sequences || options_.keep_step_outputs;
-  StepOutputs scratch;
-  std::vector<Tensor>& outputs_ = scratch.get();
-  for (std::int64_t i = 0; i < steps; ++i) {
-    const std::int64_t t = reverse ? steps - 1 - i : i;
-    States next = cell_->step(prepared, t, states);
-    if (next.size() != n_states)
-      throw ValueError(
-          fmt::format("{}: the cell's step returned {} states, expected {}", type_name(), next.size(), n_states));
-    if (mask.defined())  // masked rows keep their previous states
-      for (std::size_t s = 0; s < n_states; ++s) next[s] = masked_update(mask, t, next[s], states[s]);
-    states = std::move(next);
-    if (keep) outputs_.push_back(states[0]);
-  }
-  if (reverse) std::reverse(outputs_.begin(), outputs_.end());
+  const States& states = !initial.empty() ? initial : carry ? carried_ : States(n_states);
+  // The step outputs of this call, kept for step_outputs() (reused per thread and nesting level).
+  std::optional<StepOutputs> kept;
+  ScanOptions o;
+  o.steps = steps;
+  o.reverse = reverse;
+  o.return_sequence = options_.return_sequences;
+  o.mask = mask;
+  if (options_.keep_step_outputs) o.outputs = &kept.emplace().get();
+  ScanResult r = cell_->scan(prepared, states, o);
+  if (r.states.size() != n_states)
+    throw ValueError(
+        fmt::format("{}: the cell's scan returned {} states, expected {}", type_name(), r.states.size(), n_states));
+  if (options_.return_sequences && !r.sequence.defined())
+    throw ValueError(fmt::format("{}: the cell's scan returned no sequence for return_sequences", type_name()));
   if (!step_outputs_.empty()) step_outputs_.clear();
   if (options_.keep_step_outputs) {
-    for (Tensor& h : outputs_) h.retain_grad();
-    step_outputs_ = outputs_;
+    for (Tensor& h : *o.outputs) h.retain_grad();
+    step_outputs_ = *o.outputs;
   }
-  // The cell's sequence gives each kept step output its whole gradient too (RnnTanhScan adds the
-  // sequence's share dY[:, t, :] to h_t's gradient on the tape).
-  Tensor out = options_.return_sequences ? cell_->sequence(outputs_) : states[0];
+  Tensor out = options_.return_sequences ? r.sequence : r.states[0];
   if (options_.stateful) {
     carried_ = States(n_states);
-    for (std::size_t i = 0; i < n_states; ++i) carried_[i] = states[i].detach();
+    for (std::size_t i = 0; i < n_states; ++i) carried_[i] = r.states[i].detach();
   }
-  return {out, states};
+  return {out, std::move(r.states)};
 }
 
 std::vector<double> RNN::step_gradient_norms() const {

@@ -3,8 +3,11 @@
 /// Recurrent layers, split as Cell (one time step) -> RNN (a scan over time) -> stacks.
 /// A cell is a Module with two methods: `prepare`, the work done once for all steps (the input
 /// projection x W + b as one GEMM), and `step`, one time step from the previous states. RNN
-/// unrolls any cell on the tape, so BPTT is the tape's generic backward, and a user-written
-/// cell works in stacks, TimeDistributed and seq2seq models unchanged.
+/// hands the whole sequence to the cell's `scan`, whose default loops over `step`; the built-in
+/// cells override it with a scan op that shares the work of the steps (ops/rnn.h) and still
+/// records one node per step. Either way the graph is unrolled on the tape, BPTT is the tape's
+/// generic backward, and a user-written cell works in stacks, TimeDistributed and seq2seq models
+/// unchanged.
 
 #include <tapegrad/core/config.h>
 
@@ -59,6 +62,31 @@ class States {
   std::size_t size_ = 0;
 };
 
+/// What RNN asks of a cell's scan over one sequence.
+struct ScanOptions {
+  /// Number of time steps T of the sequence (x's axis 1).
+  std::int64_t steps = 0;
+  /// Run the steps from T-1 down to 0 (go_backwards, a Bidirectional's backward half). The
+  /// final states are those after step 0; outputs and sequence stay in time order (output t is
+  /// the state after the step that read x_t).
+  bool reverse = false;
+  /// Return the outputs of all steps (states[0]) as one [B, T, features] sequence.
+  bool return_sequence = false;
+  /// [B, T] or undefined: at a step where mask[b, t] is 0 row b keeps its previous states (see
+  /// RNN); the outputs are the kept states.
+  Tensor mask;
+  /// When set, each step's output (states[0], after masking) is appended to it, in time order.
+  std::vector<Tensor>* outputs = nullptr;
+};
+
+/// What a cell's scan returns.
+struct ScanResult {
+  /// The final states (as many as state_sizes()).
+  States states;
+  /// The [B, T, features] outputs when ScanOptions::return_sequence, else undefined.
+  Tensor sequence;
+};
+
 /// One time step of a recurrent layer. Subclass it to write a new cell.
 class RecurrentCell : public Module {
  public:
@@ -73,10 +101,12 @@ class RecurrentCell : public Module {
   /// One time step t from `prepare`'s result and the previous states. An undefined state means
   /// zeros (the first step); `zeros_if_undefined` turns it into a tensor when a cell needs one.
   virtual States step(const Tensor& prepared, std::int64_t t, const States& states) = 0;
-  /// The outputs of the steps RNN just ran (states[0] of steps 0 .. T-1, in order) as one
-  /// [B, T, features] sequence, for return_sequences. Default: stack(outputs, 1); a cell that
-  /// wrote the sequence as it stepped hands it over instead.
-  virtual Tensor sequence(std::span<const Tensor> outputs);
+  /// The whole sequence from `prepare`'s result and the initial states (undefined ones mean
+  /// zeros), as RNN runs it. Default: the loop over `step` (with one `masked_update` node per
+  /// state and step under a mask, and stack(outputs, 1) for the sequence). A cell may override it
+  /// to share work among the steps (the built-in cells pack U once, ops/rnn.h); it must give the
+  /// values and gradients of the default.
+  virtual ScanResult scan(const Tensor& prepared, const States& initial, const ScanOptions& options);
 
   /// One step on x [B, F] from zero states (a cell used on its own): returns the output.
   Tensor forward(const Tensor& x) override;
@@ -90,7 +120,8 @@ class RecurrentCell : public Module {
 
 /// h_t = activation(x_t W + h_{t-1} U + b), Keras' SimpleRNNCell: W glorot_uniform [F, units],
 /// U orthogonal [units, units], one bias zeros [units]. With tanh each step is one fused node,
-/// and the steps of a sequence share one packing of U and one dU product (ops/rnn.h, RnnTanhScan).
+/// and the steps of a sequence share one packing of U and one dU product (scan: rnn_tanh_scan
+/// of ops/rnn.h); other activations, and masked sequences, run the default scan.
 class SimpleRNNCell : public RecurrentCell {
  public:
   /// A cell of `units` features; its parameters are made when built.
@@ -98,8 +129,8 @@ class SimpleRNNCell : public RecurrentCell {
   std::vector<std::int64_t> state_sizes() const override { return {units_}; }
   Tensor prepare(const Tensor& x) override;
   States step(const Tensor& prepared, std::int64_t t, const States& states) override;
-  /// With tanh, the sequence the scan wrote as it stepped (RnnTanhScan::sequence).
-  Tensor sequence(std::span<const Tensor> outputs) override;
+  /// With tanh and no mask, rnn_tanh_scan (ops/rnn.h); otherwise the default.
+  ScanResult scan(const Tensor& prepared, const States& initial, const ScanOptions& options) override;
   std::shared_ptr<Module> clone_unbuilt() const override;
   std::optional<Json> config() const override;
   /// Number of features of the state.
@@ -118,7 +149,6 @@ class SimpleRNNCell : public RecurrentCell {
  private:
   std::int64_t units_;
   Activation activation_;
-  RnnTanhScan scan_;
 };
 
 /// How RNN returns its outputs.
@@ -135,7 +165,7 @@ struct RNNOptions {
   bool stateful = false;
 };
 
-/// Unrolls a cell over the time axis of x [B, T, F].
+/// Unrolls a cell over the time axis of x [B, T, F]: prepare, then the cell's scan.
 ///
 /// Masks (nn/layers/module.h): at a step where mask[b, t] is 0, row b keeps its previous states (one
 /// `masked_update` node per state and step, recorded only when there is a mask) and outputs

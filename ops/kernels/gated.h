@@ -22,13 +22,13 @@ void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, s
 }
 
 /// LSTM backward, from the activations `gates` [b, 5u] of lstm_gates_forward. dh and dc, the
-/// gradients of h and c ([b, u]), may be null (none reached them). Writes dz [b, 4u], the
-/// gradient of the pre-activations, and adds f * dc_total into dc_prev when it is not null.
-/// c_prev null means zeros.
+/// gradients of h and c ([b, u]), may be null (none reached them). Writes dz [b, 4u] (rows
+/// `ldz` apart; 0 means 4u), the gradient of the pre-activations, and adds f * dc_total into
+/// dc_prev when it is not null. c_prev null means zeros.
 template <class T>
 void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* dc, T* dz, T* dc_prev, std::int64_t b,
-                         std::int64_t u) {
-  detail::active_of<T>().lstm_gates_backward(gates, c_prev, dh, dc, dz, dc_prev, b, u);
+                         std::int64_t u, std::int64_t ldz = 0) {
+  detail::active_of<T>().lstm_gates_backward(gates, c_prev, dh, dc, dz, dc_prev, b, u, ldz);
 }
 
 /// GRU forward (reset_after, Keras' default in TF2 and PyTorch's math). `xw` rows hold
@@ -42,12 +42,13 @@ void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev,
 }
 
 /// GRU backward, from the `gates` [b, 4u] of gru_gates_forward and dh [b, u]. Writes dx [b, 3u]
-/// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), and adds
-/// z * dh into dh_prev when it is not null. h_prev null means zeros.
+/// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), both with rows
+/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev null means
+/// zeros.
 template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
-                        std::int64_t u) {
-  detail::active_of<T>().gru_gates_backward(gates, h_prev, dh, dx, dhu, dh_prev, b, u);
+                        std::int64_t u, std::int64_t ld = 0) {
+  detail::active_of<T>().gru_gates_backward(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
 }
 
 }  // namespace tg::kernels

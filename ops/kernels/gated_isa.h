@@ -125,16 +125,17 @@ void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, s
 }
 
 /// LSTM backward, from the activations `gates` [b, 5u] of lstm_gates_forward. dh and dc, the
-/// gradients of h and c ([b, u]), may be null (none reached them). Writes dz [b, 4u], the
-/// gradient of the pre-activations, and adds f * dc_total into dc_prev when it is not null.
-/// c_prev null means zeros.
+/// gradients of h and c ([b, u]), may be null (none reached them). Writes dz [b, 4u] (rows
+/// `ldz` apart; 0 means 4u), the gradient of the pre-activations, and adds f * dc_total into
+/// dc_prev when it is not null. c_prev null means zeros.
 template <class T>
 void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* dc, T* dz, T* dc_prev, std::int64_t b,
-                         std::int64_t u) {
+                         std::int64_t u, std::int64_t ldz) {
   auto row = [u](auto* p, std::int64_t r) { return p ? p + r * u : nullptr; };
+  if (ldz == 0) ldz = 4 * u;
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 5 * u;
-    T* d = dz + r * 4 * u;
+    T* d = dz + r * ldz;
     detail::lstm_row_backward(g, g + u, g + 2 * u, g + 3 * u, g + 4 * u, row(c_prev, r), row(dh, r), row(dc, r), d,
                               d + u, d + 2 * u, d + 3 * u, row(dc_prev, r), u);
   }
@@ -158,15 +159,17 @@ void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev,
 }
 
 /// GRU backward, from the `gates` [b, 4u] of gru_gates_forward and dh [b, u]. Writes dx [b, 3u]
-/// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), and adds
-/// z * dh into dh_prev when it is not null. h_prev null means zeros.
+/// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), both with rows
+/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev null means
+/// zeros.
 template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
-                        std::int64_t u) {
+                        std::int64_t u, std::int64_t ld) {
+  if (ld == 0) ld = 3 * u;
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 4 * u;
-    T* x = dx + r * 3 * u;
-    T* hu = dhu + r * 3 * u;
+    T* x = dx + r * ld;
+    T* hu = dhu + r * ld;
     const T* d = dh + r * u;
     if (h_prev)
       detail::gru_row_backward<true>(g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, d, x, x + u, x + 2 * u, hu, hu + u,

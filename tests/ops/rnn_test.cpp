@@ -1,9 +1,12 @@
-// The fused tanh RNN step, and the scan that shares U's packing and the dU product among the steps
-// of a sequence: both must give the numbers of the plain composition.
+// The scans of the built-in cells (rnn_tanh_scan, lstm_scan, gru_scan): each must give the values
+// and gradients of the loop of its single steps (rnn_tanh_step, lstm_step, gru_step), forward and
+// reversed, with and without initial states and the sequence output, in float64 and float32.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "support/op_test_util.h"
@@ -13,263 +16,297 @@ namespace {
 
 using testing::rnd;
 
-struct Grads {
-  std::vector<Tensor> outputs;
-  Tensor dxw, du, dh0;
+enum class Kind { tanh, lstm, gru };
+
+std::string kind_name(Kind k) { return k == Kind::tanh ? "tanh" : k == Kind::lstm ? "lstm" : "gru"; }
+
+void PrintTo(Kind k, std::ostream* os) { *os << kind_name(k); }
+
+int gates(Kind k) { return k == Kind::tanh ? 1 : k == Kind::lstm ? 4 : 3; }
+
+// The operands of one scan: xw [B,T,G u], U [u, G u], initial states, the GRU bias [2, 3u].
+struct Operands {
+  Tensor xw, u, h0, c0, bias;
 };
 
-// Runs `steps` steps over xw from h0 and differentiates a loss that reads every output (weights
-// differ per step, so every path counts), either through the scan or through rnn_tanh_step.
-// `last` limits the loss to the outputs up to that step (later steps are not reached).
-Grads run(bool scan, const Tensor& xw0, const Tensor& u0, const Tensor& h00, std::int64_t last = -1) {
-  Tensor xw = xw0.clone().requires_grad_();
-  Tensor u = u0.clone().requires_grad_();
-  Tensor h0 = h00.defined() ? h00.clone().requires_grad_() : Tensor();
-  const std::int64_t steps = xw.size(1);
-  if (last < 0) last = steps - 1;
-  RnnTanhScan sc;
-  Grads g;
-  Tensor h = h0, loss;
-  for (std::int64_t t = 0; t < steps; ++t) {
-    h = scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
-    g.outputs.push_back(h.detach());
-    if (t <= last) {
-      Tensor term = sum(h * static_cast<double>(t + 1) + square(h));
-      loss = loss.defined() ? loss + term : term;
+Operands make(Kind k, std::int64_t b, std::int64_t steps, std::int64_t units, bool states, DType dt = DType::f64,
+              std::uint32_t seed = 1) {
+  const std::int64_t g = gates(k) * units;
+  Operands o;
+  o.xw = rnd({b, steps, g}, seed, dt);
+  o.u = rnd({units, g}, seed + 1, -0.5, 0.5, dt);
+  if (states) o.h0 = rnd({b, units}, seed + 2, dt);
+  if (states && k == Kind::lstm) o.c0 = rnd({b, units}, seed + 3, dt);
+  if (k == Kind::gru) o.bias = rnd({2, g}, seed + 4, dt);
+  return o;
+}
+
+struct Options {
+  bool reverse = false;
+  bool sequence = false;
+  std::int64_t reached = -1;  // the loss reads the step outputs up to this step (in order run) only
+  bool retain_step_grads = false;
+};
+
+struct Result {
+  std::vector<Tensor> outputs;     // h_t in time order
+  std::vector<Tensor> step_grads;  // their retained gradients (Options::retain_step_grads)
+  Tensor h, c, sequence;
+  Tensor dxw, du, dh0, dc0, dbias;
+};
+
+Operands leaves(const Operands& in) {
+  Operands o;
+  o.xw = in.xw.clone().requires_grad_();
+  o.u = in.u.clone().requires_grad_();
+  if (in.h0.defined()) o.h0 = in.h0.clone().requires_grad_();
+  if (in.c0.defined()) o.c0 = in.c0.clone().requires_grad_();
+  if (in.bias.defined()) o.bias = in.bias.clone().requires_grad_();
+  return o;
+}
+
+// Runs the scan (or the loop of steps) and differentiates a loss that reads every output with
+// its own weights, the final states, and the sequence when asked.
+Result run(Kind k, bool scan, const Operands& in, const Options& opt) {
+  Operands o = leaves(in);
+  const std::int64_t steps = o.xw.size(1);
+  std::vector<Tensor> outs;
+  Tensor h, c, seq;
+  if (scan) {
+    ScanSpec spec{.reverse = opt.reverse, .sequence = opt.sequence, .outputs = &outs};
+    if (k == Kind::tanh) {
+      ScanOutput r = rnn_tanh_scan(o.xw, o.h0, o.u, spec);
+      h = r.h, seq = r.sequence;
+    } else if (k == Kind::lstm) {
+      LSTMScanOutput r = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
+      h = r.h, c = r.c, seq = r.sequence;
+    } else {
+      ScanOutput r = gru_scan(o.xw, o.h0, o.u, o.bias, spec);
+      h = r.h, seq = r.sequence;
     }
+  } else {
+    h = o.h0, c = o.c0;
+    for (std::int64_t i = 0; i < steps; ++i) {
+      const std::int64_t t = opt.reverse ? steps - 1 - i : i;
+      if (k == Kind::tanh) {
+        h = rnn_tanh_step(o.xw, t, h, o.u);
+      } else if (k == Kind::lstm) {
+        LSTMStepOutput s = lstm_step(o.xw, t, h, c, o.u);
+        h = s.h, c = s.c;
+      } else {
+        h = gru_step(o.xw, t, h, o.u, o.bias);
+      }
+      outs.push_back(h);
+    }
+    if (opt.reverse) std::reverse(outs.begin(), outs.end());
+    if (opt.sequence) seq = stack(outs, 1);
   }
+  EXPECT_EQ(static_cast<std::int64_t>(outs.size()), steps);
+  if (opt.retain_step_grads)
+    for (Tensor& x : outs) x.retain_grad();
+  Tensor loss;
+  auto add = [&](const Tensor& term) { loss = loss.defined() ? loss + term : term; };
+  const std::int64_t reached = opt.reached < 0 ? steps - 1 : opt.reached;
+  for (std::int64_t i = 0; i <= reached; ++i) {
+    const std::int64_t t = opt.reverse ? steps - 1 - i : i;
+    add(sum(outs[static_cast<std::size_t>(t)] *
+            rnd(outs[0].shape(), 50 + static_cast<std::uint32_t>(t), -1.0, 1.0, outs[0].dtype())));
+  }
+  if (opt.reached < 0) {
+    add(sum(square(h)));
+    if (c.defined()) add(sum(c * 2.0));
+  }
+  if (seq.defined()) add(sum(seq * rnd(seq.shape(), 99, -1.0, 1.0, seq.dtype()) + square(seq)));
   loss.backward();
-  g.dxw = xw.grad();
-  g.du = u.grad();
-  if (h0.defined()) g.dh0 = h0.grad();
-  return g;
+  Result r;
+  for (const Tensor& x : outs) r.outputs.push_back(x.detach());
+  if (opt.retain_step_grads)
+    for (const Tensor& x : outs) r.step_grads.push_back(x.grad());
+  r.h = h.detach();
+  if (c.defined()) r.c = c.detach();
+  if (seq.defined()) r.sequence = seq.detach();
+  r.dxw = o.xw.grad();
+  r.du = o.u.grad();
+  if (o.h0.defined()) r.dh0 = o.h0.grad();
+  if (o.c0.defined()) r.dc0 = o.c0.grad();
+  if (o.bias.defined()) r.dbias = o.bias.grad();
+  return r;
 }
 
-void expect_close(const Tensor& a, const Tensor& b, double tol, const char* what) {
-  ASSERT_EQ(a.defined(), b.defined()) << what;
-  if (!a.defined()) return;
-  ASSERT_EQ(a.shape(), b.shape()) << what;
-  std::vector<double> x = a.to_vector(), y = b.to_vector();
+// `got` against `want` to `tol` relative to want's largest element.
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.defined(), want.defined()) << what;
+  if (!want.defined()) return;
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  std::vector<double> x = got.to_vector(), y = want.to_vector();
+  double scale = 1e-300;
+  for (double v : y) scale = std::max(scale, std::abs(v));
   for (std::size_t i = 0; i < x.size(); ++i)
-    ASSERT_NEAR(x[i], y[i], tol * (1 + std::abs(y[i]))) << what << " element " << i;
+    ASSERT_NEAR(x[i], y[i], tol * std::max(1.0, scale)) << what << " [" << i << "]";
 }
 
-void expect_same(const Grads& a, const Grads& b, double tol) {
+void expect_same(const Result& a, const Result& b, double tol) {
   ASSERT_EQ(a.outputs.size(), b.outputs.size());
-  for (std::size_t t = 0; t < a.outputs.size(); ++t) expect_close(a.outputs[t], b.outputs[t], tol, "h_t");
+  for (std::size_t t = 0; t < a.outputs.size(); ++t)
+    expect_close(a.outputs[t], b.outputs[t], tol, "h_" + std::to_string(t));
+  for (std::size_t t = 0; t < b.step_grads.size(); ++t)
+    expect_close(a.step_grads[t], b.step_grads[t], tol, "dh_" + std::to_string(t));
+  expect_close(a.h, b.h, tol, "h");
+  expect_close(a.c, b.c, tol, "c");
+  expect_close(a.sequence, b.sequence, tol, "sequence");
   expect_close(a.dxw, b.dxw, tol, "dxw");
   expect_close(a.du, b.du, tol, "du");
   expect_close(a.dh0, b.dh0, tol, "dh0");
+  expect_close(a.dc0, b.dc0, tol, "dc0");
+  expect_close(a.dbias, b.dbias, tol, "dbias");
 }
 
 struct Sizes {
-  std::int64_t b, t, h;
+  std::int64_t b, t, u;
 };
 
-TEST(RnnTanhScan, MatchesPlainStepsInDouble) {
-  for (Sizes s : {Sizes{3, 7, 5}, Sizes{1, 4, 1}, Sizes{32, 6, 20}, Sizes{5, 3, 17}, Sizes{7, 2, 40}}) {
-    SCOPED_TRACE(::testing::PrintToString(std::vector<std::int64_t>{s.b, s.t, s.h}));
-    Tensor xw = rnd({s.b, s.t, s.h}, 1), u = rnd({s.h, s.h}, 2, -0.5, 0.5), h0 = rnd({s.b, s.h}, 3);
-    expect_same(run(true, xw, u, Tensor()), run(false, xw, u, Tensor()), 1e-12);
-    expect_same(run(true, xw, u, h0), run(false, xw, u, h0), 1e-12);
-  }
-}
+class ScanEqualsSteps : public ::testing::TestWithParam<Kind> {};
 
-// In float32 the scan sums dU over all 1600 rows at once and the plain steps 50 times over 32:
-// both are compared with the double-precision result, to float32 golden tolerance relative to
-// the largest element.
-void expect_near_double(const Tensor& got, const Tensor& want, double tol, const char* what) {
-  std::vector<double> x = got.to_vector(), y = want.to_vector();
-  ASSERT_EQ(x.size(), y.size()) << what;
-  double scale = 0;
-  for (double v : y) scale = std::max(scale, std::abs(v));
-  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol * scale) << what << " element " << i;
-}
-
-TEST(RnnTanhScan, MatchesPlainStepsInFloat) {
-  Tensor xw = rnd({32, 50, 20}, 4, DType::f32), u = rnd({20, 20}, 5, -0.3, 0.3, DType::f32);
-  Grads exact = run(false, xw.to(DType::f64), u.to(DType::f64), Tensor());
-  for (bool scan : {true, false}) {
-    Grads g = run(scan, xw, u, Tensor());
-    expect_near_double(g.outputs.back(), exact.outputs.back(), 1e-5, "h_T");
-    expect_near_double(g.dxw, exact.dxw, 1e-5, "dxw");
-    expect_near_double(g.du, exact.du, 1e-5, "du");
-  }
-}
-
-TEST(RnnTanhScan, StepsTheGradientDoesNotReachAddNothing) {
-  Tensor xw = rnd({4, 6, 3}, 6), u = rnd({3, 3}, 7);
-  expect_same(run(true, xw, u, Tensor(), 2), run(false, xw, u, Tensor(), 2), 1e-12);
-}
-
-TEST(RnnTanhScan, GradcheckThroughASequence) {
-  auto f = [](const std::vector<Tensor>& in) {
-    RnnTanhScan sc;
-    Tensor h = in[2];
-    for (std::int64_t t = 0; t < in[0].size(1); ++t) h = sc.step(in[0], t, h, in[1]);
-    return sum(square(h));
-  };
-  EXPECT_GRADCHECK(f, rnd({2, 4, 3}, 8), rnd({3, 3}, 9), rnd({2, 3}, 10));
-}
-
-TEST(RnnTanhScan, StepsOffTheChainRunAsPlainSteps) {
-  // A detached state mid-sequence cuts the graph; a repeated step is an ordinary step. Both must
-  // give what the plain steps give.
-  Tensor xw0 = rnd({2, 5, 3}, 11), u0 = rnd({3, 3}, 12);
-  auto go = [&](bool scan) {
-    Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
-    RnnTanhScan sc;
-    auto step = [&](std::int64_t t, const Tensor& h) {
-      return scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
-    };
-    Tensor h = step(0, Tensor());
-    h = step(1, h);
-    h = step(2, h.detach());
-    Tensor again = step(2, h);
-    h = step(3, h);
-    sum(h + again).backward();
-    return std::vector<Tensor>{h.detach(), xw.grad(), u.grad()};
-  };
-  std::vector<Tensor> a = go(true), b = go(false);
-  for (int i = 0; i < 3; ++i)
-    expect_close(a[static_cast<std::size_t>(i)], b[static_cast<std::size_t>(i)], 1e-12, "value");
-}
-
-TEST(RnnTanhScan, RetainedGraphDifferentiatesTwice) {
-  Tensor xw = rnd({3, 4, 2}, 13).requires_grad_(), u = rnd({2, 2}, 14).requires_grad_();
-  RnnTanhScan sc;
-  Tensor h;
-  for (std::int64_t t = 0; t < 4; ++t) h = sc.step(xw, t, h, u);
-  Tensor loss = sum(h);
-  loss.backward(true);
-  Tensor du1 = u.grad().clone(), dxw1 = xw.grad().clone();
-  loss.backward();
-  expect_close(u.grad(), du1 * 2.0, 1e-12, "du");
-  expect_close(xw.grad(), dxw1 * 2.0, 1e-12, "dxw");
-}
-
-TEST(RnnTanhScan, ReusedAcrossSequencesAndWithoutRecording) {
-  RnnTanhScan sc;
-  for (std::uint32_t seq = 0; seq < 3; ++seq) {
-    Tensor xw0 = rnd({3, 5, 4}, 20 + seq), u0 = rnd({4, 4}, 30 + seq);
-    Grads plain = run(false, xw0, u0, Tensor());
-    Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
-    Tensor h, loss;
-    for (std::int64_t t = 0; t < 5; ++t) {
-      h = sc.step(xw, t, h, u);
-      Tensor term = sum(h * static_cast<double>(t + 1) + square(h));
-      loss = loss.defined() ? loss + term : term;
-    }
-    loss.backward();
-    expect_close(xw.grad(), plain.dxw, 1e-12, "dxw");
-    expect_close(u.grad(), plain.du, 1e-12, "du");
-    NoGradGuard no_grad;
-    Tensor hn;
-    for (std::int64_t t = 0; t < 5; ++t) hn = sc.step(xw0, t, hn, u0);
-    expect_close(hn, plain.outputs.back(), 1e-12, "no-grad h_T");
-  }
-}
-
-// The same xw stepped through twice (the same batch fed again, or two passes in one graph): each
-// pass from step 0 starts a chain of its own.
-TEST(RnnTanhScan, TheSameInputsTwice) {
-  Tensor xw0 = rnd({3, 5, 4}, 40), u0 = rnd({4, 4}, 41);
-  Grads plain = run(false, xw0, u0, Tensor());
-  Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
-  RnnTanhScan sc;
-  auto pass = [&] {
-    Tensor h, loss;
-    for (std::int64_t t = 0; t < 5; ++t) {
-      h = sc.step(xw, t, h, u);
-      Tensor term = sum(h * static_cast<double>(t + 1) + square(h));
-      loss = loss.defined() ? loss + term : term;
-    }
-    return loss;
-  };
-  for (int round = 0; round < 2; ++round) {  // one pass per backward
-    pass().backward();
-    expect_close(xw.grad(), plain.dxw, 1e-12, "dxw");
-    expect_close(u.grad(), plain.du, 1e-12, "du");
-    xw.zero_grad();
-    u.zero_grad();
-  }
-  (pass() + pass()).backward();  // two passes in one graph
-  expect_close(xw.grad(), plain.dxw * 2.0, 1e-12, "dxw of two passes");
-  expect_close(u.grad(), plain.du * 2.0, 1e-12, "du of two passes");
-}
-
-// The sequence the scan wrote as it stepped, against the plain steps stacked: its values, and
-// the gradients of a loss that reads the sequence (weighted per element) and, optionally, the last
-// state on its own as well.
-Grads run_sequence(bool scan, const Tensor& xw0, const Tensor& u0, const Tensor& h00, bool also_last) {
-  Tensor xw = xw0.clone().requires_grad_();
-  Tensor u = u0.clone().requires_grad_();
-  Tensor h0 = h00.defined() ? h00.clone().requires_grad_() : Tensor();
-  RnnTanhScan sc;
-  std::vector<Tensor> hs;
-  Tensor h = h0;
-  for (std::int64_t t = 0; t < xw.size(1); ++t) {
-    h = scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
-    hs.push_back(h);
-  }
-  Tensor seq = scan ? sc.sequence(hs) : stack(hs, 1);
-  Tensor weights = rnd(seq.shape(), 99, -1.0, 1.0, seq.dtype());
-  Tensor loss = sum(seq * weights + square(seq));
-  if (also_last) loss = loss + sum(h * 3.0);
-  loss.backward();
-  Grads g;
-  g.outputs.push_back(seq.detach());
-  g.dxw = xw.grad();
-  g.du = u.grad();
-  if (h0.defined()) g.dh0 = h0.grad();
-  return g;
-}
-
-TEST(RnnTanhScan, SequenceMatchesTheStackedPlainSteps) {
+TEST_P(ScanEqualsSteps, InDouble) {
+  const Kind k = GetParam();
   for (Sizes s : {Sizes{3, 7, 5}, Sizes{1, 4, 1}, Sizes{32, 6, 20}, Sizes{5, 1, 3}, Sizes{2, 3, 40}}) {
-    SCOPED_TRACE(::testing::PrintToString(std::vector<std::int64_t>{s.b, s.t, s.h}));
-    Tensor xw = rnd({s.b, s.t, s.h}, 1), u = rnd({s.h, s.h}, 2, -0.5, 0.5), h0 = rnd({s.b, s.h}, 3);
-    for (bool also_last : {false, true}) {
-      expect_same(run_sequence(true, xw, u, Tensor(), also_last), run_sequence(false, xw, u, Tensor(), also_last),
-                  1e-12);
-      expect_same(run_sequence(true, xw, u, h0, also_last), run_sequence(false, xw, u, h0, also_last), 1e-12);
+    for (bool states : {false, true})
+      for (bool reverse : {false, true})
+        for (bool sequence : {false, true}) {
+          SCOPED_TRACE(kind_name(k) + " b" + std::to_string(s.b) + " t" + std::to_string(s.t) + " u" +
+                       std::to_string(s.u) + (states ? " h0" : "") + (reverse ? " reverse" : "") +
+                       (sequence ? " sequence" : ""));
+          Operands in = make(k, s.b, s.t, s.u, states);
+          Options opt{.reverse = reverse, .sequence = sequence, .retain_step_grads = true};
+          expect_same(run(k, true, in, opt), run(k, false, in, opt), 1e-12);
+        }
+  }
+}
+
+// In float32 the scan sums dU over all B*T rows at once and the steps T times over B: both are
+// compared with the float64 loop, to float32 golden tolerance relative to the largest element.
+TEST_P(ScanEqualsSteps, InFloat) {
+  const Kind k = GetParam();
+  for (bool reverse : {false, true}) {
+    SCOPED_TRACE(reverse ? "reverse" : "forward");
+    Operands in = make(k, 32, 50, 20, true, DType::f32, 4);
+    Operands in64{in.xw.to(DType::f64), in.u.to(DType::f64), in.h0.to(DType::f64),
+                  in.c0.defined() ? in.c0.to(DType::f64) : Tensor(),
+                  in.bias.defined() ? in.bias.to(DType::f64) : Tensor()};
+    Options opt{.reverse = reverse, .sequence = true};
+    Result exact = run(k, false, in64, opt);
+    for (bool scan : {true, false}) {
+      Result r = run(k, scan, in, opt);
+      expect_close(r.h, exact.h, 1e-5, "h_T");
+      expect_close(r.sequence, exact.sequence, 1e-5, "sequence");
+      expect_close(r.dxw, exact.dxw, 1e-5, "dxw");
+      expect_close(r.du, exact.du, 1e-5, "du");
+      expect_close(r.dh0, exact.dh0, 1e-5, "dh0");
+      expect_close(r.dbias, exact.dbias, 1e-5, "dbias");
     }
   }
 }
 
-// A step output's retained gradient is all of dLoss/dh_t, the sequence's share dY[:, t, :]
-// included: step t + 1's rule adds it to h_t's gradient on the tape (the last step's comes
-// through the sequence node), as with the plain steps stacked.
-TEST(RnnTanhScan, RetainedStepGradientsIncludeTheSequencesShare) {
-  const Tensor xw0 = rnd({4, 6, 5}, 1), u0 = rnd({5, 5}, 2, -0.5, 0.5);
-  auto run = [&](bool scan) {
-    Tensor xw = xw0.clone().requires_grad_(), u = u0.clone().requires_grad_();
-    RnnTanhScan sc;
-    std::vector<Tensor> hs;
-    Tensor h;
-    for (std::int64_t t = 0; t < xw.size(1); ++t) {
-      h = scan ? sc.step(xw, t, h, u) : rnn_tanh_step(xw, t, h, u);
-      h.retain_grad();
-      hs.push_back(h);
+// Steps after the last one the loss reads get no gradient: they add nothing.
+TEST_P(ScanEqualsSteps, StepsTheGradientDoesNotReachAddNothing) {
+  const Kind k = GetParam();
+  for (bool reverse : {false, true}) {
+    Operands in = make(k, 4, 6, 3, true);
+    Options opt{.reverse = reverse, .reached = 2};
+    expect_same(run(k, true, in, opt), run(k, false, in, opt), 1e-12);
+  }
+}
+
+TEST_P(ScanEqualsSteps, OneNodePerStep) {
+  const Kind k = GetParam();
+  Operands o = leaves(make(k, 2, 5, 3, true));
+  Tape::current().clear();
+  std::vector<Tensor> outs;
+  ScanSpec spec{.outputs = &outs};
+  Tensor h = k == Kind::tanh   ? rnn_tanh_scan(o.xw, o.h0, o.u, spec).h
+             : k == Kind::lstm ? lstm_scan(o.xw, o.h0, o.c0, o.u, spec).h
+                               : gru_scan(o.xw, o.h0, o.u, o.bias, spec).h;
+  EXPECT_EQ(Tape::current().num_nodes(), 5u);
+  Tape::current().clear();
+}
+
+TEST_P(ScanEqualsSteps, RetainedGraphDifferentiatesTwice) {
+  const Kind k = GetParam();
+  Operands o = leaves(make(k, 3, 4, 2, true));
+  ScanSpec spec{.sequence = true};
+  Tensor seq = k == Kind::tanh   ? rnn_tanh_scan(o.xw, o.h0, o.u, spec).sequence
+               : k == Kind::lstm ? lstm_scan(o.xw, o.h0, o.c0, o.u, spec).sequence
+                                 : gru_scan(o.xw, o.h0, o.u, o.bias, spec).sequence;
+  Tensor loss = sum(square(seq));
+  loss.backward(true);
+  Tensor du1 = o.u.grad().clone(), dxw1 = o.xw.grad().clone(), dh01 = o.h0.grad().clone();
+  loss.backward();
+  expect_close(o.u.grad(), du1 * 2.0, 1e-12, "du");
+  expect_close(o.xw.grad(), dxw1 * 2.0, 1e-12, "dxw");
+  expect_close(o.h0.grad(), dh01 * 2.0, 1e-12, "dh0");
+}
+
+// Two scans of the same inputs in one graph, and scans without recording, between recorded ones.
+TEST_P(ScanEqualsSteps, TwoScansInOneGraphAndInference) {
+  const Kind k = GetParam();
+  Operands o = leaves(make(k, 3, 5, 4, true));
+  auto pass = [&] {
+    ScanSpec spec{.sequence = true};
+    ScanOutput r;
+    if (k == Kind::tanh) r = rnn_tanh_scan(o.xw, o.h0, o.u, spec);
+    if (k == Kind::lstm) {
+      LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
+      r = {l.h, l.sequence};
     }
-    Tensor seq = scan ? sc.sequence(hs) : stack(hs, 1);
-    sum(seq * rnd(seq.shape(), 99, -1.0, 1.0, seq.dtype()) + square(seq)).backward();
-    std::vector<Tensor> grads;
-    for (const Tensor& x : hs) grads.push_back(x.grad());
-    return grads;
+    if (k == Kind::gru) r = gru_scan(o.xw, o.h0, o.u, o.bias, spec);
+    return sum(square(r.sequence));
   };
-  const std::vector<Tensor> scanned = run(true), plain = run(false);
-  for (std::size_t t = 0; t < plain.size(); ++t) {
-    SCOPED_TRACE(t);
-    expect_close(scanned[t], plain[t], 1e-12, "dh_t");
+  Tensor a = pass();
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(pass().requires_grad());
+  }
+  (a + pass()).backward();
+  Tensor du = o.u.grad().clone();
+  o.u.zero_grad();
+  pass().backward();
+  expect_close(du, o.u.grad() * 2.0, 1e-12, "du of two scans");
+}
+
+TEST_P(ScanEqualsSteps, Gradcheck) {
+  const Kind k = GetParam();
+  for (bool reverse : {false, true}) {
+    Operands in = make(k, 2, 4, 3, true);
+    auto f = [k, reverse](const std::vector<Tensor>& x) {
+      ScanSpec spec{.reverse = reverse, .sequence = true};
+      if (k == Kind::tanh) {
+        ScanOutput r = rnn_tanh_scan(x[0], x[1], x[2], spec);
+        return sum(square(r.sequence)) + sum(r.h);
+      }
+      if (k == Kind::lstm) {
+        LSTMScanOutput r = lstm_scan(x[0], x[1], x[3], x[2], spec);
+        return sum(square(r.sequence)) + sum(r.c);
+      }
+      ScanOutput r = gru_scan(x[0], x[1], x[2], x[3], spec);
+      return sum(square(r.sequence)) + sum(r.h);
+    };
+    if (k == Kind::tanh) EXPECT_GRADCHECK(f, in.xw, in.h0, in.u);
+    if (k == Kind::lstm) EXPECT_GRADCHECK(f, in.xw, in.h0, in.u, in.c0);
+    if (k == Kind::gru) EXPECT_GRADCHECK(f, in.xw, in.h0, in.u, in.bias);
   }
 }
 
-TEST(RnnTanhScan, ChecksItsInputs) {
-  RnnTanhScan sc;
-  EXPECT_THROW(sc.step(rnd({2, 3, 4}, 1), 3, Tensor(), rnd({4, 4}, 2)), ValueError);
-  EXPECT_THROW(sc.step(rnd({2, 3, 4}, 1), 0, Tensor(), rnd({3, 3}, 2)), ShapeError);
-  EXPECT_THROW(sc.step(rnd({2, 3}, 1), 0, Tensor(), rnd({3, 3}, 2)), ShapeError);
+INSTANTIATE_TEST_SUITE_P(Cells, ScanEqualsSteps, ::testing::Values(Kind::tanh, Kind::lstm, Kind::gru),
+                         [](const ::testing::TestParamInfo<Kind>& i) { return kind_name(i.param); });
+
+TEST(RnnScans, CheckTheirInputs) {
+  EXPECT_THROW(rnn_tanh_scan(rnd({2, 3, 4}, 1), Tensor(), rnd({3, 3}, 2)), ShapeError);
+  EXPECT_THROW(rnn_tanh_scan(rnd({2, 3}, 1), Tensor(), rnd({3, 3}, 2)), ShapeError);
+  EXPECT_THROW(rnn_tanh_scan(rnd({2, 3, 3}, 1), rnd({3, 3}, 3), rnd({3, 3}, 2)), ShapeError);
+  EXPECT_THROW(rnn_tanh_scan(rnd({2, 3, 3}, 1), Tensor(), rnd({3, 3}, 2, DType::f32)), DTypeError);
+  EXPECT_THROW(lstm_scan(rnd({2, 3, 12}, 1), Tensor(), Tensor(), rnd({3, 9}, 2)), ShapeError);
+  EXPECT_THROW(gru_scan(rnd({2, 3, 9}, 1), Tensor(), rnd({3, 9}, 2), rnd({9}, 3)), ShapeError);
+  EXPECT_THROW(rnn_tanh_step(rnd({2, 3, 4}, 1), 3, Tensor(), rnd({4, 4}, 2)), ValueError);
 }
 
 }  // namespace
