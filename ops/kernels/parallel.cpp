@@ -71,8 +71,7 @@ DefaultThreads default_threads(const char* tapegrad_env, const char* omp_env, in
   }
   d.threads = std::clamp(cpus, 1, kMaxThreads);
   d.source = "affinity";
-  if (!d.warning.empty())
-    d.warning += "; using " + std::to_string(d.threads) + " (the CPUs this process may run on)";
+  if (!d.warning.empty()) d.warning += "; using " + std::to_string(d.threads) + " (the CPUs this process may run on)";
   return d;
 }
 
@@ -196,14 +195,12 @@ class Pool {
       const auto next = static_cast<int>(word & 0xffff);
       const auto parts = static_cast<int>((word >> 16) & 0xffff);
       if (next >= parts) return;
-      if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire))
-        continue;
+      if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       // The region cannot end before this part is counted, so job_ is still this region's.
       const Job& job = job_;
       const std::int64_t begin = job.n * next / parts, end = job.n * (next + 1) / parts;
       job.fn.call(job.fn.obj, begin, end);
-      if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == parts &&
-          caller_waiting_.load(std::memory_order_seq_cst))
+      if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == parts && caller_waiting_.load(std::memory_order_seq_cst))
         done_.notify_one();
       word = claim_.load(std::memory_order_acquire);
     }
@@ -337,8 +334,8 @@ void ShardedPackedB<T>::Buffer::reserve(std::size_t count) {
 }
 
 template <class T>
-void ShardedPackedB<T>::pack(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b,
-                             std::int64_t ldb, int shards) {
+void ShardedPackedB<T>::pack(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
+                             int shards) {
   m_ = m;
   n_ = n;
   k_ = k;
