@@ -109,6 +109,7 @@ void BM_ShardedStep(benchmark::State& state) {
 }
 BENCHMARK(BM_ShardedStep)
     ->Args({64, 256, 1, 1})
+    ->Args({64, 256, 1, 0})
     ->Args({64, 256, 2, 0})
     ->Args({64, 256, 2, 2})
     ->Args({64, 256, 2, 4})

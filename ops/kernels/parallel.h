@@ -135,15 +135,18 @@ struct GemmSplit {
   std::int64_t begin(int i) const;
 };
 /// Blocks at least 64 wide (columns) or tall (rows), on multiples of 16, each at least
-/// kGemmBlockMacs multiply-adds, at most 16; one block (no split) when the product is smaller.
+/// kGemmBlockMacs multiply-adds, at most 8; one block (no split) when the product is smaller.
 inline constexpr std::int64_t kGemmBlockMacs = std::int64_t{1} << 19;
 GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k);
 
 /// kernels::gemm with C split by gemm_split into independent sub-GEMMs run on the pool (each a
-/// kernels::gemm call on its block of rows or columns of C); a product too small to split is one
-/// kernels::gemm call. The same arguments as kernels::gemm, and the same bits at every thread
-/// count (the blocks come from the shape); against one kernels::gemm call, the same bits where
-/// the blocks' kernels accumulate as the whole's do (as ShardedPackedB below).
+/// kernels::gemm call on its block of rows or columns of C). A product too small to split, and
+/// any product at one thread or inside a region, is one kernels::gemm call. The same arguments
+/// as kernels::gemm; the same bits at every thread count from 2 (the blocks come from the
+/// shape), and those of the one call where the blocks' kernels accumulate as the whole's do: all
+/// the layers' and scans' products tested (tests/ops/parallel_test.cpp); a block whose rows
+/// leave a remainder tile may take a kernel that splits K in two chains, and differ from the
+/// whole in the last bits.
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,
