@@ -92,7 +92,9 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until `done()` or kSpinMicros have passed; true when done.
+// Spins until `done()` or kSpinMicros have passed on the wall clock; true when done. (Tried:
+// counting the thread's own CPU time, to keep a preempted worker spinning; on the loaded VM it
+// brought the worker in no more often, and a spinning worker takes from the caller's share.)
 template <class Done>
 bool spin_until(Done done) {
   using Clock = std::chrono::steady_clock;
