@@ -119,10 +119,12 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
 }
 
 /// Elements per part of elementwise work: the least that pays a fork and join. A cheap map
-/// (add, mul, neg: a few cycles an element, bound by memory), and one computing tanh, sigmoid,
-/// exp or log (tens of cycles an element).
+/// (add, mul, neg: bound by memory), and one computing tanh, sigmoid, exp or log. A fork that
+/// finds the workers asleep (no region for kSpinMicros) pays for waking them, 3-15 us on a
+/// shared VM: a part is at least about that much work, so a cold fork costs little more than
+/// running serially (the caller claims the parts the workers are too late for).
 inline constexpr std::int64_t kElementwiseGrain = std::int64_t{1} << 15;
-inline constexpr std::int64_t kMathGrain = std::int64_t{1} << 13;
+inline constexpr std::int64_t kMathGrain = std::int64_t{1} << 14;
 
 /// The blocks parallel_gemm splits C into: `count` blocks along columns (by_rows false) or rows,
 /// block i covering [begin(i), begin(i + 1)). Chosen from the shape alone.
@@ -133,15 +135,18 @@ struct GemmSplit {
   std::int64_t begin(int i) const;
 };
 /// Blocks at least 64 wide (columns) or tall (rows), on multiples of 16, each at least
-/// kGemmBlockMacs multiply-adds, at most 16; one block (no split) when the product is smaller.
-inline constexpr std::int64_t kGemmBlockMacs = std::int64_t{1} << 17;
+/// kGemmBlockMacs multiply-adds, at most 8; one block (no split) when the product is smaller.
+inline constexpr std::int64_t kGemmBlockMacs = std::int64_t{1} << 19;
 GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k);
 
 /// kernels::gemm with C split by gemm_split into independent sub-GEMMs run on the pool (each a
-/// kernels::gemm call on its block of rows or columns of C); a product too small to split is one
-/// kernels::gemm call. The same arguments as kernels::gemm, and the same bits at every thread
-/// count (the blocks come from the shape); against one kernels::gemm call, the same bits where
-/// the blocks' kernels accumulate as the whole's do (as ShardedPackedB below).
+/// kernels::gemm call on its block of rows or columns of C). A product too small to split, and
+/// any product at one thread or inside a region, is one kernels::gemm call. The same arguments
+/// as kernels::gemm; the same bits at every thread count from 2 (the blocks come from the
+/// shape), and those of the one call where the blocks' kernels accumulate as the whole's do: all
+/// the layers' and scans' products tested (tests/ops/parallel_test.cpp); a block whose rows
+/// leave a remainder tile may take a kernel that splits K in two chains, and differ from the
+/// whole in the last bits.
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,
@@ -170,8 +175,7 @@ class ShardedPackedB {
   /// with `m` rows, in `shards` column shards (0: N / kShardColumns of them, at least 1 and at
   /// most kMaxShards; chosen from the shape, not the thread count, so that the results are the
   /// same at any thread count). Shard edges fall on multiples of 16 columns.
-  void pack(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb,
-            int shards = 0);
+  void pack(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* b, std::int64_t ldb, int shards = 0);
 
   /// C = op(A) B + bias + beta * C for the packed m, n, k (A [M,K] row-major, leading dimension
   /// lda; bias as in kernels::gemm: ld_bias 0 is one row [N] for every row, otherwise an [M,N]
