@@ -2,7 +2,8 @@
 // OpenMP (libgomp, as PyTorch's CPU build uses) on the same splits when the benchmarks are
 // built with it (benchmarks/CMakeLists.txt finds it).
 //
-// BM_ForkJoin/T             parallel_for over T parts with an empty body: a fork and a join
+// BM_ForkJoin/T             parallel_for over T parts, each waiting for the others to start: a fork
+//                           and a join with every thread taking part
 // BM_OmpForkJoin/T          #pragma omp parallel for over T parts, schedule(static), empty body
 // BM_ParallelGemm/M/N/K/T   parallel_gemm, C = A B (the large_rnn step: 64 x 256 x 256)
 // BM_OmpGemm/M/N/K/T        the same blocks of C under #pragma omp parallel for
@@ -16,6 +17,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -49,9 +51,16 @@ void tanh_columns(float* c, std::int64_t ld, std::int64_t rows, std::int64_t j0,
 void BM_ForkJoin(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   k::set_num_threads(threads);
-  std::int64_t sink = 0;
+  // Each part waits for the others to start, so that every thread takes one (a region whose
+  // caller ran all the parts alone would be no fork, and the pool would stop forking them).
+  std::atomic<int> started{0};
   for (auto _ : state) {
-    k::parallel_for(threads, 1, [&](std::int64_t b, std::int64_t) { benchmark::DoNotOptimize(sink += b); });
+    started.store(0, std::memory_order_relaxed);
+    k::parallel_for(threads, 1, [&](std::int64_t b, std::int64_t e) {
+      started.fetch_add(static_cast<int>(e - b), std::memory_order_acq_rel);
+      while (started.load(std::memory_order_acquire) < threads) {
+      }
+    });
   }
   k::set_num_threads(1);
 }

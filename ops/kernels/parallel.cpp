@@ -130,6 +130,17 @@ class Pool {
   }
   void leave() { busy_.store(false, std::memory_order_release); }
   std::uint64_t forked() const { return forked_.load(std::memory_order_relaxed); }
+  // With the pool entered: forgets the misses (set_num_threads: forking is tried again).
+  void reset_misses() {
+    misses_ = 0;
+    serial_left_ = 0;
+  }
+  // With the pool entered: true when this region is to run serially (see run).
+  bool backing_off() {
+    if (serial_left_ == 0) return false;
+    --serial_left_;
+    return true;
+  }
 
   // With the pool entered: runs the parts of [0, n) with `workers` workers and the caller.
   void run(std::int64_t n, int parts, detail::RangeFn fn, int workers) {
@@ -144,7 +155,15 @@ class Pool {
     claim_.store(claim_word(epoch_value_, parts), std::memory_order_release);
     epoch_.store(epoch_value_, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) epoch_.notify_all();
-    run_parts();
+    const int mine = run_parts();
+    // Workers that never get a part in time (their CPUs taken by other processes: they wake or
+    // are scheduled too late) make a fork cost without helping: after kMisses such regions in
+    // a row, the next kSerialRegions run on the caller alone, then forking is tried again.
+    misses_ = mine == parts ? misses_ + 1 : 0;
+    if (misses_ >= kMisses) {
+      misses_ = 0;
+      serial_left_ = kSerialRegions;
+    }
     // Join: spin while the workers finish their parts, then sleep until the last one wakes us.
     if (!spin_until([&] { return done_.load(std::memory_order_acquire) == parts; })) {
       caller_waiting_.store(true, std::memory_order_seq_cst);
@@ -190,24 +209,28 @@ class Pool {
     }
   }
 
-  // Claims and runs parts of the current region until none is left.
-  void run_parts() {
+  // Claims and runs parts of the current region until none is left; returns how many it ran.
+  int run_parts() {
+    int ran = 0;
     std::uint64_t word = claim_.load(std::memory_order_acquire);
     for (;;) {
       const auto next = static_cast<int>(word & 0xffff);
       const auto parts = static_cast<int>((word >> 16) & 0xffff);
-      if (next >= parts) return;
+      if (next >= parts) return ran;
       if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       // The region cannot end before this part is counted, so job_ is still this region's.
       const Job& job = job_;
       const std::int64_t begin = job.n * next / parts, end = job.n * (next + 1) / parts;
       job.fn.call(job.fn.obj, begin, end);
+      ++ran;
       if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == parts && caller_waiting_.load(std::memory_order_seq_cst))
         done_.notify_one();
       word = claim_.load(std::memory_order_acquire);
     }
   }
 
+  static constexpr int kMisses = 8, kSerialRegions = 64;
+  int misses_ = 0, serial_left_ = 0;  // the region holder's
   std::atomic<std::uint64_t> forked_{0};
   Job job_;  // written by the region's caller before it publishes the claim word
   std::vector<std::thread> threads_;
@@ -252,6 +275,7 @@ bool set_num_threads(int n) {
     p.stop_workers();  // the next region that forks starts n - 1
     detail::g_threads.store(n, std::memory_order_relaxed);
   }
+  p.reset_misses();
   p.leave();
   return true;
 }
@@ -265,7 +289,10 @@ void detail::parallel_for_impl(std::int64_t n, int parts, RangeFn fn) {
     return;
   }
   t_in_region = true;
-  p.run(n, parts, fn, num_threads() - 1);
+  if (p.backing_off())
+    fn.call(fn.obj, 0, n);
+  else
+    p.run(n, parts, fn, num_threads() - 1);
   t_in_region = false;
   p.leave();
 }

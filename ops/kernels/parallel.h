@@ -11,7 +11,9 @@
 ///   by the first region that forks (none for 1 thread). A fork wakes the workers by bumping an
 ///   epoch they spin on (then sleep on, futex, after kSpinMicros without work); parts are claimed
 ///   from a shared counter, so a worker that is late (descheduled on a busy machine) leaves its
-///   part to whoever is free, the caller included. A warm fork/join allocates nothing.
+///   part to whoever is free, the caller included. A warm fork/join allocates nothing. After 8
+///   regions in a row whose parts the caller ran alone (workers that do not get a CPU in time),
+///   the next 64 run serially without a fork; set_num_threads starts afresh.
 /// - One region at a time: a region entered while another holds the pool (another user thread),
 ///   and any region entered from inside a region (a worker, or the caller in its own part), runs
 ///   serially on its thread: no deadlock, no queue.

@@ -218,6 +218,49 @@ TEST(Parallel, WarmForkJoinAllocatesNothingOnTheCaller) {
   EXPECT_EQ(v.back(), 101.0f);
 }
 
+TEST(Parallel, WorkersThatNeverGetAPartStopBeingForked) {
+  // A caller and its workers pinned to one CPU (the workers start on the caller's mask): the
+  // caller runs every part, as on a machine whose CPUs other processes take. Forking then only
+  // costs, and the pool stops forking for a while.
+  std::uint64_t forks = 0;
+  int regions = 0, wrong = 0;
+  bool pinned = false;
+  std::thread caller([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return;
+    int first = 0;
+    while (!CPU_ISSET(first, &set)) ++first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) return;
+    pinned = true;
+    ThreadCount none(1);
+    ThreadCount tc(2);  // the workers start again, from this thread
+    std::vector<double> out(2);
+    const auto before = kernels::regions_forked();
+    for (; regions < 400; ++regions) {
+      kernels::parallel_for(2, 1, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t p = b; p < e; ++p) {
+          double x = 0;  // about 20 us of arithmetic
+          for (int i = 0; i < 20000; ++i) x += std::sqrt(static_cast<double>(i + p + regions));
+          out[static_cast<std::size_t>(p)] = x;
+        }
+      });
+      if (out[0] == out[1]) ++wrong;
+    }
+    forks = kernels::regions_forked() - before;
+  });
+  caller.join();
+  ThreadCount unpinned(1);  // the next count starts workers from an unpinned thread
+  if (!pinned) GTEST_SKIP() << "could not pin a thread to one CPU";
+  EXPECT_EQ(wrong, 0);
+  // Without the back-off every region forks; with it, runs of regions do not (how many depends
+  // on when the scheduler lets a worker in).
+  EXPECT_LT(forks, 400u) << forks << " of " << regions << " regions forked";
+}
+
 // ---- the thread count ------------------------------------------------------------------------
 
 TEST(Parallel, SetNumThreadsRejectsCountsOutOfRange) {
