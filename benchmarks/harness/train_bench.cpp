@@ -102,7 +102,7 @@ int run_latency(const Config& cfg, const Workload& w) {
       "\"p99_us\": {:.3f}, \"mean_us\": {:.3f}, \"min_us\": {:.3f}, \"calls\": {}, \"warmup_calls\": {}, "
       "\"rss_mb\": {:.1f}, \"hidden\": {}, \"steps\": {}, \"threads\": {}, \"output\": {:.6g}}}\n",
       percentile(us, 50), percentile(us, 99), mean, us.front(), cfg.calls, cfg.warmup_calls, peak_rss_mb(), w.hidden,
-      w.steps, cfg.threads, sink / (cfg.warmup_calls + cfg.calls));
+      w.steps, tg::get_num_threads(), sink / (cfg.warmup_calls + cfg.calls));
   return 0;
 }
 
@@ -118,8 +118,7 @@ int run(const Config& cfg) {
   if (cfg.steps > 0) w.steps = cfg.steps;
   if (cfg.batch > 0) w.batch = cfg.batch;
   if (cfg.sequences > 0) w.sequences = cfg.sequences;
-  // Issue #26: once the library has tg::set_num_threads, wire --threads here (the lead's line):
-  // if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
+  if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
   if (cfg.workload == "latency") return run_latency(cfg, w);
 
   tg::manual_seed(42);
@@ -168,7 +167,7 @@ int run(const Config& cfg) {
       "{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
       "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}, \"threads\": {}}}\n",
       cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0), peak_rss_mb(), last_loss, w.hidden,
-      w.steps, w.batch, w.sequences, cfg.threads);
+      w.steps, w.batch, w.sequences, tg::get_num_threads());
   return 0;
 }
 
