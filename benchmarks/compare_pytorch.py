@@ -60,6 +60,7 @@ DEFAULT_WORKLOADS = "simple_rnn,deep_rnn,seq2seq,large_rnn,lstm,gru,latency"
 FLOORS = {"simple_rnn": 50.0, "deep_rnn": 20.0, "seq2seq": 20.0, "lstm": 15.0, "gru": 15.0, "large_rnn": 1.5}
 MEMORY_FLOOR = 5.0  # PyTorch's peak RSS over tapegrad's, at least
 SCALING_FLOORS = {"large_rnn": 0.85}  # tapegrad's 1 -> K thread speed-up over the machine's ceiling
+BUSY_CEILING = 0.75  # a ceiling under 0.75 K: other work held the cores, the scaling is not tapegrad's
 
 
 def default_threads():
@@ -350,8 +351,10 @@ def scaling_summary(w, tg1, tgk, groups):
     ceiling = statistics.median(t1 * sum(1.0 / s for s in group) for t1, group in zip(tg1, groups))
     efficiency = scaling / ceiling
     floor = SCALING_FLOORS.get(w)
+    k = len(groups[0])
     return {"tapegrad_scaling": round(scaling, 3), "ceiling": round(ceiling, 3), "of_ceiling": round(efficiency, 3),
-            "scaling_floor": floor, "scaling_pass": None if floor is None else efficiency >= floor}
+            "scaling_floor": floor, "scaling_pass": None if floor is None else efficiency >= floor,
+            "machine_busy": ceiling < BUSY_CEILING * k}
 
 
 def latency_summary(runs, threads, a, hidden, steps):
@@ -417,6 +420,10 @@ def markdown(rows):
                        f"| {r['speedup']:.3g}x | {floor} "
                        f"| {(str(r['tapegrad_scaling']) + 'x') if k else '1'} | {(str(r['ceiling']) + 'x') if k else '1'} "
                        f"| {(format(r['of_ceiling'], '.0%')) if k else '—'} | {sfloor} |")
+        busy = [f"{r['workload']}@{r['threads']}" for r in scaling if r.get("machine_busy")]
+        if busy:
+            out += ["", f"Busy machine at {', '.join(busy)}: the ceiling is under {BUSY_CEILING:.0%} of K (other work "
+                    "held the cores), so the scaling there says little about tapegrad."]
     return "\n".join(out)
 
 

@@ -116,8 +116,14 @@ def test_compare_logic():
     s = cp.scaling_summary("large_rnn", [2.0, 2.0, 2.0], [1.25, 1.3, 1.2], [[2.1, 2.1]] * 3)
     check(s["tapegrad_scaling"] == 1.6 and s["ceiling"] == 1.905 and s["of_ceiling"] == 0.84
           and s["scaling_pass"] is False, f"scaling 1.6 of ceiling 1.905 is 84 %, under 85 %: {s}")
+    check(s["machine_busy"] is False, f"a ceiling of 1.905 at 2 processes is not a busy machine: {s}")
     s = cp.scaling_summary("xlarge_rnn", [2.0], [1.0], [[2.0, 2.0]])
     check(s["of_ceiling"] == 1.0 and s["scaling_pass"] is None, f"no scaling floor for xlarge_rnn: {s}")
+    s = cp.scaling_summary("large_rnn", [2.0], [2.4], [[4.4, 4.4]])  # ceiling 0.909: no idle core
+    check(s["machine_busy"] is True, f"a ceiling under 1.5 at 2 processes is a busy machine: {s}")
+    table = cp.markdown([dict(kind="scaling", workload="large_rnn", threads=2, tapegrad_s=2.4, pytorch_s=4.0,
+                              speedup=1.67, floor=1.5, speed_pass=True, **s)])
+    check("Busy machine at large_rnn@2" in table, f"the busy machine is said under the table:\n{table}")
     # The tables: one line a row, a verdict in each.
     rows = [dict(kind="training", workload="gru", threads=1, tapegrad_s=0.2, pytorch_s=2.0, speedup=10.0,
                  tapegrad_rss_mb=12.0, pytorch_rss_mb=250.0, **cp.floor_verdict("gru", 10.0, 12.0, 250.0)),
