@@ -10,6 +10,7 @@
 #include <tapegrad/core/tape.h>
 #include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/ops/kernels/gemm.h>
+#include <tapegrad/ops/kernels/parallel.h>
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/kernels/unary.h>
 #include <tapegrad/ops/shape_ops.h>
@@ -108,7 +109,63 @@ struct ScanState {
   Tensor dseq;                        // the sequence output's gradient, while a backward runs
   Tensor aside;                       // [B,G]: rows of dz set aside during the dU product
   std::vector<std::uint8_t> written;  // step t's rule left dz_t
+  // A scan large enough for the pool (scan_parallel): U and U^T packed in column shards instead
+  // of packed_u, packed_ut, and the steps' gate math in blocks of `row_block` rows.
+  bool parallel = false;
+  std::int64_t row_block = 0;
+  kernels::ShardedPackedB<float> fwd_sh_f32, bwd_sh_f32;
+  kernels::ShardedPackedB<double> fwd_sh_f64, bwd_sh_f64;
 };
+
+// A scan runs its steps on the pool when a step's product has at least this many multiply-adds
+// (b * u * G) and B is wide enough for two column shards: large_rnn's 64 x 256 x 256 step (2^22)
+// does, the seed workloads' (batch 32, 20 units: at most 32 x 20 x 80) stay on the calling thread
+// on the code they always ran. Chosen from the shape only, so the results are those of any thread
+// count.
+constexpr std::int64_t kScanParallelMacs = std::int64_t{1} << 20;
+// The step's elementwise work (gate math, tanh gradient) on the pool: blocks of at least this many
+// values, at most kMaxRowBlocks of them.
+constexpr std::int64_t kScanBlockValues = std::int64_t{1} << 12;
+constexpr std::int64_t kMaxRowBlocks = 8;
+
+bool scan_parallel(std::int64_t b, std::int64_t units, std::int64_t g) {
+  return b * units * g >= kScanParallelMacs && g >= 2 * kernels::ShardedPackedB<float>::kShardColumns;
+}
+
+std::int64_t scan_row_block(std::int64_t b, std::int64_t units) {
+  return std::max((kScanBlockValues + units - 1) / units, (b + kMaxRowBlocks - 1) / kMaxRowBlocks);
+}
+
+// fn(r0, r1) over the rows of the batch: once over all of them for a serial scan, else over
+// blocks of st.row_block rows on the pool. The blocks come from the shape, so every row is
+// computed by the same kernel call whatever the thread count.
+template <class F>
+void for_rows(const ScanState& st, F&& fn) {
+  if (!st.parallel) {
+    fn(std::int64_t{0}, st.batch);
+    return;
+  }
+  const std::int64_t rb = st.row_block, blocks = (st.batch + rb - 1) / rb;
+  kernels::parallel_for(blocks, 1, [&](std::int64_t s0, std::int64_t s1) {
+    for (std::int64_t s = s0; s < s1; ++s) fn(s * rb, std::min(st.batch, (s + 1) * rb));
+  });
+}
+
+template <class T>
+kernels::ShardedPackedB<T>& fwd_sharded(ScanState& st) {
+  if constexpr (std::is_same_v<T, float>)
+    return st.fwd_sh_f32;
+  else
+    return st.fwd_sh_f64;
+}
+
+template <class T>
+kernels::ShardedPackedB<T>& bwd_sharded(ScanState& st) {
+  if constexpr (std::is_same_v<T, float>)
+    return st.bwd_sh_f32;
+  else
+    return st.bwd_sh_f64;
+}
 
 // The scan states of this thread. One is free when nothing but this list holds it.
 thread_local std::vector<std::shared_ptr<ScanState>> t_scan_states;
@@ -187,17 +244,31 @@ std::int64_t check_scan(const char* op, int gates, const Tensor& xw, std::initia
 // dh_prev (+)= dw_t U^T, plus the sequence's share dY[:, t', :] of h_prev (t' the time of the step
 // before), added as the tiles are written. dw_t [B,G] has rows `steps * G` apart. Returns the
 // buffer, or null when h_prev needs no gradient.
-template <class T>
-T* to_prev(BackwardContext& ctx, const ScanState& st, const ScanStepAttrs& a, const T* dw) {
+// `epilogue(dh_prev, j0, j1)` then runs on columns [j0, j1) of dh_prev (on the thread that wrote
+// them, in a parallel scan).
+template <class T, class F>
+T* to_prev(BackwardContext& ctx, ScanState& st, const ScanStepAttrs& a, const T* dw, F&& epilogue) {
   if (!ctx.needs_grad(1)) return nullptr;
   const std::int64_t units = st.units;
   const std::int64_t prev = st.reverse ? a.t + 1 : a.t - 1;
   // h_prev is the previous step's output except at the first step (h0, in no sequence).
   const T* ds = st.dseq.defined() && !a.first ? st.dseq.data<T>() + prev * units : nullptr;
   auto [dh_prev, first] = ctx.grad_target(1);
-  kernels::gemm_planned(bwd_plan<T>(st), dw, st.steps * st.width, st.packed_ut.data<T>(), first ? T(0) : T(1),
-                        dh_prev.data<T>(), units, ds, st.steps * units);
-  return dh_prev.data<T>();
+  T* out = dh_prev.data<T>();
+  if (st.parallel) {
+    bwd_sharded<T>(st).multiply(dw, st.steps * st.width, first ? T(0) : T(1), out, units, ds, st.steps * units,
+                                [&](std::int64_t j0, std::int64_t j1) { epilogue(out, j0, j1); });
+  } else {
+    kernels::gemm_planned(bwd_plan<T>(st), dw, st.steps * st.width, st.packed_ut.data<T>(), first ? T(0) : T(1), out,
+                          units, ds, st.steps * units);
+    epilogue(out, std::int64_t{0}, units);
+  }
+  return out;
+}
+
+template <class T>
+T* to_prev(BackwardContext& ctx, ScanState& st, const ScanStepAttrs& a, const T* dw) {
+  return to_prev<T>(ctx, st, a, dw, [](T*, std::int64_t, std::int64_t) {});
 }
 
 // The weight, bias and input gradients of every step of the scan, from the dz_t (and dhu_t)
@@ -231,13 +302,14 @@ void scan_reduce(BackwardContext& ctx, ScanState& st, int u_input) {
       zero_step(dw, st.first_t, b, steps, g);
       const std::int64_t k = b * steps - 1;
       if (st.reverse)
-        kernels::gemm(true, false, units, g, k, T(1), seq + units, units, dw, g, T(1), dU, g);
+        kernels::parallel_gemm(true, false, units, g, k, T(1), seq + units, units, dw, g, T(1), dU, g);
       else
-        kernels::gemm(true, false, units, g, k, T(1), seq, units, dw + g, g, T(1), dU, g);
+        kernels::parallel_gemm(true, false, units, g, k, T(1), seq, units, dw + g, g, T(1), dU, g);
       kernels::copy_rows(aside, g, first_rows, row, b, g);
     }
     if (st.h_init.defined())  // h0^T dw at the first step
-      kernels::gemm(true, false, units, g, b, T(1), st.h_init.data<T>(), units, dw + st.first_t * g, row, T(1), dU, g);
+      kernels::parallel_gemm(true, false, units, g, b, T(1), st.h_init.data<T>(), units, dw + st.first_t * g, row, T(1),
+                             dU, g);
   }
   if (ctx.needs_grad(0)) ctx.accumulate(0, std::move(st.dz));  // d xw[:, t, :] = dz_t, as laid out
   std::fill(st.written.begin(), st.written.end(), std::uint8_t{0});
@@ -264,16 +336,26 @@ void scan_step_backward(BackwardContext& ctx) {
       case CellKind::tanh: {
         // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence's share
         // dY[:, t, :]: the next step's rule added it, the sequence rule passed the last step's.
-        kernels::tanh_grad_spread_rows(ctx.grad_output().data<T>(), ctx.saved(0).data<T>(), dz, row, b, units);
+        const T* dh = ctx.grad_output().data<T>();
+        const T* h = ctx.saved(0).data<T>();
+        for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+          kernels::tanh_grad_spread_rows(dh + r0 * units, h + r0 * units, dz + r0 * row, row, r1 - r0, units);
+        });
         to_prev<T>(ctx, st, a, dz);
         break;
       }
       case CellKind::lstm: {
         const Tensor& c_prev = ctx.saved(0);
         T* dc_prev = c_prev.defined() && ctx.needs_grad(2) ? ctx.grad_input(2).data<T>() : nullptr;
-        kernels::lstm_gates_backward(st.gates.data<T>() + a.t * b * 5 * units, data_or_null<T>(c_prev),
-                                     data_or_null<T>(ctx.grad_output(0)), data_or_null<T>(ctx.grad_output(1)), dz,
-                                     dc_prev, b, units, row);
+        const T* gates = st.gates.data<T>() + a.t * b * 5 * units;
+        const T* cp = data_or_null<T>(c_prev);
+        const T* dh = data_or_null<T>(ctx.grad_output(0));
+        const T* dc = data_or_null<T>(ctx.grad_output(1));
+        auto at = [units](auto* p, std::int64_t r) { return p ? p + r * units : p; };
+        for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+          kernels::lstm_gates_backward(gates + r0 * 5 * units, at(cp, r0), at(dh, r0), at(dc, r0), dz + r0 * row,
+                                       at(dc_prev, r0), r1 - r0, units, row);
+        });
         to_prev<T>(ctx, st, a, dz);
         u_input = 3;
         break;
@@ -283,12 +365,16 @@ void scan_step_backward(BackwardContext& ctx) {
         const T* gates = st.gates.data<T>() + a.t * b * 4 * units;
         const T* dh = ctx.grad_output(0).data<T>();
         T* dhu = st.dhu.data<T>() + a.t * g;
-        kernels::gru_gates_backward(gates, data_or_null<T>(h_prev), dh, dz, dhu, static_cast<T*>(nullptr), b, units,
-                                    row);
-        if (T* dh_prev = to_prev<T>(ctx, st, a, dhu))  // and z dh, h_prev's direct share
+        const T* hp = data_or_null<T>(h_prev);
+        for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+          kernels::gru_gates_backward(gates + r0 * 4 * units, hp ? hp + r0 * units : hp, dh + r0 * units, dz + r0 * row,
+                                      dhu + r0 * row, static_cast<T*>(nullptr), r1 - r0, units, row);
+        });
+        to_prev<T>(ctx, st, a, dhu, [&](T* dh_prev, std::int64_t j0, std::int64_t j1) {  // and z dh: h_prev's own
           for (std::int64_t r = 0; r < b; ++r)
-            for (std::int64_t j = 0; j < units; ++j)
+            for (std::int64_t j = j0; j < j1; ++j)
               dh_prev[r * units + j] += dh[r * units + j] * gates[r * 4 * units + j];
+        });
         break;
       }
     }
@@ -342,6 +428,30 @@ class Scan {
     if (recording || spec.sequence) ensure(st.seq, {b, st.steps, n}, dt);
     const std::int64_t gate_cols = cell == CellKind::lstm ? 5 * n : 4 * n;
     if (cell != CellKind::tanh) ensure(st.gates, {recording ? st.steps : 1, b, gate_cols}, dt);
+    st.parallel = scan_parallel(b, n, g);
+    st.row_block = scan_row_block(b, n);
+    if (st.parallel) {
+      dispatch(dt, [&]<class T>() {
+        fwd_sharded<T>(st).pack(false, b, g, n, u.data<T>(), g);
+        if (recording) bwd_sharded<T>(st).pack(true, b, n, g, u.data<T>(), g);
+      });
+    } else {
+      pack_whole(st, u, recording);
+    }
+    outputs_ = spec.outputs ? spec.outputs : spec.sequence && recording ? &t_scan_outputs : nullptr;
+    if (outputs_ == &t_scan_outputs) outputs_->clear();
+    first_output_ = outputs_ ? outputs_->size() : 0;
+  }
+  Scan(const Scan&) = delete;
+  Scan& operator=(const Scan&) = delete;
+  ~Scan() {
+    if (outputs_ == &t_scan_outputs) outputs_->clear();
+  }
+
+  // U packed whole for h_{t-1} U, and U^T for dz_t U^T when recording, with their plans.
+  static void pack_whole(ScanState& st, const Tensor& u, bool recording) {
+    const DType dt = u.dtype();
+    const std::int64_t b = st.batch, g = st.width, n = st.units;
     dispatch(dt, [&]<class T>() {
       ensure(st.packed_u, {kernels::packed_b_size<T>(b, g, n)}, dt);
       kernels::pack_b_for(false, b, g, n, u.data<T>(), g, st.packed_u.data<T>());
@@ -357,14 +467,6 @@ class Scan {
       st.fwd_f64 = kernels::plan_packed_b<double>(b, g, n);
       if (recording) st.bwd_f64 = kernels::plan_packed_b<double>(b, n, g);
     }
-    outputs_ = spec.outputs ? spec.outputs : spec.sequence && recording ? &t_scan_outputs : nullptr;
-    if (outputs_ == &t_scan_outputs) outputs_->clear();
-    first_output_ = outputs_ ? outputs_->size() : 0;
-  }
-  Scan(const Scan&) = delete;
-  Scan& operator=(const Scan&) = delete;
-  ~Scan() {
-    if (outputs_ == &t_scan_outputs) outputs_->clear();
   }
 
   ScanState& state() { return *state_; }
@@ -430,14 +532,31 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
     dispatch(xw.dtype(), [&]<class T>() {
       const T* src = xw.data<T>() + t * units;  // xw[:, t, :], rows `row` apart
       T* out = next.data<T>();
+      T* seq = spread ? st.seq.data<T>() + t * units : nullptr;  // seq[:, t, :]
+      if (st.parallel && h.defined()) {                          // the same, each column shard's tanh by its thread
+        fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), out, units, src, row,
+                                    [&](std::int64_t j0, std::int64_t j1) {
+                                      for (std::int64_t r = 0; r < b; ++r) {
+                                        T* z = out + r * units + j0;
+                                        if (seq)
+                                          kernels::tanh_forward_spread(z, z, seq + r * row + j0, row, 1, j1 - j0);
+                                        else
+                                          kernels::tanh_forward(z, z, j1 - j0);
+                                      }
+                                    });
+        return;
+      }
       if (h.defined())  // z = h_prev U + xw_t, xw_t added as the tiles are written
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src, row);
       else
         kernels::copy_rows(src, row, out, units, b, units);
-      if (spread)  // and seq[:, t, :]
-        kernels::tanh_forward_spread(out, out, st.seq.data<T>() + t * units, row, b, units);
-      else
-        kernels::tanh_forward(out, out, next.numel());
+      for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+        T* z = out + r0 * units;
+        if (seq)  // and seq[:, t, :]
+          kernels::tanh_forward_spread(z, z, seq + r0 * row, row, r1 - r0, units);
+        else
+          kernels::tanh_forward(z, z, (r1 - r0) * units);
+      });
     });
     NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h, &u}, next);
     if (node) node.save(next);
@@ -461,13 +580,22 @@ LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, c
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 5 * units;
       const T* src = xw.data<T>() + t * g;
-      if (h.defined())  // z[B,4u] = h_prev U + xw_t
+      if (h.defined() && st.parallel)  // z[B,4u] = h_prev U + xw_t
+        fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 5 * units, src, row);
+      else if (h.defined())
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), gates, 5 * units, src,
                               row);
       else
         kernels::copy_rows(src, row, gates, 5 * units, b, g);
-      kernels::lstm_gates_forward(gates, data_or_null<T>(c), next_c.data<T>(), next_h.data<T>(), b, units);
-      if (keep_seq) kernels::copy_rows(next_h.data<T>(), units, st.seq.data<T>() + t * units, steps * units, b, units);
+      const T* cp = data_or_null<T>(c);
+      T* hn = next_h.data<T>();
+      T* cn = next_c.data<T>();
+      T* seq = keep_seq ? st.seq.data<T>() + t * units : nullptr;
+      for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+        kernels::lstm_gates_forward(gates + r0 * 5 * units, cp ? cp + r0 * units : cp, cn + r0 * units, hn + r0 * units,
+                                    r1 - r0, units);
+        if (seq) kernels::copy_rows(hn + r0 * units, units, seq + r0 * steps * units, steps * units, r1 - r0, units);
+      });
     });
     const Tensor* inputs[] = {&xw, &h, &c, &u};
     Tensor* outputs[] = {&next_h, &next_c};
@@ -501,13 +629,22 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 4 * units;
       const T* b_rec = bias.data<T>() + g;
-      if (h.defined())  // hu[B,3u] = h_prev U + bias[1]
+      if (h.defined() && st.parallel)  // hu[B,3u] = h_prev U + bias[1]
+        fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 4 * units, b_rec, 0);
+      else if (h.defined())
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), gates, 4 * units, b_rec,
                               0);
       else
         for (std::int64_t r = 0; r < b; ++r) std::copy_n(b_rec, g, gates + r * 4 * units);
-      kernels::gru_gates_forward(xw.data<T>() + t * g, row, gates, data_or_null<T>(h), next.data<T>(), b, units);
-      if (keep_seq) kernels::copy_rows(next.data<T>(), units, st.seq.data<T>() + t * units, steps * units, b, units);
+      const T* x = xw.data<T>() + t * g;
+      const T* hp = data_or_null<T>(h);
+      T* hn = next.data<T>();
+      T* seq = keep_seq ? st.seq.data<T>() + t * units : nullptr;
+      for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
+        kernels::gru_gates_forward(x + r0 * row, row, gates + r0 * 4 * units, hp ? hp + r0 * units : hp,
+                                   hn + r0 * units, r1 - r0, units);
+        if (seq) kernels::copy_rows(hn + r0 * units, units, seq + r0 * steps * units, steps * units, r1 - r0, units);
+      });
     });
     NodeRef node = record("gru_step", scan_step_backward, {&xw, &h, &u, &bias}, next);
     if (node) node.save(h);
