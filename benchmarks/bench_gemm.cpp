@@ -8,14 +8,20 @@
 // BM_MatmulF64, BM_BlasDgemm  the plain form in double precision
 //
 // The GFLOP/s counter counts 2*M*N*K flops per call.
+//
+// The kernels run on the path chosen at run time (ops/isa.h), reported as kernel_isa in the
+// context; force one with the environment, e.g. TAPEGRAD_ISA=v3 tapegrad_bench
+// --benchmark_filter=BM_Matmul/ (docs/performance.md, "Kernels chosen at run time").
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <tapegrad/ops/isa.h>
 #include <tapegrad/ops/kernels/gemm.h>
 
 #ifdef TAPEGRAD_HAVE_OPENBLAS
@@ -23,6 +29,11 @@
 #endif
 
 namespace {
+
+const bool kIsaInContext = [] {
+  benchmark::AddCustomContext("kernel_isa", std::string(tg::kernel_isa()));
+  return true;
+}();
 
 template <class T>
 struct Operands {

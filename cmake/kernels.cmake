@@ -41,6 +41,13 @@ endif()
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   list(APPEND TAPEGRAD_KERNEL_FLAGS_v4 -fno-tree-slp-vectorize)
 endif()
+# A native build (TAPEGRAD_NATIVE) tunes every copy for the building CPU too; the instruction
+# sets stay per path, so it still runs anywhere a path runs.
+if(TAPEGRAD_NATIVE)
+  foreach(isa v2 v3 v4)
+    list(APPEND TAPEGRAD_KERNEL_FLAGS_${isa} -mtune=native)
+  endforeach()
+endif()
 
 # tapegrad_add_kernel_objects(<out-var> <suffix> [PIC]): one OBJECT library per path
 # (tapegrad_kernels_<path><suffix>); <out-var> gets their $<TARGET_OBJECTS:...>.

@@ -12,7 +12,10 @@ std::string_view kernel_isa() { return kernels::isa_name(kernels::active_isa());
 void set_kernel_isa(std::string_view name) {
   const kernels::IsaRequest r = kernels::isa_from_name(name);
   if (!r.ok) throw ValueError(fmt::format("set_kernel_isa: {}", r.error));
-  kernels::set_active_isa(r.isa);
+  if (r.automatic)
+    kernels::set_active_default();
+  else
+    kernels::set_active_isa(r.isa);
 }
 
 std::vector<std::string_view> kernel_isas_available() {

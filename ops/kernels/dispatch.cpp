@@ -38,8 +38,7 @@ namespace {
 
 const detail::KernelTable* table_of(Isa isa) {
   switch (isa) {
-    case Isa::v2:
-      return &v2::table;
+    case Isa::v2: return &v2::table;
     case Isa::v3:
 #if defined(TAPEGRAD_KERNELS_V3)
       return &v3::table;
@@ -58,7 +57,7 @@ const detail::KernelTable* table_of(Isa isa) {
 
 struct CpuInfo {
   unsigned runs = 1u << static_cast<unsigned>(Isa::v2);  // a bit per Isa
-  bool zen4 = false;                                      // AMD family 19h with AVX-512
+  bool zen4 = false;                                     // AMD family 19h with AVX-512
 };
 
 #if TG_X86
@@ -89,8 +88,8 @@ CpuInfo read_cpu() {
   const std::uint64_t xcr = osxsave ? xcr0() : 0;
   const bool ymm_saved = (xcr & 0x6u) == 0x6u;
   const bool v3 = ymm_saved && bit(ecx1, 28) /*AVX*/ && bit(ebx7, 5) /*AVX2*/ && bit(ebx7, 3) /*BMI1*/ &&
-                  bit(ebx7, 8) /*BMI2*/ && bit(ecx1, 29) /*F16C*/ && bit(ecx1, 12) /*FMA*/ &&
-                  bit(ecx81, 5) /*LZCNT*/ && bit(ecx1, 22) /*MOVBE*/;
+                  bit(ebx7, 8) /*BMI2*/ && bit(ecx1, 29) /*F16C*/ && bit(ecx1, 12) /*FMA*/ && bit(ecx81, 5) /*LZCNT*/ &&
+                  bit(ecx1, 22) /*MOVBE*/;
   // x86-64-v4: AVX512F, BW, CD, DQ, VL, and the opmask and ZMM state saved (XCR0 bits 5-7).
   const bool zmm_saved = (xcr & 0xe6u) == 0xe6u;
   const bool v4 = v3 && zmm_saved && bit(ebx7, 16) /*F*/ && bit(ebx7, 30) /*BW*/ && bit(ebx7, 28) /*CD*/ &&
@@ -139,6 +138,34 @@ Isa best_of(unsigned runs, bool zen4) {
   return best;
 }
 
+// The default on a v4 CPU: v4's kernels, but gemm(float) on thin shapes through v3's, which are
+// 20-30 % faster there on this project's Xeon (docs/performance.md, "Kernels chosen at run time").
+#if defined(TAPEGRAD_KERNELS_V3) && defined(TAPEGRAD_KERNELS_V4)
+void gemm_v4_thin_v3(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+                     std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc,
+                     const float* bias, std::int64_t ld_bias) {
+  (thin_product(m, n, k) ? v3::table : v4::table)
+      .f32.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
+}
+const detail::KernelTable* v4_default_table() {
+  static const detail::KernelTable t = [] {
+    detail::KernelTable copy = v4::table;
+    copy.f32.gemm = &gemm_v4_thin_v3;
+    return copy;
+  }();
+  return &t;
+}
+#endif
+
+// The table of the default path.
+const detail::KernelTable* default_table() {
+  const Isa best = best_isa();
+#if defined(TAPEGRAD_KERNELS_V3) && defined(TAPEGRAD_KERNELS_V4)
+  if (best == Isa::v4) return v4_default_table();
+#endif
+  return table_of(best);
+}
+
 std::mutex& select_mutex() {
   static std::mutex m;
   return m;
@@ -148,12 +175,9 @@ std::mutex& select_mutex() {
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::v2:
-      return "v2";
-    case Isa::v3:
-      return "v3";
-    case Isa::v4:
-      return "v4";
+    case Isa::v2: return "v2";
+    case Isa::v3: return "v3";
+    case Isa::v4: return "v4";
   }
   return "?";
 }
@@ -169,6 +193,7 @@ IsaRequest isa_from_name(std::string_view name, unsigned runs) {
   const std::string n = lower(name);
   if (n.empty() || n == "auto") {
     r.ok = true;
+    r.automatic = true;
     r.isa = best_of(runs, cpu().zen4);
     return r;
   }
@@ -208,6 +233,19 @@ void set_active_isa(Isa isa) {
   detail::g_active.store(t, std::memory_order_release);
 }
 
+void set_active_default() {
+  const std::lock_guard<std::mutex> lock(select_mutex());
+  detail::g_active.store(default_table(), std::memory_order_release);
+}
+
+bool uses_thin_v3() {
+#if defined(TAPEGRAD_KERNELS_V3) && defined(TAPEGRAD_KERNELS_V4)
+  return &detail::active() == v4_default_table();
+#else
+  return false;
+#endif
+}
+
 namespace detail {
 
 constinit std::atomic<const KernelTable*> g_active{nullptr};
@@ -215,16 +253,15 @@ constinit std::atomic<const KernelTable*> g_active{nullptr};
 const KernelTable& init_active() {
   const std::lock_guard<std::mutex> lock(select_mutex());
   if (const KernelTable* t = g_active.load(std::memory_order_acquire)) return *t;
-  Isa isa = best_isa();
+  const KernelTable* t = default_table();
   if (const char* env = std::getenv("TAPEGRAD_ISA"); env != nullptr && *env != '\0') {
     const IsaRequest r = isa_from_name(env);
-    if (r.ok)
-      isa = r.isa;
-    else
+    if (r.ok && !r.automatic)
+      t = table_of(r.isa);
+    else if (!r.ok)
       std::fprintf(stderr, "tapegrad: TAPEGRAD_ISA=%s ignored: %s; using %s\n", env, r.error.c_str(),
-                   std::string(isa_name(isa)).c_str());
+                   std::string(isa_name(t->isa)).c_str());
   }
-  const KernelTable* t = table_of(isa);
   g_active.store(t, std::memory_order_release);
   return *t;
 }

@@ -42,18 +42,31 @@ bool isa_compiled(Isa isa);
 /// YMM / ZMM and mask registers saved by the OS (XCR0 through XGETBV).
 bool isa_runs(Isa isa);
 /// The path taken by default: the widest one compiled that runs, except on AMD Zen 4 (family
-/// 19h with AVX-512, 256-bit datapaths), where v3 is taken (measurements in docs/performance.md).
+/// 19h with AVX-512, 256-bit datapaths), where v3 is taken. Where it is v4 (and v3 is compiled),
+/// the default also sends the thin float products (gemm with M, N or K equal to 1, but not
+/// M = N = 1) to v3's kernels: uses_thin_v3(). Measurements: docs/performance.md, "Kernels chosen
+/// at run time".
 Isa best_isa();
+/// Whether gemm(float) of this shape goes to v3 on the default v4 path (the rule above).
+constexpr bool thin_product(std::int64_t m, std::int64_t n, std::int64_t k) {
+  return (m == 1 || n == 1 || k == 1) && !(m == 1 && n == 1);
+}
 /// The path the kernels run now.
 Isa active_isa();
-/// Makes `isa` the active path. Precondition: isa_compiled(isa) && isa_runs(isa). Packed B
-/// buffers (gemm.h) belong to the path that packed them: switch while no kernel runs.
+/// Makes `isa` the active path, exactly its kernels (forced: TAPEGRAD_ISA, set_kernel_isa).
+/// Precondition: isa_compiled(isa) && isa_runs(isa). Packed B buffers (gemm.h) belong to the
+/// path that packed them: switch while no kernel runs.
 void set_active_isa(Isa isa);
+/// Makes the default the active path: best_isa(), with the thin products on v3 where that is v4.
+void set_active_default();
+/// Whether the active path sends thin float products to v3 (the default on a v4 CPU).
+bool uses_thin_v3();
 
 /// A path named by a user (TAPEGRAD_ISA, tg::set_kernel_isa): "v2", "v3", "v4", also
 /// "x86-64-v2/v3/v4", "baseline", "avx2", "avx512", any case; "auto" or "" is best_isa().
 struct IsaRequest {
   bool ok = false;
+  bool automatic = false;  ///< "auto": the default, set_active_default()
   Isa isa = Isa::v2;
   std::string error;  ///< why not, when !ok: the name is unknown, not compiled, or cannot run
 };
@@ -67,8 +80,8 @@ namespace detail {
 /// One element type's kernels of one path.
 template <class T>
 struct TypedKernels {
-  void (*gemm)(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*,
-               std::int64_t, T, T*, std::int64_t, const T*, std::int64_t);
+  void (*gemm)(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*, std::int64_t,
+               T, T*, std::int64_t, const T*, std::int64_t);
   std::int64_t (*packed_b_size)(std::int64_t, std::int64_t, std::int64_t);
   void (*pack_b_for)(bool, std::int64_t, std::int64_t, std::int64_t, const T*, std::int64_t, T*);
   void (*gemm_packed_b)(bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*, T, T*,

@@ -11,8 +11,8 @@
 namespace tg::kernels::TAPEGRAD_KERNEL_NS {
 
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc,
-          const float* bias, std::int64_t ld_bias);
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc, const float* bias,
+          std::int64_t ld_bias);
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc,
           const double* bias, std::int64_t ld_bias);
