@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/ops/kernels/denormal.h>
 #include <tapegrad/ops/kernels/dispatch.h>
 
 namespace tg {
@@ -26,5 +27,12 @@ std::vector<std::string_view> kernel_isas_available() {
   }
   return out;
 }
+
+bool set_flush_denormal(bool on) {
+  if (!TAPEGRAD_HAS_MXCSR) return false;
+  return kernels::detail::g_flush_denormal.exchange(on);
+}
+
+bool flush_denormal() { return TAPEGRAD_HAS_MXCSR && kernels::detail::g_flush_denormal.load(); }
 
 }  // namespace tg

@@ -37,4 +37,15 @@ void set_kernel_isa(std::string_view name);
 /// The paths this build holds and this CPU runs, narrowest first ("v2" always).
 std::vector<std::string_view> kernel_isas_available();
 
+/// Whether the kernels flush subnormal floats to zero (the MXCSR's FTZ and DAZ) while they run a
+/// product of at least 65536 multiply-adds: on by default, as in TensorFlow's CPU runtime, since
+/// an operation on a subnormal operand takes a microcode assist (SimpleRNN(512) trained 10x
+/// slower once its gradients reached them). The caller's floating-point mode is put back after
+/// each product. Results change only where a value below the smallest normal number (1.2e-38
+/// in float, 2.2e-308 in double) would have been read or written. Returns the previous setting;
+/// without an MXCSR (not x86-64) it does nothing and returns false.
+bool set_flush_denormal(bool on);
+/// The setting set_flush_denormal last made (true at start on x86-64).
+bool flush_denormal();
+
 }  // namespace tg

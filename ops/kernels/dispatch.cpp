@@ -1,6 +1,7 @@
 // Run-time choice of the kernels' instruction-set path (dispatch.h). Compiled once, for the
 // library's baseline, like everything outside the *_isa files.
 #include <tapegrad/ops/kernels/dispatch.h>
+#include <tapegrad/ops/kernels/denormal.h>
 #include <tapegrad/ops/kernels/gemm.h>
 
 #include <array>
@@ -272,12 +273,18 @@ const KernelTable& init_active() {
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc, const float* bias,
           std::int64_t ld_bias) {
+  if (m * n * k < kFlushMinMacs)
+    return detail::active().f32.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
+  const FlushDenormalScope flush;
   detail::active().f32.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
 }
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc,
           const double* bias, std::int64_t ld_bias) {
+  if (m * n * k < kFlushMinMacs)
+    return detail::active().f64.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
+  const FlushDenormalScope flush;
   detail::active().f64.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
 }
 
@@ -298,8 +305,26 @@ template void pack_b_for<double>(bool, std::int64_t, std::int64_t, std::int64_t,
 template <class T>
 void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
                    const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias, std::int64_t ld_bias) {
+  if (m * n * k < kFlushMinMacs)
+    return detail::active_of<T>().gemm_packed_b(trans_a, m, n, k, alpha, a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+  const FlushDenormalScope flush;
   detail::active_of<T>().gemm_packed_b(trans_a, m, n, k, alpha, a, lda, packed_b, beta, c, ldc, bias, ld_bias);
 }
+
+namespace detail {
+constinit std::atomic<bool> g_flush_denormal{true};
+
+template <class T>
+void gemm_planned_flushed(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
+                          std::int64_t ldc, const T* bias, std::int64_t ld_bias) {
+  const FlushDenormalScope flush;
+  gemm_planned_here(plan, a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+}
+template void gemm_planned_flushed<float>(const PackedPlan<float>&, const float*, std::int64_t, const float*, float,
+                                          float*, std::int64_t, const float*, std::int64_t);
+template void gemm_planned_flushed<double>(const PackedPlan<double>&, const double*, std::int64_t, const double*,
+                                           double, double*, std::int64_t, const double*, std::int64_t);
+}  // namespace detail
 template void gemm_packed_b<float>(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t,
                                    const float*, float, float*, std::int64_t, const float*, std::int64_t);
 template void gemm_packed_b<double>(bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, std::int64_t,

@@ -86,11 +86,37 @@ struct PackedPlan {
 template <class T>
 PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k);
 
+/// Products of at least this many multiply-adds run with subnormal floats flushed to zero
+/// (ops/kernels/denormal.h); smaller ones run in the caller's floating-point mode.
+inline constexpr std::int64_t kFlushMinMacs = std::int64_t{1} << 16;
+
+namespace detail {
+template <class T>
+void gemm_planned_here(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
+                       std::int64_t ldc, const T* bias, std::int64_t ld_bias);
+/// gemm_planned_here inside a FlushDenormalScope (defined with the dispatch, built once).
+template <class T>
+void gemm_planned_flushed(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
+                          std::int64_t ldc, const T* bias, std::int64_t ld_bias);
+}  // namespace detail
+
 /// gemm_packed_b(false, m, n, k, 1, a, lda, packed_b, beta, c, ldc, bias, ld_bias) for the
 /// plan's m, n and k, with the same results.
 template <class T>
 void gemm_planned(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
                   std::int64_t ldc, const T* bias = nullptr, std::int64_t ld_bias = 0) {
+  if (plan.m * plan.n * plan.k >= kFlushMinMacs) {  // large: with subnormals flushed (denormal.h)
+    detail::gemm_planned_flushed(plan, a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+    return;
+  }
+  detail::gemm_planned_here(plan, a, lda, packed_b, beta, c, ldc, bias, ld_bias);
+}
+
+namespace detail {
+/// gemm_planned's work, on the calling thread's floating-point mode.
+template <class T>
+void gemm_planned_here(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const T* packed_b, T beta, T* c,
+                       std::int64_t ldc, const T* bias, std::int64_t ld_bias) {
   if (!plan.direct) {
     plan.packed(false, plan.m, plan.n, plan.k, T(1), a, lda, packed_b, beta, c, ldc, bias, ld_bias);
     return;
@@ -104,5 +130,6 @@ void gemm_planned(const PackedPlan<T>& plan, const T* a, std::int64_t lda, const
               bias ? bias + ir * ld_bias : nullptr, ld_bias);
   }
 }
+}  // namespace detail
 
 }  // namespace tg::kernels
