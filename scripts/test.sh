@@ -17,19 +17,20 @@ bash scripts/build.sh build-asan -DTAPEGRAD_WERROR=ON -DTAPEGRAD_SANITIZE=ON -DT
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
 
-echo "== ThreadSanitizer build and the threads suite"
-# Only the threads suite's binary: the library and tests/core/threads_test.cpp.
+echo "== ThreadSanitizer build and the threads suites"
+# Only the threads suites' binary: the library, the thread model's tests, the pool's and the
+# parallel scans' (tests/CMakeLists.txt, tapegrad_thread_tests).
 cmake -S "$root" -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_WERROR=ON -DTAPEGRAD_TSAN=ON \
   -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_BENCHMARKS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF \
   -DTAPEGRAD_BUILD_SHARED=OFF >/dev/null
 ninja -C build-tsan tapegrad_thread_tests
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/tapegrad_thread_tests --gtest_filter='Threads*'
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/tapegrad_thread_tests --gtest_filter='Threads*:Parallel*:*ScanParallel*'
 
 echo "== The kernels' tests with each path forced that this CPU runs (TAPEGRAD_ISA)"
 # The runs above take the default path (ops/isa.h); the kernels' suites and the ops on them run
 # here once per path, on the Release build's runner.
-kernel_suites='Gemm.*:Rows.*:FastMath.*:KernelIsa*:Matmul.*:Linear.*:LayerNorm.*:Unary.*:RnnTanhScan.*'
-kernel_suites+=':LstmStep.*:GruStep.*:GatedSteps.*:Conv1d.*'
+kernel_suites='Gemm.*:Rows.*:FastMath.*:KernelIsa*:Matmul.*:Linear.*:LayerNorm.*:Unary.*:RnnScans.*:*ScanEqualsSteps.*'
+kernel_suites+=':*ScanParallel.*:LstmStep.*:GruStep.*:GatedSteps.*:Conv1d.*:Denormal.*:Parallel.*'
 paths=v2
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
 has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
