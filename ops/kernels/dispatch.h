@@ -103,8 +103,7 @@ struct TypedKernels {
   void (*sigmoid_grad_inplace)(const T*, T*, std::int64_t);
   // gated.h
   void (*lstm_gates_forward)(T*, const T*, T*, T*, std::int64_t, std::int64_t);
-  void (*lstm_gates_backward)(const T*, const T*, const T*, const T*, T*, T*, std::int64_t, std::int64_t,
-                              std::int64_t);
+  void (*lstm_gates_backward)(const T*, const T*, const T*, const T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);
   void (*gru_gates_forward)(const T*, std::int64_t, T*, const T*, T*, std::int64_t, std::int64_t);
   void (*gru_gates_backward)(const T*, const T*, const T*, T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);
   // conv.h

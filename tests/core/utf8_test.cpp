@@ -26,8 +26,8 @@ TEST(Utf8, IllFormedSequencesHaveNoLength) {
   EXPECT_EQ(tg::utf8_sequence_length("\xf0\x8f\xbf\xbf", 0), 0u);  // overlong, four bytes
   EXPECT_EQ(tg::utf8_sequence_length("\xf4\x90\x80\x80", 0), 0u);  // past U+10FFFF
   EXPECT_EQ(tg::utf8_sequence_length("\xf5\x80\x80\x80", 0), 0u);
-  EXPECT_EQ(tg::utf8_sequence_length("\xe2\x82", 0), 0u);          // cut short by the end
-  EXPECT_EQ(tg::utf8_sequence_length("\xe2\x28\xac", 0), 0u);      // a non-continuation inside
+  EXPECT_EQ(tg::utf8_sequence_length("\xe2\x82", 0), 0u);      // cut short by the end
+  EXPECT_EQ(tg::utf8_sequence_length("\xe2\x28\xac", 0), 0u);  // a non-continuation inside
 }
 
 TEST(Utf8, ValidWholeStrings) {
