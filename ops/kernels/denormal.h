@@ -6,8 +6,9 @@
 /// (`tapegrad_train_bench --workload xlarge_rnn`) ran its epoch in 57.9 s with them and 5.5 s
 /// flushed, the same loss to six digits (docs/performance.md, "Subnormal floats").
 ///
-/// The scope sets the bits only for its own duration and puts the caller's MXCSR back, so a
-/// user's own floating-point code never sees a changed mode. Setting and restoring costs two
+/// The scope sets the bits only for its own duration and puts the caller's mode back (the
+/// exception flags the product raised stay raised), so a user's own floating-point code never
+/// sees a changed mode. Setting and restoring costs two
 /// register writes; the GEMM entry points open a scope only for products of at least
 /// kFlushMinMacs multiply-adds (gemm.h), so small products (a seed workload's step) pay nothing.
 /// Results differ from unflushed ones only where a value below the smallest normal float
@@ -44,7 +45,7 @@ class FlushDenormalScope {
   }
   ~FlushDenormalScope() {
 #if TAPEGRAD_HAS_MXCSR
-    if (changed_) _mm_setcsr(saved_);
+    if (changed_) _mm_setcsr(saved_ | (_mm_getcsr() & kFlags));  // the caller's mode, the flags raised kept
 #endif
   }
   FlushDenormalScope(const FlushDenormalScope&) = delete;
@@ -52,6 +53,7 @@ class FlushDenormalScope {
 
  private:
   static constexpr unsigned kBits = 0x8040;  // FTZ (bit 15) and DAZ (bit 6)
+  static constexpr unsigned kFlags = 0x3f;   // the sticky exception flags (bits 0-5)
   unsigned saved_ = 0;
   bool changed_ = false;
 };
