@@ -28,12 +28,12 @@ def check(ok, what):
         print(f"FAIL: {what}", file=sys.stderr)
 
 
-def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+def run(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
-def json_line(cmd):
-    r = run(cmd)
+def json_line(cmd, env=None):
+    r = run(cmd, env)
     check(r.returncode == 0, f"{cmd} exits 0 (got {r.returncode}: {r.stderr.strip()})")
     lines = r.stdout.strip().splitlines()
     check(len(lines) == 1, f"{cmd} prints one line (got {len(lines)})")
@@ -68,8 +68,10 @@ def test_train_bench(bench):
         check(row["workload"] == "deep_rnn" and row["sequences"] == 40 and row["batches"] == 2 and row["threads"] == 1,
               f"training row as asked: {row}")
         check(row["seconds"] > 0 and row["rss_mb"] > 0, f"training times and memory: {row}")
-    row = json_line([bench, "--workload", "xlarge_rnn", "--sequences", "2", "--steps", "2", "--batch", "2"])
-    check(row.get("hidden") == 512 and row.get("threads") == 0, f"xlarge_rnn: hidden 512, threads 0 (not given): {row}")
+    # Without --threads the library's default: here TAPEGRAD_NUM_THREADS, and the row gives the count used.
+    env = dict(os.environ, TAPEGRAD_NUM_THREADS="3")
+    row = json_line([bench, "--workload", "xlarge_rnn", "--sequences", "2", "--steps", "2", "--batch", "2"], env)
+    check(row.get("hidden") == 512 and row.get("threads") == 3, f"xlarge_rnn: hidden 512, threads 3 (from the environment): {row}")
     check_latency(json_line([bench, "--workload", "latency", "--calls", "7", "--warmup-calls", "1", "--threads", "1"]),
                   "tapegrad", 7, 1)
     for flag, value in (("--threads", "0"), ("--threads", "abc"), ("--threads", "-1"), ("--threads", "2x"),

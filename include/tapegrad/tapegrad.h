@@ -28,6 +28,7 @@
 #include <tapegrad/ops/norm.h>
 #include <tapegrad/ops/gated.h>
 #include <tapegrad/ops/parallel.h>
+#include <tapegrad/ops/isa.h>
 #include <tapegrad/data/csv.h>
 #include <tapegrad/data/series.h>
 #include <tapegrad/data/splits.h>
