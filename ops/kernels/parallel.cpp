@@ -80,6 +80,7 @@ DefaultThreads default_threads(const char* tapegrad_env, const char* omp_env, in
 namespace detail {
 std::atomic<int> g_threads{0};
 thread_local bool t_in_region = false;
+bool in_region() noexcept { return t_in_region; }
 }  // namespace detail
 
 namespace {

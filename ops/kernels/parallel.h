@@ -65,8 +65,10 @@ namespace detail {
 /// 0 until the pool is sized: the first num_threads() reads the environment.
 extern std::atomic<int> g_threads;
 int init_threads();
-/// True on a pool worker, and on a caller while it runs a region.
-extern thread_local bool t_in_region;
+/// True on a pool worker, and on a caller while it runs a region. Out of line: an extern
+/// thread_local read inline in other files goes through GCC's TLS wrapper, which
+/// UndefinedBehaviorSanitizer flagged as a null load on pool workers.
+bool in_region() noexcept;
 
 /// fn(begin, end), type-erased without allocation.
 struct RangeFn {
@@ -94,7 +96,7 @@ std::uint64_t regions_forked();
 
 /// True on a pool worker, and on a caller while it runs a region: a region entered here runs
 /// serially.
-inline bool in_parallel_region() { return detail::t_in_region; }
+inline bool in_parallel_region() { return detail::in_region(); }
 
 /// Runs fn(begin, end) over a partition of [0, n) into at most num_threads() contiguous ranges of
 /// at least `grain` indices each, the caller taking one; returns when all have run. With one
@@ -105,7 +107,7 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const std::int64_t most = n / grain;
-  if (most < 2 || detail::t_in_region) {
+  if (most < 2 || detail::in_region()) {
     fn(std::int64_t{0}, n);
     return;
   }
