@@ -20,8 +20,10 @@
 /// - Determinism: `parallel_for` hands each index to exactly one call of fn; which thread runs
 ///   it does not matter to callers whose output element depends only on its inputs (elementwise
 ///   maps). parallel_gemm and ShardedPackedB split C into blocks chosen from the shape alone,
-///   never from the thread count, so their results are the same at every thread count (and,
-///   with A not transposed, the same bits as one kernels::gemm call: tests/ops/parallel_test.cpp).
+///   never from the thread count, so their results are the same at every thread count from two
+///   (and, on the v4 kernels with A not transposed, the same bits as one kernels::gemm call; the
+///   v2 and v3 kernels choose tiles from a block's sizes and may differ from the whole in the last
+///   bits: tests/ops/parallel_test.cpp).
 ///   Reductions are not split here.
 /// Design and figures: docs/performance.md, section "Intra-op parallelism".
 
