@@ -10,6 +10,7 @@
 #include <tapegrad/ops/kernels/gemm.h>
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/matmul.h>
+#include <tapegrad/ops/rnn.h>
 #include <tapegrad/ops/shape_ops.h>
 #include <tapegrad/ops/unary.h>
 
@@ -24,26 +25,9 @@ struct StepAttrs {
 // every operand against them. `states` are the previous states ([B, u] each, undefined allowed).
 std::int64_t check_step(const char* op, int gates, const Tensor& xw, std::int64_t t,
                         std::initializer_list<const Tensor*> states, const Tensor& u) {
-  if (xw.rank() != 3)
-    throw ShapeError(fmt::format("{}: projected inputs {} must be [batch, time, {} * units]", op, xw.shape(), gates));
-  if (u.rank() != 2 || u.size(1) != gates * u.size(0))
-    throw ShapeError(fmt::format("{}: recurrent kernel {} must be [units, {} * units]", op, u.shape(), gates));
-  const std::int64_t b = xw.size(0), steps = xw.size(1), units = u.size(0);
-  if (xw.size(2) != gates * units)
-    throw ShapeError(fmt::format("{}: projected inputs {} for recurrent kernel {}: expected last dimension {}", op,
-                                 xw.shape(), u.shape(), gates * units));
-  if (t < 0 || t >= steps) throw ValueError(fmt::format("{}: step {} out of range for {} time steps", op, t, steps));
-  if (u.dtype() != xw.dtype())
-    throw DTypeError(fmt::format("{}: projected inputs are {} and the recurrent kernel {}; expected one dtype", op,
-                                 dtype_name(xw.dtype()), dtype_name(u.dtype())));
-  for (const Tensor* s : states) {
-    if (!s->defined()) continue;
-    if (s->rank() != 2 || s->size(0) != b || s->size(1) != units)
-      throw ShapeError(fmt::format("{}: previous state {}, expected [{},{}]", op, s->shape(), b, units));
-    if (s->dtype() != xw.dtype())
-      throw DTypeError(fmt::format("{}: previous state is {}, the projected inputs {}; expected one dtype", op,
-                                   dtype_name(s->dtype()), dtype_name(xw.dtype())));
-  }
+  const std::int64_t units = detail::check_recurrent_operands(op, gates, xw, states, u, "previous");
+  if (t < 0 || t >= xw.size(1))
+    throw ValueError(fmt::format("{}: step {} out of range for {} time steps", op, t, xw.size(1)));
   return units;
 }
 

@@ -218,26 +218,8 @@ void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::
 // The units of a scan of `op` over xw [B, T, gates * u], after checking every operand.
 std::int64_t check_scan(const char* op, int gates, const Tensor& xw, std::initializer_list<const Tensor*> states,
                         const Tensor& u) {
-  if (xw.rank() != 3)
-    throw ShapeError(fmt::format("{}: projected inputs {} must be [batch, time, {} * units]", op, xw.shape(), gates));
-  if (u.rank() != 2 || u.size(1) != gates * u.size(0))
-    throw ShapeError(fmt::format("{}: recurrent kernel {} must be [units, {} * units]", op, u.shape(), gates));
-  const std::int64_t b = xw.size(0), units = u.size(0);
-  if (xw.size(2) != gates * units)
-    throw ShapeError(fmt::format("{}: projected inputs {} for recurrent kernel {}: expected last dimension {}", op,
-                                 xw.shape(), u.shape(), gates * units));
+  const std::int64_t units = detail::check_recurrent_operands(op, gates, xw, states, u, "initial");
   if (xw.size(1) == 0) throw ValueError(fmt::format("{}: projected inputs {} have no time steps", op, xw.shape()));
-  if (u.dtype() != xw.dtype())
-    throw DTypeError(fmt::format("{}: projected inputs are {} and the recurrent kernel {}; expected one dtype", op,
-                                 dtype_name(xw.dtype()), dtype_name(u.dtype())));
-  for (const Tensor* s : states) {
-    if (!s->defined()) continue;
-    if (s->rank() != 2 || s->size(0) != b || s->size(1) != units)
-      throw ShapeError(fmt::format("{}: initial state {}, expected [{},{}]", op, s->shape(), b, units));
-    if (s->dtype() != xw.dtype())
-      throw DTypeError(fmt::format("{}: initial state is {}, the projected inputs {}; expected one dtype", op,
-                                   dtype_name(s->dtype()), dtype_name(xw.dtype())));
-  }
   return units;
 }
 
@@ -654,6 +636,31 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
   }
   Tensor sequence = scan.finish();
   return {h, sequence};
+}
+
+std::int64_t detail::check_recurrent_operands(const char* op, int gates, const Tensor& xw,
+                                              std::initializer_list<const Tensor*> states, const Tensor& u,
+                                              const char* state_word) {
+  if (xw.rank() != 3)
+    throw ShapeError(fmt::format("{}: projected inputs {} must be [batch, time, {} * units]", op, xw.shape(), gates));
+  if (u.rank() != 2 || u.size(1) != gates * u.size(0))
+    throw ShapeError(fmt::format("{}: recurrent kernel {} must be [units, {} * units]", op, u.shape(), gates));
+  const std::int64_t b = xw.size(0), units = u.size(0);
+  if (xw.size(2) != gates * units)
+    throw ShapeError(fmt::format("{}: projected inputs {} for recurrent kernel {}: expected last dimension {}", op,
+                                 xw.shape(), u.shape(), gates * units));
+  if (u.dtype() != xw.dtype())
+    throw DTypeError(fmt::format("{}: projected inputs are {} and the recurrent kernel {}; expected one dtype", op,
+                                 dtype_name(xw.dtype()), dtype_name(u.dtype())));
+  for (const Tensor* s : states) {
+    if (!s->defined()) continue;
+    if (s->rank() != 2 || s->size(0) != b || s->size(1) != units)
+      throw ShapeError(fmt::format("{}: {} state {}, expected [{},{}]", op, state_word, s->shape(), b, units));
+    if (s->dtype() != xw.dtype())
+      throw DTypeError(fmt::format("{}: {} state is {}, the projected inputs {}; expected one dtype", op, state_word,
+                                   dtype_name(s->dtype()), dtype_name(xw.dtype())));
+  }
+  return units;
 }
 
 }  // namespace tg

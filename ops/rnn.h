@@ -29,6 +29,7 @@
 #include <tapegrad/core/config.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include <tapegrad/core/tensor.h>
@@ -85,5 +86,16 @@ LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, c
 /// undefined: zeros), one node per step, U [u, 3u] packed once; `bias` is Keras' [2, 3u] GRU
 /// bias, of which the steps read and differentiate row 1 (the recurrent one).
 ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const Tensor& bias, const ScanSpec& spec = {});
+
+namespace detail {
+/// The units u of a recurrent op `op` whose projected inputs xw are [B, T, gates * u] and whose
+/// recurrent kernel U is [u, gates * u], after checking every operand against them: ShapeError
+/// or DTypeError naming `op`. `states` ([B, u] each, undefined allowed) are named
+/// "<state_word> state" in the messages ("initial" for a scan, "previous" for a step). The steps
+/// (lstm_step, gru_step) and the scans share it.
+std::int64_t check_recurrent_operands(const char* op, int gates, const Tensor& xw,
+                                      std::initializer_list<const Tensor*> states, const Tensor& u,
+                                      const char* state_word);
+}  // namespace detail
 
 }  // namespace tg
