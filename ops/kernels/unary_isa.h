@@ -84,6 +84,20 @@ inline f32x16 min_keep_nan(float c, f32x16 x) {  // zero-masked under a full mas
 }
 #endif
 
+/// max(c, x) that keeps a NaN x, as `x < c ? c : x` does (vmaxps returns its second operand when
+/// either is NaN).
+inline float max_keep_nan(float c, float x) { return x < c ? c : x; }
+#if defined(__AVX2__)
+inline f32x8 max_keep_nan(float c, f32x8 x) {
+  return reinterpret_cast<f32x8>(_mm256_max_ps(_mm256_set1_ps(c), reinterpret_cast<__m256>(x)));
+}
+#endif
+#if defined(__AVX512F__)
+inline f32x16 max_keep_nan(float c, f32x16 x) {  // zero-masked under a full mask: see gemm.cpp's Simd
+  return reinterpret_cast<f32x16>(_mm512_maskz_max_ps(0xffff, _mm512_set1_ps(c), reinterpret_cast<__m512>(x)));
+}
+#endif
+
 /// tanh for float, from expm1: with m = expm1(-2|x|) (so -1 < m <= 0),
 /// tanh|x| = -m / (2 + m), and the sign of x put back. expm1(y) = 2^k (1 + p) - 1 with
 /// p = expm1(r) by its Taylor series to r^7, and the last step done in one fma so small |x|
@@ -136,6 +150,39 @@ inline float sigmoid_f32(float x) {
   const float e = exp_nonpositive(-std::fabs(x));
   const float s = 1.0f / (1.0f + e);
   return x >= 0.0f ? s : e * s;
+}
+
+/// sigmoid_f32 on V = float, f32x8 or f32x16, lane by lane: the same operations in the same
+/// order (exp_nonpositive and reduce_exp written out on lanes), so every lane is bit for bit
+/// sigmoid_f32 of its input, NaN included (tests/ops/fast_math_test.cpp). -|x| is x with its
+/// sign bit set, which is what -std::fabs(x) gives.
+template <class V>
+inline V sigmoid_lanes(V x) {
+  using U = typename LaneBits<V>::type;
+  constexpr std::uint32_t kSign = 0x80000000u;
+  const V y = max_keep_nan(-87.0f, std::bit_cast<V>(std::bit_cast<U>(x) | kSign));  // -|x|, at least -87
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;
+  constexpr float kRound = 12582912.0f;
+  const V shifted = y * kLog2e + kRound;
+  const V k = shifted - kRound;
+  const U bits = std::bit_cast<U>(shifted) + (127u - std::bit_cast<std::uint32_t>(kRound));
+  const V r = (y - k * kLn2Hi) - k * kLn2Lo;
+  const V scale = std::bit_cast<V>(bits << 23);
+  V p = (1.0f / 5040.0f) * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const V e = p * scale;
+  const V s = 1.0f / (1.0f + e);
+  const V out = x >= 0.0f ? s : e * s;
+  // A NaN comes out of sigmoid_f32 as |x| made quiet: GCC folds its -|x| into the FMAs (or the
+  // product) that use it, so the NaN that flows is |x|'s. Here -|x| is formed, so the NaN lanes
+  // are put right by name.
+  return x != x ? std::bit_cast<V>((std::bit_cast<U>(x) & ~kSign) | 0x00400000u) : out;
 }
 }  // namespace detail
 

@@ -6,8 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include <tapegrad/ops/isa.h>
+#include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/ops/kernels/unary.h>
 
 namespace tg::kernels {
@@ -60,6 +64,39 @@ TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) {
     ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i])) << "x = " << xs[i];
     ASSERT_EQ(std::bit_cast<std::uint32_t>(spread[i]), std::bit_cast<std::uint32_t>(want[i])) << "x = " << xs[i];
   }
+}
+
+// sigmoid_lanes, the vector sigmoid of the float LSTM and GRU kernels, against sigmoid_forward
+// on one float at a time, to the bit (NaN included), on every path: lstm_gates_forward with no
+// c_prev leaves sigmoid of its input gate's pre-activations in place, on vectors of eight with
+// v3, sixteen with v4 (whole ones and masked tails: rows of 44).
+TEST(FastMath, SigmoidOnVectorsMatchesSigmoidOnFloats) {
+  std::vector<float> xs = grid();
+  xs.push_back(std::numeric_limits<float>::quiet_NaN());
+  xs.push_back(-std::numeric_limits<float>::quiet_NaN());
+  xs.push_back(std::numeric_limits<float>::infinity());
+  xs.push_back(-std::numeric_limits<float>::infinity());
+  const std::int64_t u = 44;
+  while (xs.size() % u != 0) xs.push_back(0.25f);
+  const std::int64_t rows = static_cast<std::int64_t>(xs.size()) / u;
+  std::vector<float> want(xs.size());
+  const std::string saved(kernel_isa());
+  for (std::string_view path : kernel_isas_available()) {
+    set_kernel_isa(path);
+    for (std::size_t k = 0; k < xs.size(); ++k) sigmoid_forward(xs.data() + k, want.data() + k, 1);
+    std::vector<float> gates(static_cast<std::size_t>(rows * 5 * u), 0.0f), c(xs.size()), h(xs.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::memcpy(gates.data() + r * 5 * u, xs.data() + r * u, static_cast<std::size_t>(u) * sizeof(float));
+    lstm_gates_forward(gates.data(), static_cast<const float*>(nullptr), c.data(), h.data(), rows, u);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < u; ++j) {
+        const auto k = static_cast<std::size_t>(r * u + j);
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(gates[static_cast<std::size_t>(r * 5 * u + j)]),
+                  std::bit_cast<std::uint32_t>(want[k]))
+            << path << ", x = " << xs[k];
+      }
+  }
+  set_kernel_isa(saved);
 }
 
 TEST(FastMath, SigmoidWithinFourUlp) {
