@@ -4,6 +4,10 @@
 // recurrent part (what a layer repeats per step) is measured.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <vector>
+
+#include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/tapegrad.h>
 
 namespace {
@@ -98,5 +102,52 @@ void BM_GruSequence(benchmark::State& state) {
 }
 BENCHMARK(BM_GruSequence<true>)->Name("BM_GruSequence/fused")->Arg(50);
 BENCHMARK(BM_GruSequence<false>)->Name("BM_GruSequence/composed")->Arg(50);
+
+// The gate kernels alone (ops/kernels/gated.h) on one step's rows, batch 32, hidden 20, float32,
+// on the active path (TAPEGRAD_ISA picks another): what the steps above spend outside their
+// GEMMs and the tape.
+void BM_GateKernels(benchmark::State& state) {
+  const int which =
+      static_cast<int>(state.range(0));  // 0: lstm forward, 1: lstm backward, 2: gru forward, 3: gru backward
+  const std::int64_t b = kBatch, u = kHidden;
+  tg::Generator g(3);
+  auto values = [&](std::int64_t n, double lo, double hi) {
+    tg::Tensor t = tg::uniform({n}, lo, hi, tg::DType::f32, &g);
+    const float* p = t.data<float>();
+    return std::vector<float>(p, p + n);
+  };
+  std::vector<float> gates = values(b * 5 * u, -0.9, 0.9), xw = values(b * 3 * u, -2, 2),
+                     state_prev = values(b * u, -1, 1), grad = values(b * u, -1, 1), grad2 = values(b * u, -1, 1),
+                     acc = values(b * u, -1, 1), out1(static_cast<std::size_t>(b * 4 * u)),
+                     out2(static_cast<std::size_t>(b * 4 * u)), c(static_cast<std::size_t>(b * u)),
+                     h(static_cast<std::size_t>(b * u));
+  const std::vector<float> fresh = gates;
+  for (auto _ : state) {
+    switch (which) {
+      case 0:
+        std::copy(fresh.begin(), fresh.end(), gates.begin());  // the activations would saturate
+        tg::kernels::lstm_gates_forward(gates.data(), state_prev.data(), c.data(), h.data(), b, u);
+        break;
+      case 1:
+        tg::kernels::lstm_gates_backward(gates.data(), state_prev.data(), grad.data(), grad2.data(), out1.data(),
+                                         acc.data(), b, u);
+        break;
+      case 2:
+        std::copy(fresh.begin(), fresh.end(), gates.begin());
+        tg::kernels::gru_gates_forward(xw.data(), 3 * u, gates.data(), state_prev.data(), h.data(), b, u);
+        break;
+      default:
+        tg::kernels::gru_gates_backward(gates.data(), state_prev.data(), grad.data(), out1.data(), out2.data(),
+                                        acc.data(), b, u);
+    }
+    benchmark::DoNotOptimize(gates.data());
+    benchmark::DoNotOptimize(out1.data());
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_GateKernels)->Name("BM_GateKernels/lstm_forward")->Arg(0);
+BENCHMARK(BM_GateKernels)->Name("BM_GateKernels/lstm_backward")->Arg(1);
+BENCHMARK(BM_GateKernels)->Name("BM_GateKernels/gru_forward")->Arg(2);
+BENCHMARK(BM_GateKernels)->Name("BM_GateKernels/gru_backward")->Arg(3);
 
 }  // namespace

@@ -10,6 +10,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include <tapegrad/ops/kernels/unary_isa.h>
 #include <tapegrad/ops/kernels/isa_ns.h>
@@ -108,12 +113,231 @@ void gru_row_backward(const T* __restrict z, const T* __restrict r, const T* __r
 }
 }  // namespace detail
 
+// float blocks on explicit vectors (AVX2: eight lanes, AVX-512: sixteen), where they beat the
+// compiler's loops above (which of the four kernels, and why, at BackwardLanes below). The
+// vectors run over the b x u values of a block as one stream: a vector that crosses the end of
+// a row takes its last lanes from the start of the next one, through a second masked load and
+// store (rows may be further apart than u, and the blocks of one row are interleaved), so no
+// lane idles but in the block's last vector: u = 20 and b = 32 is 40 vectors of sixteen, where
+// the compiler's loop takes 8 + 8 + 4 lanes a row (96 vectors). Where u is narrower than a
+// vector, each row is one masked vector. Masked lanes are neither read nor written, so nothing
+// outside the rows is touched. The backward kernels make one pass per vector where the scalar
+// rows make several (LSTM: five).
+//
+// The arithmetic is the scalar rows', expression for expression, on lanes (sigmoid_lanes and
+// tanh_lanes are sigmoid_f32 and tanh_f32 lane by lane), and where the compiler contracts a
+// product and a sum of the scalar rows into one FMA on these paths (it does for C++ even in ISO
+// mode), the vectors call fmadd there and only there, so each lane's bits are the scalar loop's
+// on the same path (tests/ops/gated_kernel_test.cpp).
+#if defined(__AVX2__)
+namespace detail {
+/// One vector of the stream: n1 lanes of row r from column c, then n2 lanes from the start of
+/// row r + 1 (n2 = 0 for a vector inside one row). load and store take the block at p (row 0,
+/// column 0) with rows ld apart; the lanes of row r + 1 are at (r + 1) ld - n1 + lane, that is
+/// at the first part's address + ld - u.
+struct Lanes8 {  // masks as vectors, through vmaskmovps; whole vectors through plain moves
+  using V = f32x8;
+  static constexpr std::int64_t width = 8;
+  std::int64_t r, c, u;
+  __m256i m1, m2;
+  bool full, two;  // full: all eight lanes in row r, read and written plainly
+  Lanes8(std::int64_t r_, std::int64_t c_, std::int64_t u_, std::int64_t n1, std::int64_t n2) : r(r_), c(c_), u(u_) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n1)), lane);
+    m2 = _mm256_andnot_si256(m1, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n1 + n2)), lane));
+    full = n1 == width;
+    two = n2 != 0;
+  }
+  V load(const float* p, std::int64_t ld) const {
+    const float* a = p + r * ld + c;
+    if (full) return reinterpret_cast<V>(_mm256_loadu_ps(a));
+    const __m256 v = _mm256_maskload_ps(a, m1);
+    if (!two) return reinterpret_cast<V>(v);
+    return reinterpret_cast<V>(_mm256_or_ps(v, _mm256_maskload_ps(a + (ld - u), m2)));
+  }
+  void store(float* p, std::int64_t ld, V v) const {
+    float* a = p + r * ld + c;
+    if (full) {
+      _mm256_storeu_ps(a, reinterpret_cast<__m256>(v));
+      return;
+    }
+    _mm256_maskstore_ps(a, m1, reinterpret_cast<__m256>(v));
+    if (two) _mm256_maskstore_ps(a + (ld - u), m2, reinterpret_cast<__m256>(v));
+  }
+};
+inline f32x8 fmadd(f32x8 a, f32x8 b, f32x8 c) {
+  return reinterpret_cast<f32x8>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(c)));
+}
+inline f32x8 one_minus_square(f32x8 a) {  // 1 - a a in one rounding
+  return reinterpret_cast<f32x8>(
+      _mm256_fnmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(a), _mm256_set1_ps(1.0f)));
+}
+
+#if defined(__AVX512F__)
+/// The same with f32x16 and masks in mask registers.
+struct Lanes16 {
+  using V = f32x16;
+  static constexpr std::int64_t width = 16;
+  std::int64_t r, c, u;
+  __mmask16 m1, m2;
+  Lanes16(std::int64_t r_, std::int64_t c_, std::int64_t u_, std::int64_t n1, std::int64_t n2)
+      : r(r_),
+        c(c_),
+        u(u_),
+        m1(static_cast<__mmask16>((1u << n1) - 1u)),
+        m2(static_cast<__mmask16>(((1u << (n1 + n2)) - 1u) & ~((1u << n1) - 1u))) {}
+  V load(const float* p, std::int64_t ld) const {
+    const float* a = p + r * ld + c;
+    const __m512 v = _mm512_maskz_loadu_ps(m1, a);
+    if (m2 == 0) return reinterpret_cast<V>(v);
+    return reinterpret_cast<V>(_mm512_mask_loadu_ps(v, m2, a + (ld - u)));
+  }
+  void store(float* p, std::int64_t ld, V v) const {
+    float* a = p + r * ld + c;
+    _mm512_mask_storeu_ps(a, m1, reinterpret_cast<__m512>(v));
+    if (m2 != 0) _mm512_mask_storeu_ps(a + (ld - u), m2, reinterpret_cast<__m512>(v));
+  }
+};
+inline f32x16 fmadd(f32x16 a, f32x16 b, f32x16 c) {  // zero-masked under a full mask: see gemm.cpp's Simd
+  return reinterpret_cast<f32x16>(_mm512_maskz_fmadd_ps(0xffff, reinterpret_cast<__m512>(a),
+                                                        reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
+}
+inline f32x16 one_minus_square(f32x16 a) {
+  return reinterpret_cast<f32x16>(
+      _mm512_maskz_fnmadd_ps(0xffff, reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(a), _mm512_set1_ps(1.0f)));
+}
+#endif
+
+/// Calls body(lanes) for each vector of the stream of b rows of u values.
+template <class Lanes, class Body>
+inline void for_vectors(std::int64_t b, std::int64_t u, Body&& body) {
+  constexpr std::int64_t W = Lanes::width;
+  if (u < W) {  // a vector would cross more than one row's end
+    for (std::int64_t r = 0; r < b; ++r) body(Lanes(r, 0, u, u, 0));
+    return;
+  }
+  std::int64_t r = 0, c = 0;
+  for (std::int64_t i = 0; i < b * u; i += W) {
+    const std::int64_t n1 = u - c < W ? u - c : W;
+    body(Lanes(r, c, u, n1, r + 1 < b ? W - n1 : 0));
+    c += W;
+    if (c >= u) c -= u, ++r;
+  }
+}
+
+template <class Lanes, bool HasPrev>
+void lstm_forward_vectors(float* gates, const float* c_prev, float* c, float* h, std::int64_t b, std::int64_t u) {
+  const std::int64_t lg = 5 * u;
+  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
+    using V = typename Lanes::V;
+    const V ij = sigmoid_lanes(l.load(gates, lg)), fj = sigmoid_lanes(l.load(gates + u, lg)),
+            gj = tanh_lanes(l.load(gates + 2 * u, lg)), oj = sigmoid_lanes(l.load(gates + 3 * u, lg));
+    V cj = ij * gj;
+    if constexpr (HasPrev) cj = fmadd(ij, gj, fj * l.load(c_prev, u));
+    const V t = tanh_lanes(cj);
+    l.store(gates, lg, ij), l.store(gates + u, lg, fj), l.store(gates + 2 * u, lg, gj);
+    l.store(gates + 3 * u, lg, oj), l.store(gates + 4 * u, lg, t);
+    l.store(c, u, cj);
+    l.store(h, u, oj * t);
+  });
+}
+
+template <class Lanes>
+void lstm_backward_vectors(const float* gates, const float* c_prev, const float* dh, const float* dc, float* dz,
+                           float* dc_prev, std::int64_t b, std::int64_t u, std::int64_t ldz) {
+  const std::int64_t lg = 5 * u;
+  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
+    using V = typename Lanes::V;
+    const V ij = l.load(gates, lg), fj = l.load(gates + u, lg), gj = l.load(gates + 2 * u, lg),
+            oj = l.load(gates + 3 * u, lg), tc = l.load(gates + 4 * u, lg);
+    V dout = V{}, dct = V{};  // dct: dc_total, the gradient of c through both of its uses
+    if (dh) {
+      const V dhj = l.load(dh, u);
+      dout = dhj * tc * oj * (1.0f - oj);
+      dct = dhj * oj * one_minus_square(tc);
+      // The scalar rows store this product and add dc in a later pass: kept rounded here too,
+      // or the compiler, which contracts a * b + c on these paths, could fuse it with dc.
+      asm("" : "+v"(dct));
+    }
+    if (dc) dct += l.load(dc, u);
+    if (dc_prev) l.store(dc_prev, u, fmadd(dct, fj, l.load(dc_prev, u)));
+    const V df = c_prev ? dct * l.load(c_prev, u) * fj * (1.0f - fj) : V{};
+    l.store(dz, ldz, dct * gj * ij * (1.0f - ij));
+    l.store(dz + u, ldz, df);
+    l.store(dz + 2 * u, ldz, dct * ij * one_minus_square(gj));
+    l.store(dz + 3 * u, ldz, dout);
+  });
+}
+
+template <class Lanes, bool HasPrev>
+void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const float* h_prev, float* h, std::int64_t b,
+                         std::int64_t u) {
+  const std::int64_t lg = 4 * u;
+  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
+    using V = typename Lanes::V;
+    const V zj = sigmoid_lanes(l.load(xw, ldx) + l.load(gates, lg));
+    const V rj = sigmoid_lanes(l.load(xw + u, ldx) + l.load(gates + u, lg));
+    const V hc = l.load(gates + 2 * u, lg);
+    const V nj = tanh_lanes(fmadd(rj, hc, l.load(xw + 2 * u, ldx)));
+    l.store(gates, lg, zj), l.store(gates + u, lg, rj), l.store(gates + 2 * u, lg, nj);
+    l.store(gates + 3 * u, lg, hc);
+    if constexpr (HasPrev)
+      l.store(h, u, fmadd(zj, l.load(h_prev, u), (1.0f - zj) * nj));
+    else
+      l.store(h, u, (1.0f - zj) * nj);
+  });
+}
+
+template <class Lanes, bool HasPrev>
+void gru_backward_vectors(const float* gates, const float* h_prev, const float* dh, float* dx, float* dhu,
+                          float* dh_prev, std::int64_t b, std::int64_t u, std::int64_t ld) {
+  const std::int64_t lg = 4 * u;
+  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
+    using V = typename Lanes::V;
+    const V zj = l.load(gates, lg), rj = l.load(gates + u, lg), nj = l.load(gates + 2 * u, lg),
+            hn = l.load(gates + 3 * u, lg);
+    const V dhj = l.load(dh, u);
+    V hp = V{};
+    if constexpr (HasPrev) hp = l.load(h_prev, u);
+    const V an = dhj * (1.0f - zj) * one_minus_square(nj);  // at tanh's input xh + r hn
+    const V az = dhj * (hp - nj) * zj * (1.0f - zj);
+    const V ar = an * hn * rj * (1.0f - rj);
+    l.store(dx, ld, az), l.store(dx + u, ld, ar), l.store(dx + 2 * u, ld, an);
+    l.store(dhu, ld, az), l.store(dhu + u, ld, ar), l.store(dhu + 2 * u, ld, an * rj);
+    if (dh_prev) l.store(dh_prev, u, fmadd(dhj, zj, l.load(dh_prev, u)));
+  });
+}
+
+// Which kernels take which vectors, as measured on an AVX-512 Xeon (docs/performance.md, "The
+// gate kernels"): the forward kernels, bound by their divisions, run no faster on vectors of
+// sixteen (or on the stream) than the compiler's own loop on eight, so AVX-512 keeps that loop
+// for them; the backward kernels, bound by loads and stores, gain from one pass per vector of
+// sixteen. AVX2 gains on the LSTM's kernels and breaks even on the GRU's forward; GRU backward
+// on eight lanes loses to the compiler's loop (the vmaskmovps stores), so keeps it.
+#if defined(__AVX512F__)
+using BackwardLanes = Lanes16;
+#else
+using BackwardLanes = Lanes8;
+#endif
+}  // namespace detail
+#endif
+
 /// LSTM forward. `gates` [b, 5u] holds on entry the pre-activations z = x W + b + h_prev U in its
 /// first 4u columns (gates i, f, c, o); on exit the activations i = sigmoid, f = sigmoid,
 /// g = tanh, o = sigmoid and, in the last u columns, tanh(c). Writes c = f c_prev + i g and
 /// h = o tanh(c) ([b, u] each); c_prev may be null (zeros).
 template <class T>
 void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, std::int64_t u) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (c_prev)
+      detail::lstm_forward_vectors<detail::Lanes8, true>(gates, c_prev, c, h, b, u);
+    else
+      detail::lstm_forward_vectors<detail::Lanes8, false>(gates, c_prev, c, h, b, u);
+    return;
+  }
+#endif
   for (std::int64_t r = 0; r < b; ++r) {
     T* z = gates + r * 5 * u;
     if (c_prev)
@@ -131,8 +355,14 @@ void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, s
 template <class T>
 void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* dc, T* dz, T* dc_prev, std::int64_t b,
                          std::int64_t u, std::int64_t ldz) {
-  auto row = [u](auto* p, std::int64_t r) { return p ? p + r * u : nullptr; };
   if (ldz == 0) ldz = 4 * u;
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    detail::lstm_backward_vectors<detail::BackwardLanes>(gates, c_prev, dh, dc, dz, dc_prev, b, u, ldz);
+    return;
+  }
+#endif
+  auto row = [u](auto* p, std::int64_t r) { return p ? p + r * u : nullptr; };
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 5 * u;
     T* d = dz + r * ldz;
@@ -148,6 +378,15 @@ void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* 
 /// n = tanh(xh + r hn) and h = z h_prev + (1 - z) n ([b, u]); h_prev may be null (zeros).
 template <class T>
 void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev, T* h, std::int64_t b, std::int64_t u) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (h_prev)
+      detail::gru_forward_vectors<detail::Lanes8, true>(xw, ldx, gates, h_prev, h, b, u);
+    else
+      detail::gru_forward_vectors<detail::Lanes8, false>(xw, ldx, gates, h_prev, h, b, u);
+    return;
+  }
+#endif
   for (std::int64_t r = 0; r < b; ++r) {
     const T* x = xw + r * ldx;
     T* g = gates + r * 4 * u;
@@ -166,6 +405,15 @@ template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
                         std::int64_t u, std::int64_t ld) {
   if (ld == 0) ld = 3 * u;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (h_prev)
+      detail::gru_backward_vectors<detail::BackwardLanes, true>(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
+    else
+      detail::gru_backward_vectors<detail::BackwardLanes, false>(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
+    return;
+  }
+#endif
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 4 * u;
     T* x = dx + r * ld;
