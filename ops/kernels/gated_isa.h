@@ -132,37 +132,39 @@ void gru_row_backward(const T* __restrict z, const T* __restrict r, const T* __r
 #if defined(__AVX2__)
 namespace detail {
 /// One vector of the stream: n1 lanes of row r from column c, then n2 lanes from the start of
-/// row r + 1 (n2 = 0 for a vector inside one row). load and store take the block at p (row 0,
-/// column 0) with rows ld apart; the lanes of row r + 1 are at (r + 1) ld - n1 + lane, that is
-/// at the first part's address + ld - u.
-struct Lanes8 {  // masks as vectors, through vmaskmovps; whole vectors through plain moves
+/// row r + 1. load and store take the block at p (row 0, column 0) with rows ld apart; the lanes
+/// of row r + 1 are at (r + 1) ld - n1 + lane, that is at the first part's address + ld - u.
+/// Kind says which of three a vector is, so that each loop body is compiled for each without a
+/// branch per load and store: kWhole (all lanes in row r), kPart (n1 < width lanes, the last
+/// vector of the block or of a narrow row) or kAcross (the vector crosses into row r + 1).
+enum Kind { kWhole, kPart, kAcross };
+
+template <int K>
+struct Lanes8 {  // masks as vectors, through vmaskmovps
   using V = f32x8;
   static constexpr std::int64_t width = 8;
   std::int64_t r, c, u;
   __m256i m1, m2;
-  bool full, two;  // full: all eight lanes in row r, read and written plainly
   Lanes8(std::int64_t r_, std::int64_t c_, std::int64_t u_, std::int64_t n1, std::int64_t n2) : r(r_), c(c_), u(u_) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n1)), lane);
     m2 = _mm256_andnot_si256(m1, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n1 + n2)), lane));
-    full = n1 == width;
-    two = n2 != 0;
   }
   V load(const float* p, std::int64_t ld) const {
     const float* a = p + r * ld + c;
-    if (full) return reinterpret_cast<V>(_mm256_loadu_ps(a));
+    if constexpr (K == kWhole) return reinterpret_cast<V>(_mm256_loadu_ps(a));
     const __m256 v = _mm256_maskload_ps(a, m1);
-    if (!two) return reinterpret_cast<V>(v);
+    if constexpr (K == kPart) return reinterpret_cast<V>(v);
     return reinterpret_cast<V>(_mm256_or_ps(v, _mm256_maskload_ps(a + (ld - u), m2)));
   }
   void store(float* p, std::int64_t ld, V v) const {
     float* a = p + r * ld + c;
-    if (full) {
+    if constexpr (K == kWhole) {
       _mm256_storeu_ps(a, reinterpret_cast<__m256>(v));
-      return;
+    } else {
+      _mm256_maskstore_ps(a, m1, reinterpret_cast<__m256>(v));
+      if constexpr (K == kAcross) _mm256_maskstore_ps(a + (ld - u), m2, reinterpret_cast<__m256>(v));
     }
-    _mm256_maskstore_ps(a, m1, reinterpret_cast<__m256>(v));
-    if (two) _mm256_maskstore_ps(a + (ld - u), m2, reinterpret_cast<__m256>(v));
   }
 };
 inline f32x8 fmadd(f32x8 a, f32x8 b, f32x8 c) {
@@ -176,6 +178,7 @@ inline f32x8 one_minus_square(f32x8 a) {  // 1 - a a in one rounding
 
 #if defined(__AVX512F__)
 /// The same with f32x16 and masks in mask registers.
+template <int K>
 struct Lanes16 {
   using V = f32x16;
   static constexpr std::int64_t width = 16;
@@ -189,14 +192,19 @@ struct Lanes16 {
         m2(static_cast<__mmask16>(((1u << (n1 + n2)) - 1u) & ~((1u << n1) - 1u))) {}
   V load(const float* p, std::int64_t ld) const {
     const float* a = p + r * ld + c;
+    if constexpr (K == kWhole) return reinterpret_cast<V>(_mm512_loadu_ps(a));
     const __m512 v = _mm512_maskz_loadu_ps(m1, a);
-    if (m2 == 0) return reinterpret_cast<V>(v);
+    if constexpr (K == kPart) return reinterpret_cast<V>(v);
     return reinterpret_cast<V>(_mm512_mask_loadu_ps(v, m2, a + (ld - u)));
   }
   void store(float* p, std::int64_t ld, V v) const {
     float* a = p + r * ld + c;
-    _mm512_mask_storeu_ps(a, m1, reinterpret_cast<__m512>(v));
-    if (m2 != 0) _mm512_mask_storeu_ps(a + (ld - u), m2, reinterpret_cast<__m512>(v));
+    if constexpr (K == kWhole) {
+      _mm512_storeu_ps(a, reinterpret_cast<__m512>(v));
+    } else {
+      _mm512_mask_storeu_ps(a, m1, reinterpret_cast<__m512>(v));
+      if constexpr (K == kAcross) _mm512_mask_storeu_ps(a + (ld - u), m2, reinterpret_cast<__m512>(v));
+    }
   }
 };
 inline f32x16 fmadd(f32x16 a, f32x16 b, f32x16 c) {  // zero-masked under a full mask: see gemm.cpp's Simd
@@ -210,27 +218,32 @@ inline f32x16 one_minus_square(f32x16 a) {
 #endif
 
 /// Calls body(lanes) for each vector of the stream of b rows of u values.
-template <class Lanes, class Body>
+template <template <int> class Lanes, class Body>
 inline void for_vectors(std::int64_t b, std::int64_t u, Body&& body) {
-  constexpr std::int64_t W = Lanes::width;
+  constexpr std::int64_t W = Lanes<kWhole>::width;
   if (u < W) {  // a vector would cross more than one row's end
-    for (std::int64_t r = 0; r < b; ++r) body(Lanes(r, 0, u, u, 0));
+    for (std::int64_t r = 0; r < b; ++r) body(Lanes<kPart>(r, 0, u, u, 0));
     return;
   }
   std::int64_t r = 0, c = 0;
   for (std::int64_t i = 0; i < b * u; i += W) {
     const std::int64_t n1 = u - c < W ? u - c : W;
-    body(Lanes(r, c, u, n1, r + 1 < b ? W - n1 : 0));
+    if (n1 == W)
+      body(Lanes<kWhole>(r, c, u, W, 0));
+    else if (r + 1 < b)
+      body(Lanes<kAcross>(r, c, u, n1, W - n1));
+    else
+      body(Lanes<kPart>(r, c, u, n1, 0));
     c += W;
     if (c >= u) c -= u, ++r;
   }
 }
 
-template <class Lanes, bool HasPrev>
+template <template <int> class Lanes, bool HasPrev>
 void lstm_forward_vectors(float* gates, const float* c_prev, float* c, float* h, std::int64_t b, std::int64_t u) {
   const std::int64_t lg = 5 * u;
-  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
-    using V = typename Lanes::V;
+  for_vectors<Lanes>(b, u, [=](const auto& l) {
+    using V = typename std::decay_t<decltype(l)>::V;
     const V ij = sigmoid_lanes(l.load(gates, lg)), fj = sigmoid_lanes(l.load(gates + u, lg)),
             gj = tanh_lanes(l.load(gates + 2 * u, lg)), oj = sigmoid_lanes(l.load(gates + 3 * u, lg));
     V cj = ij * gj;
@@ -243,12 +256,12 @@ void lstm_forward_vectors(float* gates, const float* c_prev, float* c, float* h,
   });
 }
 
-template <class Lanes>
+template <template <int> class Lanes>
 void lstm_backward_vectors(const float* gates, const float* c_prev, const float* dh, const float* dc, float* dz,
                            float* dc_prev, std::int64_t b, std::int64_t u, std::int64_t ldz) {
   const std::int64_t lg = 5 * u;
-  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
-    using V = typename Lanes::V;
+  for_vectors<Lanes>(b, u, [=](const auto& l) {
+    using V = typename std::decay_t<decltype(l)>::V;
     const V ij = l.load(gates, lg), fj = l.load(gates + u, lg), gj = l.load(gates + 2 * u, lg),
             oj = l.load(gates + 3 * u, lg), tc = l.load(gates + 4 * u, lg);
     V dout = V{}, dct = V{};  // dct: dc_total, the gradient of c through both of its uses
@@ -270,12 +283,12 @@ void lstm_backward_vectors(const float* gates, const float* c_prev, const float*
   });
 }
 
-template <class Lanes, bool HasPrev>
+template <template <int> class Lanes, bool HasPrev>
 void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const float* h_prev, float* h, std::int64_t b,
                          std::int64_t u) {
   const std::int64_t lg = 4 * u;
-  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
-    using V = typename Lanes::V;
+  for_vectors<Lanes>(b, u, [=](const auto& l) {
+    using V = typename std::decay_t<decltype(l)>::V;
     const V zj = sigmoid_lanes(l.load(xw, ldx) + l.load(gates, lg));
     const V rj = sigmoid_lanes(l.load(xw + u, ldx) + l.load(gates + u, lg));
     const V hc = l.load(gates + 2 * u, lg);
@@ -289,12 +302,12 @@ void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const 
   });
 }
 
-template <class Lanes, bool HasPrev>
+template <template <int> class Lanes, bool HasPrev>
 void gru_backward_vectors(const float* gates, const float* h_prev, const float* dh, float* dx, float* dhu,
                           float* dh_prev, std::int64_t b, std::int64_t u, std::int64_t ld) {
   const std::int64_t lg = 4 * u;
-  for_vectors<Lanes>(b, u, [=](const Lanes& l) {
-    using V = typename Lanes::V;
+  for_vectors<Lanes>(b, u, [=](const auto& l) {
+    using V = typename std::decay_t<decltype(l)>::V;
     const V zj = l.load(gates, lg), rj = l.load(gates + u, lg), nj = l.load(gates + 2 * u, lg),
             hn = l.load(gates + 3 * u, lg);
     const V dhj = l.load(dh, u);
@@ -309,16 +322,18 @@ void gru_backward_vectors(const float* gates, const float* h_prev, const float* 
   });
 }
 
-// Which kernels take which vectors, as measured on an AVX-512 Xeon (docs/performance.md, "The
-// gate kernels"): the forward kernels, bound by their divisions, run no faster on vectors of
-// sixteen (or on the stream) than the compiler's own loop on eight, so AVX-512 keeps that loop
-// for them; the backward kernels, bound by loads and stores, gain from one pass per vector of
-// sixteen. AVX2 gains on the LSTM's kernels and breaks even on the GRU's forward; GRU backward
-// on eight lanes loses to the compiler's loop (the vmaskmovps stores), so keeps it.
+// Which kernels take which vectors, as measured on an AVX-512 Xeon (docs/performance.md, "LSTM
+// and GRU steps"): the forward kernels, bound by their arithmetic and divisions, run slower on
+// vectors of sixteen (on the stream too) than the compiler's loop on eight, so AVX-512 keeps
+// that loop for them; the backward kernels gain from one pass per vector of sixteen. AVX2 gains
+// on both LSTM kernels and on GRU forward; GRU backward on eight lanes is no faster than the
+// compiler's loop, so keeps it.
 #if defined(__AVX512F__)
-using BackwardLanes = Lanes16;
+template <int K>
+using BackwardLanes = Lanes16<K>;
 #else
-using BackwardLanes = Lanes8;
+template <int K>
+using BackwardLanes = Lanes8<K>;
 #endif
 }  // namespace detail
 #endif

@@ -173,7 +173,8 @@ TEST(GatedKernels, LstmBackwardMatchesScalarBitForBit) {
               }
             kernels::lstm_gates_backward(ptr(gates), ptr(c_prev), ptr(dh), ptr(dc), ptr(dz), ptr(dc_prev), b, u,
                                          pad == 0 ? 0 : ldz);
-            const std::string at = where(path, b, u) + " nulls=" + std::to_string(nulls) + " pad=" + std::to_string(pad);
+            const std::string at =
+                where(path, b, u) + " nulls=" + std::to_string(nulls) + " pad=" + std::to_string(pad);
             expect_bits(dz, want_dz, at + " dz");
             expect_bits(dc_prev, want_dcp, at + " dc_prev");
           }
@@ -205,8 +206,7 @@ TEST(GatedKernels, GruForwardMatchesScalarBitForBit) {
                     has_prev ? ref.mad(z, ptr(h_prev)[r * u + j], Ref::rounded((1.0f - z) * nn)) : (1.0f - z) * nn;
               }
             kernels::gru_gates_forward(ptr(xw), ldx, ptr(gates), ptr(h_prev), ptr(h), b, u);
-            const std::string at =
-                where(path, b, u) + (has_prev ? " h_prev" : "") + " pad=" + std::to_string(pad);
+            const std::string at = where(path, b, u) + (has_prev ? " h_prev" : "") + " pad=" + std::to_string(pad);
             expect_bits(gates, want_gates, at + " gates");
             expect_bits(h, want_h, at + " h");
           }
@@ -245,9 +245,10 @@ TEST(GatedKernels, GruBackwardMatchesScalarBitForBit) {
                 hu[0] = az, hu[u] = ar, hu[2 * u] = an * rr;
                 if (has_dhp) ptr(want_dhp)[e] = ref.mad(ptr(dh)[e], z, ptr(want_dhp)[e]);
               }
-            kernels::gru_gates_backward(ptr(gates), ptr(h_prev), ptr(dh), ptr(dx), ptr(dhu), ptr(dh_prev), b,
-                                        u, pad == 0 ? 0 : ld);
-            const std::string at = where(path, b, u) + " nulls=" + std::to_string(nulls) + " pad=" + std::to_string(pad);
+            kernels::gru_gates_backward(ptr(gates), ptr(h_prev), ptr(dh), ptr(dx), ptr(dhu), ptr(dh_prev), b, u,
+                                        pad == 0 ? 0 : ld);
+            const std::string at =
+                where(path, b, u) + " nulls=" + std::to_string(nulls) + " pad=" + std::to_string(pad);
             expect_bits(dx, want_dx, at + " dx");
             expect_bits(dhu, want_dhu, at + " dhu");
             expect_bits(dh_prev, want_dhp, at + " dh_prev");
