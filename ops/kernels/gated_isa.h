@@ -121,8 +121,8 @@ void gru_row_backward(const T* __restrict z, const T* __restrict r, const T* __r
 // lane idles but in the block's last vector: u = 20 and b = 32 is 40 vectors of sixteen, where
 // the compiler's loop takes 8 + 8 + 4 lanes a row (96 vectors). Where u is narrower than a
 // vector, each row is one masked vector. Masked lanes are neither read nor written, so nothing
-// outside the rows is touched. The backward kernels make one pass per vector where the scalar
-// rows make several (LSTM: five).
+// outside the rows is touched. LSTM backward makes one pass per vector where the scalar rows
+// make five.
 //
 // The arithmetic is the scalar rows', expression for expression, on lanes (sigmoid_lanes and
 // tanh_lanes are sigmoid_f32 and tanh_f32 lane by lane), and where the compiler contracts a
@@ -302,32 +302,12 @@ void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const 
   });
 }
 
-template <template <int> class Lanes, bool HasPrev>
-void gru_backward_vectors(const float* gates, const float* h_prev, const float* dh, float* dx, float* dhu,
-                          float* dh_prev, std::int64_t b, std::int64_t u, std::int64_t ld) {
-  const std::int64_t lg = 4 * u;
-  for_vectors<Lanes>(b, u, [=](const auto& l) {
-    using V = typename std::decay_t<decltype(l)>::V;
-    const V zj = l.load(gates, lg), rj = l.load(gates + u, lg), nj = l.load(gates + 2 * u, lg),
-            hn = l.load(gates + 3 * u, lg);
-    const V dhj = l.load(dh, u);
-    V hp = V{};
-    if constexpr (HasPrev) hp = l.load(h_prev, u);
-    const V an = dhj * (1.0f - zj) * one_minus_square(nj);  // at tanh's input xh + r hn
-    const V az = dhj * (hp - nj) * zj * (1.0f - zj);
-    const V ar = an * hn * rj * (1.0f - rj);
-    l.store(dx, ld, az), l.store(dx + u, ld, ar), l.store(dx + 2 * u, ld, an);
-    l.store(dhu, ld, az), l.store(dhu + u, ld, ar), l.store(dhu + 2 * u, ld, an * rj);
-    if (dh_prev) l.store(dh_prev, u, fmadd(dhj, zj, l.load(dh_prev, u)));
-  });
-}
-
 // Which kernels take which vectors, as measured on an AVX-512 Xeon (docs/performance.md, "LSTM
 // and GRU steps"): the forward kernels, bound by their arithmetic and divisions, run slower on
 // vectors of sixteen (on the stream too) than the compiler's loop on eight, so AVX-512 keeps
-// that loop for them; the backward kernels gain from one pass per vector of sixteen. AVX2 gains
-// on both LSTM kernels and on GRU forward; GRU backward on eight lanes is no faster than the
-// compiler's loop, so keeps it.
+// that loop for them, and takes sixteen lanes for LSTM backward. AVX2 takes eight lanes for both
+// LSTM kernels and GRU forward. GRU backward keeps the compiler's loop on every path: on eight
+// lanes it was no faster, and on sixteen, though faster alone, it made GRU training slower.
 #if defined(__AVX512F__)
 template <int K>
 using BackwardLanes = Lanes16<K>;
@@ -420,15 +400,6 @@ template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
                         std::int64_t u, std::int64_t ld) {
   if (ld == 0) ld = 3 * u;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (h_prev)
-      detail::gru_backward_vectors<detail::BackwardLanes, true>(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
-    else
-      detail::gru_backward_vectors<detail::BackwardLanes, false>(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
-    return;
-  }
-#endif
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 4 * u;
     T* x = dx + r * ld;
