@@ -904,9 +904,22 @@ constexpr Tile choose_tile(Index m, Index n) {
 }
 
 // Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile).
+// B is packed when more than one row panel and more than one column panel read it (gemm_impl).
+template <class T>
+constexpr bool packs_b(Index m, Index n) {
+  const Tile t = choose_tile<T>(m, n);
+  return m > t.mr && n > t.nv * Simd<T>::kLanes;
+}
+
+// Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile), or
+// as much while n x m reads its B in place where m x n packs it: a weight gradient's B has
+// K = B*T rows, so packing it is a pass over all of them (20 x 1599 x 80, an LSTM's recurrent
+// kernel, packed 1599 x 80 floats; as 80 x 1599 x 20 its B is 1599 x 20, read in place).
 template <class T>
 constexpr bool swap_pays(Index m, Index n) {
-  return 10 * cover_cost<T>(n, m, choose_tile<T>(n, m), true) < 9 * cover_cost<T>(m, n, choose_tile<T>(m, n), true);
+  const Index straight = cover_cost<T>(m, n, choose_tile<T>(m, n), true);
+  const Index swapped = cover_cost<T>(n, m, choose_tile<T>(n, m), true);
+  return 10 * swapped < 9 * straight || (swapped <= straight && packs_b<T>(m, n) && !packs_b<T>(n, m));
 }
 
 template <class T>

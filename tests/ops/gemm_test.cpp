@@ -183,7 +183,11 @@ const std::vector<Shape>& shapes() {
       {1, 20, 1599},
       {16, 10, 300},
       {30, 17, 70},
-      {4, 10, 65}};
+      {4, 10, 65},
+      // an LSTM's and a GRU's recurrent weight gradients (A^T, K = B*T - 1): computed transposed
+      // so that their wide B (1599 x 80, 1599 x 60) is read in place rather than packed
+      {20, 80, 1599},
+      {20, 60, 1599}};
   return all;
 }
 
