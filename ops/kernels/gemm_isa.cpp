@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
@@ -152,6 +153,16 @@ struct Simd<float> : LaneMoves<Simd<float>> {
   static Reg broadcast_quarter(const float* p) { return broadcast_pair(p); }
   static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
     return _mm512_mask_blend_ps(0xf000, _mm512_mask_blend_ps(0x0f00, _mm512_mask_blend_ps(0x00f0, q0, q1), q2), q3);
+  }
+  // The four values at p, each spread over a quarter: lane 4q + i holds p[q].
+  static Reg spread_quarter(const float* p) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, broadcast_pair(p));
+  }
+  // Lane 4q + i to lane 4i + q: the 4 x 4 transpose of the quarters' lanes.
+  static Reg transpose_quarters(Reg x) {
+    const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, x);
   }
 };
 
@@ -470,6 +481,8 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   constexpr int NP = MR / kShare;            // shared accumulators of the last vector
   constexpr int NS = kSplit ? 2 : 1;         // accumulator sets
   static_assert(MR % kShare == 0, "the shared last vector needs whole groups of rows");
+  // Float's quarters over columns of opA (AVX-512): see the kShare == 4 step below.
+  constexpr bool kSpreadQuarters = kShare == 4 && kAColumns && std::is_same_v<T, float>;
   Reg acc[NS][MR][NV];
   Reg pair[NS][NP];
 #pragma GCC unroll 2
@@ -495,7 +508,26 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
       bv[v] = (kTail == kMaskedTail && !kShared && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
       S::pin(bv[v]);
     }
-    if constexpr (kShare == 4) {
+    if constexpr (kShare == 4 && kSpreadQuarters) {
+      // Columns of opA hold rows r..r+3 side by side: read as one quarter repeated, times B's
+      // quarter spread (lane 4q + i: b[q]), lane 4q + i gathers a[r + i] b[q], transposed back
+      // after the loop. One lane move a k for the tile, where blending four broadcasts takes
+      // three per four rows (each on the ports the FMAs use with AVX-512).
+      static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
+      bv[NV - 1] = S::spread_quarter(b + (NV - 1) * L);
+      S::pin(bv[NV - 1]);
+#pragma GCC unroll 2
+      for (int r = 0; r < MR; r += 4) {
+        Reg ar[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) ar[i] = S::broadcast(a + r + i);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+          for (int v = 0; v < NF; ++v) acc[s][r + i][v] = S::fma(ar[i], bv[v], acc[s][r + i][v]);
+        pair[s][r / 4] = S::fma(S::broadcast_quarter(a + r), bv[NV - 1], pair[s][r / 4]);
+      }
+    } else if constexpr (kShare == 4) {
       static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
       bv[NV - 1] = S::broadcast_quarter(b + (NV - 1) * L);
       S::pin(bv[NV - 1]);
@@ -562,6 +594,7 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   if constexpr (kShare == 4) {
 #pragma GCC unroll 2
     for (int r = 0; r < MR; r += 4) {
+      if constexpr (kSpreadQuarters) pair[0][r / 4] = S::transpose_quarters(pair[0][r / 4]);
       acc[0][r][NV - 1] = pair[0][r / 4];
       acc[0][r + 1][NV - 1] = S::template quarter_to_low<1>(pair[0][r / 4]);
       acc[0][r + 2][NV - 1] = S::template quarter_to_low<2>(pair[0][r / 4]);

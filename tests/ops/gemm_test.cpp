@@ -187,7 +187,10 @@ const std::vector<Shape>& shapes() {
       // an LSTM's and a GRU's recurrent weight gradients (A^T, K = B*T - 1): computed transposed
       // so that their wide B (1599 x 80, 1599 x 60) is read in place rather than packed
       {20, 80, 1599},
-      {20, 60, 1599}};
+      {20, 60, 1599},
+      // A packed (wide N) with a last vector a quarter full or less (130 = 128 + 2, 260 = 256 + 4)
+      {16, 130, 20},
+      {24, 260, 33}};
   return all;
 }
 
