@@ -159,6 +159,17 @@ struct Simd<float> : LaneMoves<Simd<float>> {
     const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     return _mm512_maskz_permutexvar_ps(kAll16, idx, broadcast_pair(p));
   }
+  // The first n < 4 values at p in every quarter, the rest zero (nothing past p + n is read).
+  static Reg broadcast_quarter_first(const float* p, int n) {
+    return _mm512_maskz_broadcast_f32x4(kAll16, _mm_maskz_loadu_ps(static_cast<__mmask8>((1u << n) - 1u), p));
+  }
+  // Lanes 0..3 = the sums of each quarter's four lanes.
+  static Reg sum_quarters(Reg x) {
+    x = _mm512_add_ps(x, _mm512_maskz_permute_ps(kAll16, x, 0xb1));
+    x = _mm512_add_ps(x, _mm512_maskz_permute_ps(kAll16, x, 0x4e));
+    const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, x);
+  }
   // Lane 4q + i to lane 4i + q: the 4 x 4 transpose of the quarters' lanes.
   static Reg transpose_quarters(Reg x) {
     const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
@@ -610,12 +621,96 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   write_tile<T, MR, NV>(acc[0], c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
+#if TG_GEMM_AVX512
+// Float rows of A (read in place, row-major) with N a quarter register past whole vectors
+// (AVX-512; N = 20 is 16 + 4): the last vector by groups of four k instead of by rows. Row r's
+// values a[r, p..p+3] are side by side, so one quarter load repeated times `bt[g]`, which holds
+// b[p + q, j] in lane 4j + q (built once per micro_kernel call from B's last quarter), adds
+// a[r, p+q] b[p+q, j] into lane 4j + q; the quarters' sums after the loop are row r's last
+// values. One FMA per row and four k, where sharing the vector among four rows (tile_kernel's
+// kShare = 4) blends four broadcasts a k, on the ports the FMAs use.
+template <int MR, int NV, int kTail>
+[[gnu::always_inline]] inline void tile_kernel_k4(Index k, const float* a, Index a_stride, const float* b, Index ldb,
+                                                  const float* bt, float* c, Index ldc, float alpha, float beta,
+                                                  int last_lanes, const float* bias, Index ld_bias) {
+  using S = Simd<float>;
+  using Reg = S::Reg;
+  constexpr int L = S::kLanes;
+  constexpr int NF = NV - 1;  // whole vectors per row
+  Reg acc[MR][NV];
+  Reg tail[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NF; ++v) acc[r][v] = S::zero();
+    tail[r] = S::zero();
+  }
+  const float* rows[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) rows[r] = a + r * a_stride;
+  auto whole = [&](Index p) __attribute__((always_inline)) {
+    Reg bv[NF > 0 ? NF : 1];
+#pragma GCC unroll 4
+    for (int v = 0; v < NF; ++v) {
+      bv[v] = S::load(b + p * ldb + v * L);
+      S::pin(bv[v]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const Reg av = S::broadcast(rows[r] + p);
+#pragma GCC unroll 4
+      for (int v = 0; v < NF; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+    }
+  };
+  Index p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const Reg bq = S::load(bt + p * 4);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) tail[r] = S::fma(S::broadcast_quarter(rows[r] + p), bq, tail[r]);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) whole(p + q);
+  }
+  if (p < k) {  // the last k % 4: A's values past k not read, B's zero in bt
+    const Reg bq = S::load(bt + p * 4);
+    const int n = static_cast<int>(k - p);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) tail[r] = S::fma(S::broadcast_quarter_first(rows[r] + p, n), bq, tail[r]);
+    for (; p < k; ++p) whole(p);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][NV - 1] = S::sum_quarters(tail[r]);
+  write_tile<float, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias, ld_bias);
+}
+
+#endif
+
+// Whether micro_kernel runs tile_kernel_k4 rather than tile_kernel.
+template <class T, bool kAColumns, int kShare>
+constexpr bool kByGroupsOfK = TG_GEMM_AVX512&& std::is_same_v<T, float>&& kShare == 4 && !kAColumns;
+
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
 // product the call and its arguments cost about as much as a tile.
 template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
 void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb, T* c0,
                   Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
+#if TG_GEMM_AVX512
+  constexpr Index kMaxK = 256;  // the driver's KC block, and a plan's K at most
+  if constexpr (kByGroupsOfK<T, kAColumns, kShare>) {
+    if (k <= kMaxK) {
+      // B's last quarter by groups of four k: bt[4p + 4j + q] = b[p + q, j], zero past k.
+      alignas(64) float bt[kMaxK * 4];
+      const float* bq = b0 + (NV - 1) * Simd<float>::kLanes;
+      for (Index p = 0; p < k; p += 4)
+        for (int q = 0; q < 4; ++q)
+          for (int j = 0; j < 4; ++j) bt[p * 4 + 4 * j + q] = p + q < k ? bq[(p + q) * ldb + j] : 0.0f;
+      for (Index tile = 0; tile < tiles; ++tile)
+        tile_kernel_k4<MR, NV, kTail>(k, a0 + tile * a_tile, a_stride, b0, ldb, bt, c0 + tile * MR * ldc, ldc, alpha,
+                                      beta, last_lanes, bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
+      return;
+    }
+  }
+#endif
   for (Index tile = 0; tile < tiles; ++tile)
     tile_kernel<T, MR, NV, kAColumns, kTail, kShare, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
                                                              c0 + tile * MR * ldc, ldc, alpha, beta, last_lanes,

@@ -47,6 +47,12 @@ void check(const Case& c, std::mt19937& rng) {
   std::vector<T> b(b_rows * std::max<std::int64_t>(ldb, 1));
   for (T& x : a) x = static_cast<T>(dist(rng));
   for (T& x : b) x = static_cast<T>(dist(rng));
+  // The rows' padding holds NaN: a kernel that multiplied a value past the last column, even by
+  // zero, would show.
+  for (std::int64_t i = 0; i < a_rows; ++i)
+    for (std::int64_t j = a_cols; j < lda; ++j) a[i * lda + j] = std::numeric_limits<T>::quiet_NaN();
+  for (std::int64_t i = 0; i < b_rows; ++i)
+    for (std::int64_t j = b_cols; j < ldb; ++j) b[i * ldb + j] = std::numeric_limits<T>::quiet_NaN();
   const T sentinel = T(12345);
   std::vector<T> cmat(c.m * std::max<std::int64_t>(ldc, 1), sentinel);
   for (std::int64_t i = 0; i < c.m; ++i)
