@@ -209,6 +209,16 @@ void ensure(Tensor& t, const Shape& shape, DType dtype) {
     t = Tensor::empty(shape, dtype);
 }
 
+// Asks for the cache lines of `rows` rows of `cols` values, `stride` apart: the next step's rows
+// of a [B,T,n] buffer (each in its own lines, T * n values apart), which a step reads as its
+// GEMM's bias and would otherwise wait for, row after row, at the end of each tile.
+template <class T>
+void prefetch_rows(const T* p, std::int64_t stride, std::int64_t rows, std::int64_t cols) {
+  constexpr std::int64_t kLine = 64 / sizeof(T);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; j += kLine) __builtin_prefetch(p + i * stride + j);
+}
+
 // Zeros rows [:, t, :] of a [B,T,n] buffer.
 template <class T>
 void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::int64_t n) {
@@ -528,6 +538,7 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
                                     });
         return;
       }
+      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * units, row, b, units);
       if (h.defined())  // z = h_prev U + xw_t, xw_t added as the tiles are written
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src, row);
       else
