@@ -216,6 +216,7 @@ def sizes(args):
 
 
 OMP_WAIT_POLICY = None  # --omp-wait-policy: None leaves each library's default
+KERNEL_ISA = None  # --isa: tapegrad's kernel path (TAPEGRAD_ISA); None leaves its default
 
 
 def thread_env(threads):
@@ -224,6 +225,8 @@ def thread_env(threads):
         env[name] = str(threads)
     if OMP_WAIT_POLICY:
         env["OMP_WAIT_POLICY"] = OMP_WAIT_POLICY
+    if KERNEL_ISA:
+        env["TAPEGRAD_ISA"] = KERNEL_ISA
     return env
 
 
@@ -328,7 +331,7 @@ def training_summary(w, threads, tg_runs, pt_runs, a, shape, kind):
     row = {"kind": kind, "workload": w, "threads": threads, "tapegrad_s": round(tg_s, 5), "pytorch_s": round(pt_s, 5),
            "speedup": round(pt_s / tg_s, 2), "tapegrad_rss_mb": round(tg_rss, 1), "pytorch_rss_mb": round(pt_rss, 1),
            "repeats": a.repeats, "epochs": a.epochs, "hidden": hidden, "steps": steps, "batch": batch,
-           "sequences": sequences}
+           "sequences": sequences, "isa": tg_runs[0].get("isa")}
     row.update(floor_verdict(w, row["speedup"], tg_rss, pt_rss, default_sizes=shape == WORKLOADS[w]))
     return row
 
@@ -358,7 +361,8 @@ def scaling_summary(w, tg1, tgk, groups):
 
 
 def latency_summary(runs, threads, a, hidden, steps):
-    row = {"kind": "latency", "workload": "latency", "threads": threads, "calls": a.calls,
+    row = {"kind": "latency", "workload": "latency", "threads": threads, "isa": runs["tapegrad"][0].get("isa"),
+           "calls": a.calls,
            "warmup_calls": a.warmup_calls, "repeats": a.repeats, "hidden": hidden, "steps": steps}
     for impl, rs in runs.items():
         row[f"{impl}_p50_us"] = round(statistics.median(r["p50_us"] for r in rs), 2)
@@ -455,6 +459,8 @@ def parse_args(argv=None):
     p.add_argument("--omp-wait-policy", choices=["passive", "active"],
                    help="OMP_WAIT_POLICY for both sides (default: unset, each library's own); passive keeps "
                         "PyTorch's OpenMP threads from spinning on a machine shared with other work")
+    p.add_argument("--isa", choices=["v2", "v3", "v4", "auto"],
+                   help="tapegrad's kernel path (sets TAPEGRAD_ISA); default: the CPU's best")
     p.add_argument("--json", metavar="PATH", help="also write all rows to PATH as one JSON document")
     p.add_argument("--check", action="store_true", help="exit with status 1 when a row misses a floor")
     p.add_argument("--worker", choices=["pytorch"], help=argparse.SUPPRESS)
@@ -482,6 +488,8 @@ def main(argv=None):
     ensure_torch()
     global OMP_WAIT_POLICY
     OMP_WAIT_POLICY = args.omp_wait_policy and args.omp_wait_policy.upper()
+    global KERNEL_ISA
+    KERNEL_ISA = args.isa
 
     runner = Runner(args)
     rows = []
@@ -499,13 +507,15 @@ def main(argv=None):
                 emit(row)
 
     print()
-    print(f"CPU: {cpu_model()}; {default_threads()} CPUs for this process; repeats {args.repeats}, "
-          f"epochs {args.epochs}; medians; OMP_WAIT_POLICY {OMP_WAIT_POLICY or 'unset'}")
+    isas = sorted({r["isa"] for r in rows if r.get("isa")})
+    print(f"CPU: {cpu_model()}; {default_threads()} CPUs for this process; tapegrad's kernels: "
+          f"{', '.join(isas) or 'unknown'}; repeats {args.repeats}, epochs {args.epochs}; medians; "
+          f"OMP_WAIT_POLICY {OMP_WAIT_POLICY or 'unset'}")
     print()
     print(markdown(rows))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu_model(), "cpus": default_threads(), "omp_wait_policy": OMP_WAIT_POLICY,
+            json.dump({"cpu": cpu_model(), "cpus": default_threads(), "isa": isas, "omp_wait_policy": OMP_WAIT_POLICY,
                        "argv": sys.argv[1:] if argv is None else argv, "rows": rows}, f, indent=1)
     bad = failed(rows)
     if bad:

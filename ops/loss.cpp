@@ -4,6 +4,7 @@
 
 #include <tapegrad/core/tape.h>
 #include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/reduce.h>
 #include <tapegrad/ops/unary.h>
 
@@ -29,22 +30,8 @@ Tensor mse(const Tensor& y_true, const Tensor& y_pred) {
   dispatch(y_pred.dtype(), [&]<class T>() {
     const T* p = y_pred.data<T>();
     const T* t = y_true.data<T>();
-    // In double, so that a float32 loss over many elements still sums accurately; eight partial
-    // sums, so that the additions do not wait on each other (one chain: 4 cycles an element).
-    constexpr std::int64_t kLanes = 8;
-    double part[kLanes] = {};
-    std::int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (std::int64_t j = 0; j < kLanes; ++j) {
-        const double e = static_cast<double>(p[i + j]) - static_cast<double>(t[i + j]);
-        part[j] += e * e;
-      }
-    for (std::int64_t j = 0; i < n; ++i, ++j) {
-      const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
-      part[j] += e * e;
-    }
-    double acc = 0.0;
-    for (double s : part) acc += s;
+    // In double, so that a float32 loss over many elements still sums accurately.
+    const double acc = kernels::squared_error_sum(p, t, n);
     out.data<T>()[0] = static_cast<T>(acc / static_cast<double>(n));  // NaN for no elements, as numpy
   });
   if (NodeRef node = record(
@@ -64,10 +51,7 @@ Tensor mse(const Tensor& y_true, const Tensor& y_pred) {
                 auto [grad, first] = ctx.grad_target(i);
                 T* d = grad.data<T>();
                 const T si = i == 0 ? -s : s;
-                if (first)
-                  for (std::int64_t j = 0; j < n; ++j) d[j] = si * (p[j] - t[j]);
-                else
-                  for (std::int64_t j = 0; j < n; ++j) d[j] += si * (p[j] - t[j]);
+                kernels::scaled_difference(si, p, t, d, n, !first);
               }
             });
           },

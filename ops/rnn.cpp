@@ -209,6 +209,22 @@ void ensure(Tensor& t, const Shape& shape, DType dtype) {
     t = Tensor::empty(shape, dtype);
 }
 
+// Asks for the cache lines of `rows` rows of `cols` values, `stride` apart: the next step's rows
+// of a [B,T,n] buffer (each in its own lines, T * n values apart), which a step reads as its
+// GEMM's bias and would otherwise wait for, row after row, at the end of each tile.
+// With `write`, for lines about to be written (dz_t in the backward).
+template <class T>
+void prefetch_rows(const T* p, std::int64_t stride, std::int64_t rows, std::int64_t cols, bool write = false) {
+  constexpr std::int64_t kLine = 64 / sizeof(T);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; j += kLine) {
+      if (write)
+        __builtin_prefetch(p + i * stride + j, 1);
+      else
+        __builtin_prefetch(p + i * stride + j);
+    }
+}
+
 // Zeros rows [:, t, :] of a [B,T,n] buffer.
 template <class T>
 void zero_step(T* buf, std::int64_t t, std::int64_t b, std::int64_t steps, std::int64_t n) {
@@ -313,6 +329,15 @@ void scan_step_backward(BackwardContext& ctx) {
   if (st.cell == CellKind::gru) ensure(st.dhu, {b, steps, g}, dt);
   dispatch(dt, [&]<class T>() {
     T* dz = st.dz.data<T>() + a.t * g;
+    // The next rule to run is the step before's (after in time when reversed): its rows of dz,
+    // and of dY for the step before it, each row in its own lines.
+    const std::int64_t next = st.reverse ? a.t + 1 : a.t - 1, after = st.reverse ? a.t + 2 : a.t - 2;
+    if (next >= 0 && next < steps) {
+      prefetch_rows(st.dz.data<T>() + next * g, row, b, g, true);
+      if (st.cell == CellKind::gru) prefetch_rows(st.dhu.data<T>() + next * g, row, b, g, true);
+      if (st.dseq.defined() && after >= 0 && after < steps)
+        prefetch_rows(st.dseq.data<T>() + after * units, steps * units, b, units);
+    }
     int u_input = 2;
     switch (st.cell) {
       case CellKind::tanh: {
@@ -528,6 +553,7 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
                                     });
         return;
       }
+      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * units, row, b, units);
       if (h.defined())  // z = h_prev U + xw_t, xw_t added as the tiles are written
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src, row);
       else
@@ -562,6 +588,7 @@ LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, c
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 5 * units;
       const T* src = xw.data<T>() + t * g;
+      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * g, row, b, g);
       if (h.defined() && st.parallel)  // z[B,4u] = h_prev U + xw_t
         fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 5 * units, src, row);
       else if (h.defined())
@@ -611,6 +638,7 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 4 * units;
       const T* b_rec = bias.data<T>() + g;
+      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * g, row, b, g);
       if (h.defined() && st.parallel)  // hu[B,3u] = h_prev U + bias[1]
         fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 4 * units, b_rec, 0);
       else if (h.defined())

@@ -18,7 +18,7 @@ COMPARE = os.path.join(os.path.dirname(HERE), "compare_pytorch.py")
 LATENCY_KEYS = {"workload", "impl", "model", "p50_us", "p99_us", "mean_us", "min_us", "calls", "warmup_calls",
                 "rss_mb", "hidden", "steps", "threads"}
 TRAINING_KEYS = {"workload", "seconds", "epochs", "batches", "rss_mb", "loss", "hidden", "steps", "batch",
-                 "sequences", "threads"}
+                 "sequences", "threads", "isa"}
 failures = []
 
 
@@ -72,6 +72,10 @@ def test_train_bench(bench):
     env = dict(os.environ, TAPEGRAD_NUM_THREADS="3")
     row = json_line([bench, "--workload", "xlarge_rnn", "--sequences", "2", "--steps", "2", "--batch", "2"], env)
     check(row.get("hidden") == 512 and row.get("threads") == 3, f"xlarge_rnn: hidden 512, threads 3 (from the environment): {row}")
+    # The kernel path taken is named, and TAPEGRAD_ISA (compare_pytorch.py --isa) forces the baseline.
+    row = json_line([bench, "--workload", "simple_rnn", "--sequences", "4", "--steps", "2", "--batch", "2"],
+                    dict(os.environ, TAPEGRAD_ISA="v2"))
+    check(row.get("isa") == "v2", f"TAPEGRAD_ISA=v2 runs and names the baseline path: {row}")
     check_latency(json_line([bench, "--workload", "latency", "--calls", "7", "--warmup-calls", "1", "--threads", "1"]),
                   "tapegrad", 7, 1)
     for flag, value in (("--threads", "0"), ("--threads", "abc"), ("--threads", "-1"), ("--threads", "2x"),
@@ -90,7 +94,8 @@ def test_libtorch(bench):
 def test_compare_arguments(bench):
     for args, flag, value in ((["--threads", "0"], "--threads", "0"), (["--threads", "abc"], "--threads", "abc"),
                               (["--repeats", "0"], "--repeats", "0"), (["--calls", "-3"], "--calls", "-3"),
-                              (["--workloads", "deep_rnn,nosuch"], "--workloads", "nosuch")):
+                              (["--workloads", "deep_rnn,nosuch"], "--workloads", "nosuch"),
+                              (["--isa", "v9"], "--isa", "v9")):
         rejects([sys.executable, COMPARE, "--bench", bench] + args, flag, value)
 
 

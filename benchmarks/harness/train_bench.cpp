@@ -100,9 +100,9 @@ int run_latency(const Config& cfg, const Workload& w) {
   fmt::print(
       "{{\"workload\": \"latency\", \"impl\": \"tapegrad\", \"model\": \"deep_rnn\", \"p50_us\": {:.3f}, "
       "\"p99_us\": {:.3f}, \"mean_us\": {:.3f}, \"min_us\": {:.3f}, \"calls\": {}, \"warmup_calls\": {}, "
-      "\"rss_mb\": {:.1f}, \"hidden\": {}, \"steps\": {}, \"threads\": {}, \"output\": {:.6g}}}\n",
+      "\"rss_mb\": {:.1f}, \"hidden\": {}, \"steps\": {}, \"threads\": {}, \"isa\": \"{}\", \"output\": {:.6g}}}\n",
       percentile(us, 50), percentile(us, 99), mean, us.front(), cfg.calls, cfg.warmup_calls, peak_rss_mb(), w.hidden,
-      w.steps, tg::get_num_threads(), sink / (cfg.warmup_calls + cfg.calls));
+      w.steps, tg::get_num_threads(), tg::kernel_isa(), sink / (cfg.warmup_calls + cfg.calls));
   return 0;
 }
 
@@ -165,9 +165,10 @@ int run(const Config& cfg) {
   std::sort(seconds.begin(), seconds.end());
   fmt::print(
       "{{\"workload\": \"{}\", \"seconds\": {:.6f}, \"epochs\": {}, \"batches\": {}, \"rss_mb\": {:.1f}, "
-      "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}, \"threads\": {}}}\n",
+      "\"loss\": {:.6g}, \"hidden\": {}, \"steps\": {}, \"batch\": {}, \"sequences\": {}, \"threads\": {}, "
+      "\"isa\": \"{}\"}}\n",
       cfg.workload, seconds[seconds.size() / 2], cfg.epochs, full + (rest ? 1 : 0), peak_rss_mb(), last_loss, w.hidden,
-      w.steps, w.batch, w.sequences, tg::get_num_threads());
+      w.steps, w.batch, w.sequences, tg::get_num_threads(), tg::kernel_isa());
   return 0;
 }
 

@@ -92,6 +92,8 @@ struct TypedKernels {
   void (*add_rows)(const T*, std::int64_t, T*, std::int64_t, std::int64_t, std::int64_t);
   void (*spread_rows)(const T*, T*, std::int64_t, std::int64_t, std::int64_t);
   void (*add_column_sums)(const T*, std::int64_t, std::int64_t, std::int64_t, T*);
+  double (*squared_error_sum)(const T*, const T*, std::int64_t);
+  void (*scaled_difference)(T, const T*, const T*, T*, std::int64_t, bool);
   // unary.h
   void (*tanh_forward)(const T*, T*, std::int64_t);
   void (*tanh_forward_spread)(const T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);

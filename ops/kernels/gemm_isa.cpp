@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
@@ -152,6 +153,27 @@ struct Simd<float> : LaneMoves<Simd<float>> {
   static Reg broadcast_quarter(const float* p) { return broadcast_pair(p); }
   static Reg blend_quarters(Reg q0, Reg q1, Reg q2, Reg q3) {
     return _mm512_mask_blend_ps(0xf000, _mm512_mask_blend_ps(0x0f00, _mm512_mask_blend_ps(0x00f0, q0, q1), q2), q3);
+  }
+  // The four values at p, each spread over a quarter: lane 4q + i holds p[q].
+  static Reg spread_quarter(const float* p) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, broadcast_pair(p));
+  }
+  // The first n < 4 values at p in every quarter, the rest zero (nothing past p + n is read).
+  static Reg broadcast_quarter_first(const float* p, int n) {
+    return _mm512_maskz_broadcast_f32x4(kAll16, _mm_maskz_loadu_ps(static_cast<__mmask8>((1u << n) - 1u), p));
+  }
+  // Lanes 0..3 = the sums of each quarter's four lanes.
+  static Reg sum_quarters(Reg x) {
+    x = _mm512_add_ps(x, _mm512_maskz_permute_ps(kAll16, x, 0xb1));
+    x = _mm512_add_ps(x, _mm512_maskz_permute_ps(kAll16, x, 0x4e));
+    const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, x);
+  }
+  // Lane 4q + i to lane 4i + q: the 4 x 4 transpose of the quarters' lanes.
+  static Reg transpose_quarters(Reg x) {
+    const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_maskz_permutexvar_ps(kAll16, idx, x);
   }
 };
 
@@ -470,6 +492,8 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   constexpr int NP = MR / kShare;            // shared accumulators of the last vector
   constexpr int NS = kSplit ? 2 : 1;         // accumulator sets
   static_assert(MR % kShare == 0, "the shared last vector needs whole groups of rows");
+  // Float's quarters over columns of opA (AVX-512): see the kShare == 4 step below.
+  constexpr bool kSpreadQuarters = kShare == 4 && kAColumns && std::is_same_v<T, float>;
   Reg acc[NS][MR][NV];
   Reg pair[NS][NP];
 #pragma GCC unroll 2
@@ -495,7 +519,26 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
       bv[v] = (kTail == kMaskedTail && !kShared && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
       S::pin(bv[v]);
     }
-    if constexpr (kShare == 4) {
+    if constexpr (kShare == 4 && kSpreadQuarters) {
+      // Columns of opA hold rows r..r+3 side by side: read as one quarter repeated, times B's
+      // quarter spread (lane 4q + i: b[q]), lane 4q + i gathers a[r + i] b[q], transposed back
+      // after the loop. One lane move a k for the tile, where blending four broadcasts takes
+      // three per four rows (each on the ports the FMAs use with AVX-512).
+      static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
+      bv[NV - 1] = S::spread_quarter(b + (NV - 1) * L);
+      S::pin(bv[NV - 1]);
+#pragma GCC unroll 2
+      for (int r = 0; r < MR; r += 4) {
+        Reg ar[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) ar[i] = S::broadcast(a + r + i);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+          for (int v = 0; v < NF; ++v) acc[s][r + i][v] = S::fma(ar[i], bv[v], acc[s][r + i][v]);
+        pair[s][r / 4] = S::fma(S::broadcast_quarter(a + r), bv[NV - 1], pair[s][r / 4]);
+      }
+    } else if constexpr (kShare == 4) {
       static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
       bv[NV - 1] = S::broadcast_quarter(b + (NV - 1) * L);
       S::pin(bv[NV - 1]);
@@ -562,6 +605,7 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   if constexpr (kShare == 4) {
 #pragma GCC unroll 2
     for (int r = 0; r < MR; r += 4) {
+      if constexpr (kSpreadQuarters) pair[0][r / 4] = S::transpose_quarters(pair[0][r / 4]);
       acc[0][r][NV - 1] = pair[0][r / 4];
       acc[0][r + 1][NV - 1] = S::template quarter_to_low<1>(pair[0][r / 4]);
       acc[0][r + 2][NV - 1] = S::template quarter_to_low<2>(pair[0][r / 4]);
@@ -577,12 +621,96 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
   write_tile<T, MR, NV>(acc[0], c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
+#if TG_GEMM_AVX512
+// Float rows of A (read in place, row-major) with N a quarter register past whole vectors
+// (AVX-512; N = 20 is 16 + 4): the last vector by groups of four k instead of by rows. Row r's
+// values a[r, p..p+3] are side by side, so one quarter load repeated times `bt[g]`, which holds
+// b[p + q, j] in lane 4j + q (built once per micro_kernel call from B's last quarter), adds
+// a[r, p+q] b[p+q, j] into lane 4j + q; the quarters' sums after the loop are row r's last
+// values. One FMA per row and four k, where sharing the vector among four rows (tile_kernel's
+// kShare = 4) blends four broadcasts a k, on the ports the FMAs use.
+template <int MR, int NV, int kTail>
+[[gnu::always_inline]] inline void tile_kernel_k4(Index k, const float* a, Index a_stride, const float* b, Index ldb,
+                                                  const float* bt, float* c, Index ldc, float alpha, float beta,
+                                                  int last_lanes, const float* bias, Index ld_bias) {
+  using S = Simd<float>;
+  using Reg = S::Reg;
+  constexpr int L = S::kLanes;
+  constexpr int NF = NV - 1;  // whole vectors per row
+  Reg acc[MR][NV];
+  Reg tail[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NF; ++v) acc[r][v] = S::zero();
+    tail[r] = S::zero();
+  }
+  const float* rows[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) rows[r] = a + r * a_stride;
+  auto whole = [&](Index p) __attribute__((always_inline)) {
+    Reg bv[NF > 0 ? NF : 1];
+#pragma GCC unroll 4
+    for (int v = 0; v < NF; ++v) {
+      bv[v] = S::load(b + p * ldb + v * L);
+      S::pin(bv[v]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const Reg av = S::broadcast(rows[r] + p);
+#pragma GCC unroll 4
+      for (int v = 0; v < NF; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+    }
+  };
+  Index p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const Reg bq = S::load(bt + p * 4);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) tail[r] = S::fma(S::broadcast_quarter(rows[r] + p), bq, tail[r]);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) whole(p + q);
+  }
+  if (p < k) {  // the last k % 4: A's values past k not read, B's zero in bt
+    const Reg bq = S::load(bt + p * 4);
+    const int n = static_cast<int>(k - p);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) tail[r] = S::fma(S::broadcast_quarter_first(rows[r] + p, n), bq, tail[r]);
+    for (; p < k; ++p) whole(p);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][NV - 1] = S::sum_quarters(tail[r]);
+  write_tile<float, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias, ld_bias);
+}
+
+#endif
+
+// Whether micro_kernel runs tile_kernel_k4 rather than tile_kernel.
+template <class T, bool kAColumns, int kShare>
+constexpr bool kByGroupsOfK = TG_GEMM_AVX512&& std::is_same_v<T, float>&& kShare == 4 && !kAColumns;
+
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
 // product the call and its arguments cost about as much as a tile.
 template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
 void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb, T* c0,
                   Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
+#if TG_GEMM_AVX512
+  constexpr Index kMaxK = 256;  // the driver's KC block, and a plan's K at most
+  if constexpr (kByGroupsOfK<T, kAColumns, kShare>) {
+    if (k <= kMaxK) {
+      // B's last quarter by groups of four k: bt[4p + 4j + q] = b[p + q, j], zero past k.
+      alignas(64) float bt[kMaxK * 4];
+      const float* bq = b0 + (NV - 1) * Simd<float>::kLanes;
+      for (Index p = 0; p < k; p += 4)
+        for (int q = 0; q < 4; ++q)
+          for (int j = 0; j < 4; ++j) bt[p * 4 + 4 * j + q] = p + q < k ? bq[(p + q) * ldb + j] : 0.0f;
+      for (Index tile = 0; tile < tiles; ++tile)
+        tile_kernel_k4<MR, NV, kTail>(k, a0 + tile * a_tile, a_stride, b0, ldb, bt, c0 + tile * MR * ldc, ldc, alpha,
+                                      beta, last_lanes, bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
+      return;
+    }
+  }
+#endif
   for (Index tile = 0; tile < tiles; ++tile)
     tile_kernel<T, MR, NV, kAColumns, kTail, kShare, kSplit>(k, a0 + tile * a_tile, a_stride, b0, ldb,
                                                              c0 + tile * MR * ldc, ldc, alpha, beta, last_lanes,
@@ -904,9 +1032,22 @@ constexpr Tile choose_tile(Index m, Index n) {
 }
 
 // Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile).
+// B is packed when more than one row panel and more than one column panel read it (gemm_impl).
+template <class T>
+constexpr bool packs_b(Index m, Index n) {
+  const Tile t = choose_tile<T>(m, n);
+  return m > t.mr && n > t.nv * Simd<T>::kLanes;
+}
+
+// Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile), or
+// as much while n x m reads its B in place where m x n packs it: a weight gradient's B has
+// K = B*T rows, so packing it is a pass over all of them (20 x 1599 x 80, an LSTM's recurrent
+// kernel, packed 1599 x 80 floats; as 80 x 1599 x 20 its B is 1599 x 20, read in place).
 template <class T>
 constexpr bool swap_pays(Index m, Index n) {
-  return 10 * cover_cost<T>(n, m, choose_tile<T>(n, m), true) < 9 * cover_cost<T>(m, n, choose_tile<T>(m, n), true);
+  const Index straight = cover_cost<T>(m, n, choose_tile<T>(m, n), true);
+  const Index swapped = cover_cost<T>(n, m, choose_tile<T>(n, m), true);
+  return 10 * swapped < 9 * straight || (swapped <= straight && packs_b<T>(m, n) && !packs_b<T>(n, m));
 }
 
 template <class T>

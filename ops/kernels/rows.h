@@ -68,4 +68,17 @@ inline void add_column_sums(const T* src, std::int64_t src_stride, std::int64_t 
   detail::active_of<T>().add_column_sums(src, src_stride, rows, cols, dst);
 }
 
+/// The sum of (p[i] - t[i])^2 over i < n, in double (a squared-error loss; eight partial sums
+/// added in order: the same bits on every path).
+template <class T>
+inline double squared_error_sum(const T* p, const T* t, std::int64_t n) {
+  return detail::active_of<T>().squared_error_sum(p, t, n);
+}
+
+/// d[i] = s (p[i] - t[i]) for i < n, or += with `add` (that loss's gradient).
+template <class T>
+inline void scaled_difference(T s, const T* p, const T* t, T* d, std::int64_t n, bool add) {
+  detail::active_of<T>().scaled_difference(s, p, t, d, n, add);
+}
+
 }  // namespace tg::kernels

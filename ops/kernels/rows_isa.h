@@ -382,6 +382,69 @@ inline void add_column_sums(const T* src, std::int64_t src_stride, std::int64_t 
   }
 }
 
+/// The sum of (p[i] - t[i])^2 over i < n, in double: eight partial sums (value i to sum i % 8,
+/// so that the additions do not wait on each other), then added in order. float's squares are
+/// rounded before their addition (no fused multiply-add, and the last values through the same
+/// vectors, masked), so every path gives the bits of the baseline's plain loop.
+template <class T>
+inline double squared_error_sum(const T* p, const T* t, std::int64_t n) {
+  double part[8] = {};
+  std::int64_t i = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    __m512d acc = _mm512_setzero_pd();
+    for (; i < n; i += 8) {
+      const auto m = static_cast<__mmask8>(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+      const __m512d e = _mm512_sub_pd(_mm512_maskz_cvtps_pd(0xff, _mm256_maskz_loadu_ps(m, p + i)),
+                                      _mm512_maskz_cvtps_pd(0xff, _mm256_maskz_loadu_ps(m, t + i)));
+      acc = _mm512_add_pd(acc, _mm512_mul_pd(e, e));
+    }
+    _mm512_storeu_pd(part, acc);
+  }
+#elif defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    alignas(16) static constexpr std::int32_t kLanes[12] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0};
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (; i < n; i += 8) {
+      const std::int64_t left = n - i;  // lanes of the two halves: 8 - min(left, 8) masked off
+      const __m128i m0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLanes + 8 - (left < 4 ? left : 4)));
+      const __m128i m1 =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLanes + 8 - (left < 8 ? (left > 4 ? left - 4 : 0) : 4)));
+      const __m256d e0 =
+          _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(p + i, m0)), _mm256_cvtps_pd(_mm_maskload_ps(t + i, m0)));
+      const __m256d e1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(p + i + 4, m1)),
+                                       _mm256_cvtps_pd(_mm_maskload_ps(t + i + 4, m1)));
+      lo = _mm256_add_pd(lo, _mm256_mul_pd(e0, e0));
+      hi = _mm256_add_pd(hi, _mm256_mul_pd(e1, e1));
+    }
+    _mm256_storeu_pd(part, lo);
+    _mm256_storeu_pd(part + 4, hi);
+  }
+#endif
+  for (; i + 8 <= n; i += 8)
+    for (std::int64_t j = 0; j < 8; ++j) {
+      const double e = static_cast<double>(p[i + j]) - static_cast<double>(t[i + j]);
+      part[j] += e * e;
+    }
+  for (std::int64_t j = 0; i < n; ++i, ++j) {
+    const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
+    part[j] += e * e;
+  }
+  double sum = 0.0;
+  for (double v : part) sum += v;
+  return sum;
+}
+
+/// d[i] = s (p[i] - t[i]), or d[i] += s (p[i] - t[i]) with `add`, for i < n: the gradient of a
+/// squared error.
+template <class T>
+inline void scaled_difference(T s, const T* p, const T* t, T* d, std::int64_t n, bool add) {
+  if (add)
+    for (std::int64_t i = 0; i < n; ++i) d[i] += s * (p[i] - t[i]);
+  else
+    for (std::int64_t i = 0; i < n; ++i) d[i] = s * (p[i] - t[i]);
+}
+
 }  // namespace tg::kernels::TAPEGRAD_KERNEL_NS
 
 #undef TAPEGRAD_NO_MEMCPY_IDIOM

@@ -46,6 +46,8 @@ constexpr kernels::detail::TypedKernels<T> typed() {
       &add_rows<T>,
       &spread_rows_fn<T>,
       &add_column_sums<T>,
+      &squared_error_sum<T>,
+      &scaled_difference<T>,
       &tanh_forward_fn<T>,
       &tanh_forward_spread<T>,
       &tanh_grad_spread_rows<T>,

@@ -47,6 +47,12 @@ void check(const Case& c, std::mt19937& rng) {
   std::vector<T> b(b_rows * std::max<std::int64_t>(ldb, 1));
   for (T& x : a) x = static_cast<T>(dist(rng));
   for (T& x : b) x = static_cast<T>(dist(rng));
+  // The rows' padding holds NaN: a kernel that multiplied a value past the last column, even by
+  // zero, would show.
+  for (std::int64_t i = 0; i < a_rows; ++i)
+    for (std::int64_t j = a_cols; j < lda; ++j) a[i * lda + j] = std::numeric_limits<T>::quiet_NaN();
+  for (std::int64_t i = 0; i < b_rows; ++i)
+    for (std::int64_t j = b_cols; j < ldb; ++j) b[i * ldb + j] = std::numeric_limits<T>::quiet_NaN();
   const T sentinel = T(12345);
   std::vector<T> cmat(c.m * std::max<std::int64_t>(ldc, 1), sentinel);
   for (std::int64_t i = 0; i < c.m; ++i)
@@ -183,7 +189,14 @@ const std::vector<Shape>& shapes() {
       {1, 20, 1599},
       {16, 10, 300},
       {30, 17, 70},
-      {4, 10, 65}};
+      {4, 10, 65},
+      // an LSTM's and a GRU's recurrent weight gradients (A^T, K = B*T - 1): computed transposed
+      // so that their wide B (1599 x 80, 1599 x 60) is read in place rather than packed
+      {20, 80, 1599},
+      {20, 60, 1599},
+      // A packed (wide N) with a last vector a quarter full or less (130 = 128 + 2, 260 = 256 + 4)
+      {16, 130, 20},
+      {24, 260, 33}};
   return all;
 }
 

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <tapegrad/ops/isa.h>
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/kernels/unary.h>
 
@@ -195,6 +198,51 @@ TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
       EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + j)], src[static_cast<std::size_t>(i * 5 + j)]);
     EXPECT_EQ(dst[static_cast<std::size_t>(i * 4 + 3)], -1.0f);
   }
+}
+
+// The squared-error sum on every path the CPU runs, against the plain loop it replaced (eight
+// partial sums in double, value i to sum i % 8, each square rounded, then added in order): the
+// same bits for every length around the vectors' widths, and nothing read past n (a NaN there
+// would show). Its gradient, set and added, against the same formula.
+TEST(Rows, SquaredErrorSumIsThePlainLoopOnEveryPath) {
+  const std::string saved(kernel_isa());
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+  for (std::string_view path : kernel_isas_available()) {
+    set_kernel_isa(path);
+    for (std::int64_t n : {0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 1000, 16000}) {
+      SCOPED_TRACE(testing::Message() << "path " << path << " n=" << n);
+      std::vector<float> p(static_cast<std::size_t>(n) + 8, std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> t(p);
+      for (std::int64_t i = 0; i < n; ++i) {
+        p[static_cast<std::size_t>(i)] = dist(rng);
+        t[static_cast<std::size_t>(i)] = dist(rng);
+      }
+      double part[8] = {};
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double e = static_cast<double>(p[static_cast<std::size_t>(i)]) - t[static_cast<std::size_t>(i)];
+        const double sq = e * e;
+        part[i % 8] = part[i % 8] + sq;
+      }
+      double want = 0.0;
+      for (double v : part) want += v;
+      const double got = squared_error_sum(p.data(), t.data(), n);
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(got), std::bit_cast<std::uint64_t>(want)) << got << " vs " << want;
+
+      std::vector<float> d(static_cast<std::size_t>(n), 0.5f);
+      scaled_difference(-0.25f, p.data(), t.data(), d.data(), n, true);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        ASSERT_FLOAT_EQ(d[k], 0.5f + -0.25f * (p[k] - t[k])) << i;
+      }
+      scaled_difference(2.0f, p.data(), t.data(), d.data(), n, false);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        ASSERT_EQ(d[k], 2.0f * (p[k] - t[k])) << i;
+      }
+    }
+  }
+  set_kernel_isa(saved);
 }
 
 }  // namespace
