@@ -1031,18 +1031,20 @@ constexpr Tile choose_tile(Index m, Index n) {
   return 100 * cover_cost<T>(m, n, kWide) < 97 * cover_cost<T>(m, n, kTall) ? kWide : kTall;
 }
 
-// Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile).
-// B is packed when more than one row panel and more than one column panel read it (gemm_impl).
+// Row panels of A^T that read a weight gradient's B in place (see gemm_impl's packed_b).
+constexpr Index kInPlacePanels = 4;
+
+// Whether gemm_impl packs the B of an m x n product of A^T with a long K (a weight gradient):
+// when more than one column panel and more than kInPlacePanels row panels read it.
 template <class T>
 constexpr bool packs_b(Index m, Index n) {
   const Tile t = choose_tile<T>(m, n);
-  return m > t.mr && n > t.nv * Simd<T>::kLanes;
+  return m > kInPlacePanels * t.mr && n > t.nv * Simd<T>::kLanes;
 }
 
 // Whether m x n costs clearly more per k in the tiles than n x m (both with their best tile), or
 // as much while n x m reads its B in place where m x n packs it: a weight gradient's B has
-// K = B*T rows, so packing it is a pass over all of them (20 x 1599 x 80, an LSTM's recurrent
-// kernel, packed 1599 x 80 floats; as 80 x 1599 x 20 its B is 1599 x 20, read in place).
+// K = B*T rows, so packing it is a pass over all of them.
 template <class T>
 constexpr bool swap_pays(Index m, Index n) {
   const Index straight = cover_cost<T>(m, n, choose_tile<T>(m, n), true);
@@ -1211,8 +1213,10 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   // so that the kernel reads rows of op(B). A B no wider than one panel is read in place (its last
   // vector masked): packing it costs a pass over all of B, which a weight gradient's K = B*T rows
   // make large, and buys nothing a narrow row does not already have (measured on 20 x 1600 x 20
-  // with A^T and on 32 x 20 x 20: docs/performance.md, "GEMM").
-  const bool packed_b = prepacked || tb || (m > mr && n > nr);
+  // with A^T and on 32 x 20 x 20: docs/performance.md, "GEMM"). So is a weight gradient's wider
+  // B when few row panels read it (an LSTM's 20 x 1599 x 80, a GRU's 20 x 1599 x 60): three reads
+  // of it from L2 cost less than packing it once.
+  const bool packed_b = prepacked || tb || (m > mr && n > nr && !(ta && k >= kLongK && m <= kInPlacePanels * mr));
   const bool packed_a = m > mr && k > 16 && n > 4 * nr;
 
   T* bbuf = packed_b && !prepacked

@@ -190,8 +190,8 @@ const std::vector<Shape>& shapes() {
       {16, 10, 300},
       {30, 17, 70},
       {4, 10, 65},
-      // an LSTM's and a GRU's recurrent weight gradients (A^T, K = B*T - 1): computed transposed
-      // so that their wide B (1599 x 80, 1599 x 60) is read in place rather than packed
+      // an LSTM's and a GRU's recurrent weight gradients (A^T, K = B*T - 1): their wide B
+      // (1599 x 80, 1599 x 60) read in place by the three row panels, the last vector masked
       {20, 80, 1599},
       {20, 60, 1599},
       // A packed (wide N) with a last vector a quarter full or less (130 = 128 + 2, 260 = 256 + 4)
