@@ -1,4 +1,5 @@
 #include <tapegrad/ops/kernels/parallel.h>
+#include <tapegrad/ops/kernels/rows.h>
 
 #include <sched.h>
 
@@ -317,10 +318,57 @@ GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k) {
   return {true, static_cast<int>(rows), m};
 }
 
+int gemm_k_chunks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
+  if (!trans_a || trans_b || k < kGemmSplitK || m < 64 || n < 64) return 1;
+  return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= 2.0 * kGemmBlockMacs ? 2 : 1;
+}
+
+std::int64_t gemm_k_begin(std::int64_t k, int chunks, int i) { return i >= chunks ? k : k * i / chunks / 16 * 16; }
+
+namespace {
+template <class T>
+T* k_chunk_buffer(std::size_t count) {  // the caller's; the pool's workers write their chunk into it
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
+}
+
+// parallel_gemm over `chunks` ranges of K: chunk 0 into C (with beta and the bias), the others
+// into scratch blocks, added into C in chunk order after the join.
+template <class T>
+void gemm_by_k_chunks(int chunks, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+                      const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,
+                      const T* bias, std::int64_t ld_bias) {
+  T* scratch = k_chunk_buffer<T>(static_cast<std::size_t>((chunks - 1) * m * n));
+  auto begin = [&](int i) { return gemm_k_begin(k, chunks, i); };
+  auto run = [&](int i) {
+    const std::int64_t k0 = begin(i), kc = begin(i + 1) - k0;
+    const T* ai = trans_a ? a + k0 * lda : a + k0;  // A^T's rows k0.., or A's columns
+    const T* bi = trans_b ? b + k0 : b + k0 * ldb;
+    if (i == 0)
+      gemm(trans_a, trans_b, m, n, kc, alpha, ai, lda, bi, ldb, beta, c, ldc, bias, ld_bias);
+    else
+      gemm(trans_a, trans_b, m, n, kc, alpha, ai, lda, bi, ldb, T(0), scratch + (i - 1) * m * n, n);
+  };
+  if (num_threads() == 1 || in_parallel_region()) {
+    for (int i = 0; i < chunks; ++i) run(i);
+  } else {
+    parallel_for(chunks, 1, [&](std::int64_t first, std::int64_t last) {
+      for (auto i = static_cast<int>(first); i < last; ++i) run(i);
+    });
+  }
+  for (int i = 1; i < chunks; ++i) add_rows(scratch + (i - 1) * m * n, n, c, ldc, m, n);
+}
+}  // namespace
+
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias,
                    std::int64_t ld_bias) {
+  if (const int chunks = gemm_k_chunks(trans_a, trans_b, m, n, k); chunks > 1) {
+    gemm_by_k_chunks(chunks, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, ld_bias);
+    return;
+  }
   const GemmSplit split = gemm_split(m, n, k);
   // One thread takes the whole product: its blocks would each pack the shared operand again
   // (a weight gradient's A^T four times: +12 % on 256 x 256 x 6399).

@@ -145,6 +145,18 @@ struct GemmSplit {
 inline constexpr std::int64_t kGemmBlockMacs = std::int64_t{1} << 19;
 GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k);
 
+/// A weight gradient A^T B whose K (the batch's rows) is at least this long, and whose C is at
+/// least 64 x 64, is split along K instead (gemm_k_chunks).
+inline constexpr std::int64_t kGemmSplitK = 4096;
+/// The ranges of K parallel_gemm splits a product into (1: none): two for a weight gradient
+/// (A^T B, B not transposed) with K >= kGemmSplitK, M and N >= 64 and at least 2 kGemmBlockMacs
+/// multiply-adds. Each range is a whole product of its own, its operands packed once (a split of
+/// C's columns made every block read all of A^T without packing it: the large RNN's
+/// 256 x 6399 x 256). Chosen from the shape alone, at every thread count, one included.
+int gemm_k_chunks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k);
+/// The first index of K in range i of `chunks` (i = chunks gives k): multiples of 16.
+std::int64_t gemm_k_begin(std::int64_t k, int chunks, int i);
+
 /// kernels::gemm with C split by gemm_split into independent sub-GEMMs run on the pool (each a
 /// kernels::gemm call on its block of rows or columns of C). A product too small to split, and
 /// any product at one thread or inside a region, is one kernels::gemm call. The same arguments
@@ -152,7 +164,10 @@ GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k);
 /// shape), and those of the one call where the blocks' kernels accumulate as the whole's do: all
 /// the layers' and scans' products tested (tests/ops/parallel_test.cpp); a block whose rows
 /// leave a remainder tile may take a kernel that splits K in two chains, and differ from the
-/// whole in the last bits.
+/// whole in the last bits. A product split along K (gemm_k_chunks) computes range 0 into C (with
+/// beta and the bias) and each other range into a scratch block, added into C in range order
+/// after the join: the same bits at every thread count, one included, and not those of one
+/// kernels::gemm call.
 template <class T>
 void parallel_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,

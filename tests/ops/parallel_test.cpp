@@ -380,6 +380,16 @@ TEST(Parallel, GemmSplitsOnlyProductsLargeEnough) {
   EXPECT_TRUE(tall.by_rows);
   EXPECT_EQ(tall.count, 8);
   for (int i = 0; i <= tall.count; ++i) EXPECT_EQ(tall.begin(i) % 16 == 0 || i == tall.count, true);
+  // Weight gradients with a long K split it in two: large_rnn's and xlarge_rnn's recurrent ones;
+  // not a seed's (K 1599), nor a narrow C, nor a product not of A^T.
+  EXPECT_EQ(kernels::gemm_k_chunks(true, false, 256, 256, 6399), 2);
+  EXPECT_EQ(kernels::gemm_k_chunks(true, false, 512, 512, 6399), 2);
+  EXPECT_EQ(kernels::gemm_k_chunks(true, false, 20, 20, 1599), 1);
+  EXPECT_EQ(kernels::gemm_k_chunks(true, false, 20, 256, 6400), 1);
+  EXPECT_EQ(kernels::gemm_k_chunks(false, false, 256, 256, 6400), 1);
+  EXPECT_EQ(kernels::gemm_k_chunks(true, true, 256, 256, 6400), 1);
+  EXPECT_EQ(kernels::gemm_k_begin(6399, 2, 1), 3184);
+  EXPECT_EQ(kernels::gemm_k_begin(6399, 2, 2), 6399);
 }
 
 struct GemmCase {
@@ -403,19 +413,39 @@ void check_parallel_gemm(const GemmCase& g) {
   const T* bp = g.bias ? bias.data() : nullptr;
   const std::int64_t ld_bias = g.bias == 2 ? g.n : 0;
   std::vector<T> serial = c0;
-  kernels::gemm(g.ta, g.tb, g.m, g.n, g.k, T(g.alpha), a.data(), lda, b.data(), ldb, T(g.beta), serial.data(), ldc, bp,
-                ld_bias);
+  const int chunks = kernels::gemm_k_chunks(g.ta, g.tb, g.m, g.n, g.k);
+  if (chunks == 1) {
+    kernels::gemm(g.ta, g.tb, g.m, g.n, g.k, T(g.alpha), a.data(), lda, b.data(), ldb, T(g.beta), serial.data(), ldc,
+                  bp, ld_bias);
+  } else {  // split along K: range 0 into C, the others beside it, added in order
+    for (int i = 0; i < chunks; ++i) {
+      const std::int64_t k0 = kernels::gemm_k_begin(g.k, chunks, i),
+                         kc = kernels::gemm_k_begin(g.k, chunks, i + 1) - k0;
+      const T* ai = a.data() + (g.ta ? k0 * lda : k0);
+      const T* bi = b.data() + (g.tb ? k0 : k0 * ldb);
+      if (i == 0) {
+        kernels::gemm(g.ta, g.tb, g.m, g.n, kc, T(g.alpha), ai, lda, bi, ldb, T(g.beta), serial.data(), ldc, bp,
+                      ld_bias);
+        continue;
+      }
+      std::vector<T> part(static_cast<std::size_t>(g.m * g.n));
+      kernels::gemm(g.ta, g.tb, g.m, g.n, kc, T(g.alpha), ai, lda, bi, ldb, T(0), part.data(), g.n);
+      for (std::int64_t r = 0; r < g.m; ++r)
+        for (std::int64_t j = 0; j < g.n; ++j)
+          serial[static_cast<std::size_t>(r * ldc + j)] += part[static_cast<std::size_t>(r * g.n + j)];
+    }
+  }
   std::vector<T> first;
   for (int threads : {1, 2, 3, 4}) {
     ThreadCount tc(threads);
     std::vector<T> c = c0;
     kernels::parallel_gemm(g.ta, g.tb, g.m, g.n, g.k, T(g.alpha), a.data(), lda, b.data(), ldb, T(g.beta), c.data(),
                            ldc, bp, ld_bias);
-    if (threads >= 2) {  // one thread takes the whole product; from two, the same blocks
+    if (threads >= 2 || chunks > 1) {  // one thread takes the whole product (or the same K ranges)
       if (first.empty()) first = c;
-      EXPECT_TRUE(same_bits(c, first)) << threads << " threads differ from 2";
+      EXPECT_TRUE(same_bits(c, first)) << threads << " threads differ from " << (chunks > 1 ? 1 : 2);
     }
-    if (g.exact && blocks_match_the_whole()) {
+    if (chunks > 1 || (g.exact && blocks_match_the_whole())) {
       EXPECT_TRUE(same_bits(c, serial)) << threads << " threads differ from one kernels::gemm";
     } else {  // the blocks may take other kernels (a K split) than the whole product
       for (std::size_t i = 0; i < c.size(); ++i)
@@ -432,7 +462,7 @@ TEST(Parallel, ParallelGemmEqualsGemmAtEveryThreadCount) {
       {false, false, 32, 20, 20, 1, 0, 1, true},     {false, false, 200, 300, 70, 0.5, 1, 1, false},
       {true, false, 256, 256, 6399, 1, 1, 0, true},  {true, false, 512, 512, 1599, 1, 1, 0, true},
       {true, false, 256, 256, 1599, 1, 1, 0, false}, {true, true, 130, 200, 300, 1, 0, 0, false},
-      {false, false, 70, 1000, 3, 1, 0, 2, false},
+      {false, false, 70, 1000, 3, 1, 0, 2, false},   {true, false, 128, 96, 4200, 0.5, 0.5, 2, false},
   };
   for (const GemmCase& g : cases) {
     check_parallel_gemm<float>(g);
