@@ -117,6 +117,9 @@ def test_compare_logic():
     check(v["speed_pass"] is True and v["memory_pass"] is False and v["pass"] is False, f"memory over a fifth: {v}")
     v = cp.floor_verdict("xlarge_rnn", 0.5, 1.0, 100.0)
     check(v["floor"] is None and v["speed_pass"] is None and v["pass"] is True, f"no floor for xlarge_rnn: {v}")
+    v = cp.floor_verdict("xlarge_rnn", 2.0, 30.0, 100.0)
+    check(v["memory_pass"] is None and v["memory_ratio"] == 3.3 and v["pass"] is True,
+          f"xlarge_rnn's memory is reported, not held to the floors' fifth: {v}")
     v = cp.floor_verdict("simple_rnn", 1.0, 1.0, 100.0, default_sizes=False)
     check(v["floor"] is None and v["pass"] is True, f"no speed floor at other sizes: {v}")
     # Scaling: 1 thread 2 s, 2 threads 1.25 s (1.6x); two 1-thread processes at once 2.1 s each (ceiling 1.905x).
