@@ -629,7 +629,7 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
 // a[r, p+q] b[p+q, j] into lane 4j + q; the quarters' sums after the loop are row r's last
 // values. One FMA per row and four k, where sharing the vector among four rows (tile_kernel's
 // kShare = 4) blends four broadcasts a k, on the ports the FMAs use.
-template <int MR, int NV, int kTail>
+template <int MR, int NV>
 [[gnu::always_inline]] inline void tile_kernel_k4(Index k, const float* a, Index a_stride, const float* b, Index ldb,
                                                   const float* bt, float* c, Index ldc, float alpha, float beta,
                                                   int last_lanes, const float* bias, Index ld_bias) {
@@ -686,7 +686,7 @@ template <int MR, int NV, int kTail>
 
 // Whether micro_kernel runs tile_kernel_k4 rather than tile_kernel.
 template <class T, bool kAColumns, int kShare>
-constexpr bool kByGroupsOfK = TG_GEMM_AVX512&& std::is_same_v<T, float>&& kShare == 4 && !kAColumns;
+constexpr bool kByGroupsOfK = TG_GEMM_AVX512 != 0 && kShare == 4 && !kAColumns && std::is_same_v<T, float>;
 
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
@@ -705,8 +705,8 @@ void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_strid
         for (int q = 0; q < 4; ++q)
           for (int j = 0; j < 4; ++j) bt[p * 4 + 4 * j + q] = p + q < k ? bq[(p + q) * ldb + j] : 0.0f;
       for (Index tile = 0; tile < tiles; ++tile)
-        tile_kernel_k4<MR, NV, kTail>(k, a0 + tile * a_tile, a_stride, b0, ldb, bt, c0 + tile * MR * ldc, ldc, alpha,
-                                      beta, last_lanes, bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
+        tile_kernel_k4<MR, NV>(k, a0 + tile * a_tile, a_stride, b0, ldb, bt, c0 + tile * MR * ldc, ldc, alpha, beta,
+                               last_lanes, bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
       return;
     }
   }
