@@ -14,6 +14,8 @@
 #include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/ops/kernels/unary.h>
 
+#include "support/keep_isa.h"
+
 namespace tg::kernels {
 namespace {
 
@@ -81,7 +83,7 @@ TEST(FastMath, SigmoidOnVectorsMatchesSigmoidOnFloats) {
   while (xs.size() % u != 0) xs.push_back(0.25f);
   const std::int64_t rows = static_cast<std::int64_t>(xs.size()) / u;
   std::vector<float> want(xs.size());
-  const std::string saved(kernel_isa());
+  testing::KeepIsa keep;
   for (std::string_view path : kernel_isas_available()) {
     set_kernel_isa(path);
     for (std::size_t k = 0; k < xs.size(); ++k) sigmoid_forward(xs.data() + k, want.data() + k, 1);
@@ -97,7 +99,6 @@ TEST(FastMath, SigmoidOnVectorsMatchesSigmoidOnFloats) {
             << path << ", x = " << xs[k];
       }
   }
-  set_kernel_isa(saved);
 }
 
 TEST(FastMath, SigmoidWithinFourUlp) {

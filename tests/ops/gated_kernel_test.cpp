@@ -22,19 +22,12 @@
 #include <tapegrad/ops/kernels/gated.h>
 #include <tapegrad/ops/kernels/unary.h>
 
+#include "support/keep_isa.h"
+
 namespace tg {
 namespace {
 
-class KeepIsa {
- public:
-  KeepIsa() : saved_(kernel_isa()) {}
-  ~KeepIsa() { set_kernel_isa(saved_); }
-  KeepIsa(const KeepIsa&) = delete;
-  KeepIsa& operator=(const KeepIsa&) = delete;
-
- private:
-  std::string saved_;
-};
+using testing::KeepIsa;
 
 // The element math of the active path.
 struct Ref {

@@ -26,20 +26,12 @@
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/kernels/unary.h>
 
+#include "support/keep_isa.h"
+
 namespace tg {
 namespace {
 
-// Puts the path back as it was, whatever a test forced.
-class KeepIsa {
- public:
-  KeepIsa() : saved_(kernel_isa()) {}
-  ~KeepIsa() { set_kernel_isa(saved_); }
-  KeepIsa(const KeepIsa&) = delete;
-  KeepIsa& operator=(const KeepIsa&) = delete;
-
- private:
-  std::string saved_;
-};
+using testing::KeepIsa;
 
 TEST(KernelIsa, TheBaselineAlwaysRunsAndTheDefaultIsAvailable) {
   const auto paths = kernel_isas_available();
@@ -108,7 +100,7 @@ TEST(KernelIsa, DefaultSendsThinFloatProductsToV3) {
                                 {64, 256, 256},
                                 {1, 1000, 1},
                                 {7, 1000, 33}}) {
-    SCOPED_TRACE(testing::Message() << m << " x " << k << " x " << n);
+    SCOPED_TRACE(::testing::Message() << m << " x " << k << " x " << n);
     const auto by_default = product("auto", m, k, n), v3 = product("v3", m, k, n), v4 = product("v4", m, k, n);
     const bool thin = kernels::thin_product(m, n, k);
     told_apart[thin] += v3 != v4;
@@ -291,7 +283,7 @@ TEST(KernelIsa, AllPathsAgreeWithTheBaseline) {
   std::vector<std::string_view> paths = kernel_isas_available();
   paths.push_back("auto");
   for (std::string_view path : paths) {
-    SCOPED_TRACE(testing::Message() << "path " << path);
+    SCOPED_TRACE(::testing::Message() << "path " << path);
     set_kernel_isa(path);
     const Outputs o = run_all();
     ASSERT_EQ(o.gemm.size(), base.gemm.size());

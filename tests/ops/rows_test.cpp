@@ -12,6 +12,8 @@
 #include <tapegrad/ops/kernels/rows.h>
 #include <tapegrad/ops/kernels/unary.h>
 
+#include "support/keep_isa.h"
+
 namespace tg::kernels {
 namespace {
 
@@ -24,7 +26,7 @@ void check_column_sums(std::uint32_t seed) {
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   for (std::int64_t cols = 1; cols <= 70; ++cols) {
     for (std::int64_t rows : {0, 1, 3, 4, 5, 7, 9, 1600}) {
-      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      SCOPED_TRACE(::testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
       std::vector<T> src(static_cast<std::size_t>(rows * stride), std::numeric_limits<T>::quiet_NaN());
       std::vector<double> want(static_cast<std::size_t>(cols)), mag(static_cast<std::size_t>(cols));
@@ -84,7 +86,7 @@ TEST(Rows, ColumnSumsDoubleMatchReferenceSums) { check_column_sums<double>(2); }
 TEST(Rows, SpreadRowsMatchesCopyRows) {
   for (std::int64_t cols = 1; cols <= 41; ++cols)
     for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100}) {
-      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      SCOPED_TRACE(::testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
       std::vector<float> src(static_cast<std::size_t>(rows * cols));
       for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i) + 0.5f;
@@ -111,7 +113,7 @@ void check_map2_spread_rows() {
   auto f = [](auto g, auto y) { return g * (T(1) - y * y); };
   for (std::int64_t cols = 1; cols <= 41; ++cols)
     for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100}) {
-      SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows);
+      SCOPED_TRACE(::testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
       std::vector<T> a(static_cast<std::size_t>(rows * cols)), b(a.size());
       for (std::size_t i = 0; i < a.size(); ++i) {
@@ -145,7 +147,7 @@ void check_tanh_forward_spread() {
   for (std::int64_t cols = 1; cols <= 41; ++cols)
     for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100})
       for (bool in_place : {true, false}) {
-        SCOPED_TRACE(testing::Message() << "cols=" << cols << " rows=" << rows << " in_place=" << in_place);
+        SCOPED_TRACE(::testing::Message() << "cols=" << cols << " rows=" << rows << " in_place=" << in_place);
         const std::int64_t stride = cols + 3;
         std::vector<T> x(static_cast<std::size_t>(rows * cols));
         for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<T>(std::sin(0.7 * static_cast<double>(i)) * 4.0);
@@ -205,13 +207,13 @@ TEST(Rows, CopyAndAddRowsTouchOnlyTheirColumns) {
 // same bits for every length around the vectors' widths, and nothing read past n (a NaN there
 // would show). Its gradient, set and added, against the same formula.
 TEST(Rows, SquaredErrorSumIsThePlainLoopOnEveryPath) {
-  const std::string saved(kernel_isa());
+  testing::KeepIsa keep;
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
   for (std::string_view path : kernel_isas_available()) {
     set_kernel_isa(path);
     for (std::int64_t n : {0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 1000, 16000}) {
-      SCOPED_TRACE(testing::Message() << "path " << path << " n=" << n);
+      SCOPED_TRACE(::testing::Message() << "path " << path << " n=" << n);
       std::vector<float> p(static_cast<std::size_t>(n) + 8, std::numeric_limits<float>::quiet_NaN());
       std::vector<float> t(p);
       for (std::int64_t i = 0; i < n; ++i) {
@@ -242,7 +244,6 @@ TEST(Rows, SquaredErrorSumIsThePlainLoopOnEveryPath) {
       }
     }
   }
-  set_kernel_isa(saved);
 }
 
 }  // namespace
