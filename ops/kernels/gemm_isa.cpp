@@ -519,28 +519,17 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
       bv[v] = (kTail == kMaskedTail && !kShared && v == NV - 1) ? S::load(b + v * L, bmask) : S::load(b + v * L);
       S::pin(bv[v]);
     }
-    if constexpr (kShare == 4 && kSpreadQuarters) {
-      // Columns of opA hold rows r..r+3 side by side: read as one quarter repeated, times B's
-      // quarter spread (lane 4q + i: b[q]), lane 4q + i gathers a[r + i] b[q], transposed back
-      // after the loop. One lane move a k for the tile, where blending four broadcasts takes
-      // three per four rows (each on the ports the FMAs use with AVX-512).
+    if constexpr (kShare == 4) {
+      // Four rows share the last vector, a quarter each. Over columns of opA (kSpreadQuarters)
+      // rows r..r+3 lie side by side: read as one quarter repeated, times B's quarter spread
+      // (lane 4q + i: b[q]), lane 4q + i gathers a[r + i] b[q], transposed back after the loop;
+      // one lane move a k for the tile, where blending the four rows' broadcasts takes three per
+      // four rows (each on the ports the FMAs use with AVX-512).
       static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
-      bv[NV - 1] = S::spread_quarter(b + (NV - 1) * L);
-      S::pin(bv[NV - 1]);
-#pragma GCC unroll 2
-      for (int r = 0; r < MR; r += 4) {
-        Reg ar[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) ar[i] = S::broadcast(a + r + i);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i)
-#pragma GCC unroll 4
-          for (int v = 0; v < NF; ++v) acc[s][r + i][v] = S::fma(ar[i], bv[v], acc[s][r + i][v]);
-        pair[s][r / 4] = S::fma(S::broadcast_quarter(a + r), bv[NV - 1], pair[s][r / 4]);
-      }
-    } else if constexpr (kShare == 4) {
-      static_assert(kTail != kMaskedTail, "a quarter of B is read whole or exactly");
-      bv[NV - 1] = S::broadcast_quarter(b + (NV - 1) * L);
+      if constexpr (kSpreadQuarters)
+        bv[NV - 1] = S::spread_quarter(b + (NV - 1) * L);
+      else
+        bv[NV - 1] = S::broadcast_quarter(b + (NV - 1) * L);
       S::pin(bv[NV - 1]);
 #pragma GCC unroll 2
       for (int r = 0; r < MR; r += 4) {
@@ -551,7 +540,12 @@ template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool k
         for (int i = 0; i < 4; ++i)
 #pragma GCC unroll 4
           for (int v = 0; v < NF; ++v) acc[s][r + i][v] = S::fma(ar[i], bv[v], acc[s][r + i][v]);
-        pair[s][r / 4] = S::fma(S::blend_quarters(ar[0], ar[1], ar[2], ar[3]), bv[NV - 1], pair[s][r / 4]);
+        Reg quarters;
+        if constexpr (kSpreadQuarters)
+          quarters = S::broadcast_quarter(a + r);
+        else
+          quarters = S::blend_quarters(ar[0], ar[1], ar[2], ar[3]);
+        pair[s][r / 4] = S::fma(quarters, bv[NV - 1], pair[s][r / 4]);
       }
     } else if constexpr (kShare == 2) {
       if constexpr (kTail == kWholeTail)
