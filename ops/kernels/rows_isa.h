@@ -403,13 +403,14 @@ inline double squared_error_sum(const T* p, const T* t, std::int64_t n) {
   }
 #elif defined(__AVX2__)
   if constexpr (std::is_same_v<T, float>) {
-    alignas(16) static constexpr std::int32_t kLanes[12] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0};
+    alignas(16) static constexpr std::int32_t kLanes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    auto first = [](std::int64_t lanes) {  // a mask of the first `lanes` (0 to 4) of four
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLanes + 4 - lanes));
+    };
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     for (; i < n; i += 8) {
-      const std::int64_t left = n - i;  // lanes of the two halves: 8 - min(left, 8) masked off
-      const __m128i m0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLanes + 8 - (left < 4 ? left : 4)));
-      const __m128i m1 =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLanes + 8 - (left < 8 ? (left > 4 ? left - 4 : 0) : 4)));
+      const std::int64_t left = n - i;
+      const __m128i m0 = first(std::min<std::int64_t>(left, 4)), m1 = first(std::clamp<std::int64_t>(left - 4, 0, 4));
       const __m256d e0 =
           _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(p + i, m0)), _mm256_cvtps_pd(_mm_maskload_ps(t + i, m0)));
       const __m256d e1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(p + i + 4, m1)),
