@@ -77,6 +77,8 @@ TEST(FastMath, SigmoidOnVectorsMatchesSigmoidOnFloats) {
   std::vector<float> xs = grid();
   xs.push_back(std::numeric_limits<float>::quiet_NaN());
   xs.push_back(-std::numeric_limits<float>::quiet_NaN());
+  xs.push_back(std::bit_cast<float>(0x7f800001u));  // signalling, with a payload
+  xs.push_back(std::bit_cast<float>(0xffc01234u));  // negative, with a payload
   xs.push_back(std::numeric_limits<float>::infinity());
   xs.push_back(-std::numeric_limits<float>::infinity());
   const std::int64_t u = 44;
