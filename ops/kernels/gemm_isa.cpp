@@ -1211,7 +1211,9 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   // B when few row panels read it (an LSTM's 20 x 1599 x 80, a GRU's 20 x 1599 x 60): three reads
   // of it from L2 cost less than packing it once.
   const bool packed_b = prepacked || tb || (m > mr && n > nr && !(ta && k >= kLongK && m <= kInPlacePanels * mr));
-  const bool packed_a = m > mr && k > 16 && n > 4 * nr;
+  // A of at most 32 columns is read in place: it stays in L1, and packing it cost more than it
+  // saved (docs/performance.md, "Packing").
+  const bool packed_a = m > mr && k > 32 && n > 4 * nr;
 
   T* bbuf = packed_b && !prepacked
                 ? b_buffer<T>().get(static_cast<std::size_t>(std::min(k, kc_max) * round_up(std::min(n, nc_max), nr)))
