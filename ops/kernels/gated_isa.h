@@ -242,11 +242,14 @@ inline void for_vectors(std::int64_t b, std::int64_t u, Body body) {
   }
 }
 
-// LSTM forward makes two passes over the stream: the four gates' activations, then the cell and
-// tanh of it, which read back exactly what the first pass stored (the same values). In one pass
-// a vector is a chain of two transcendentals in a row in about 130 instructions, and the
-// out-of-order window holds little more than one; split, it ran 4-10 % faster on AVX2 (Xeon,
-// BM_GateKernels/lstm_forward). GRU forward, split the same way, ran 19 % slower.
+// The forward kernels make two passes over the stream, so that the chain of transcendentals in
+// a vector (sigmoid or tanh into the next tanh: about 120 cycles of latency in about 130
+// instructions) does not leave the out-of-order window holding one vector at a time: LSTM takes
+// the four activations, then reads them back for the cell and tanh of it; GRU takes r, then z,
+// the candidate and h. Each pass reads back exactly what the other stored, so the values are
+// the same. Which split, from BM_GateKernels (docs/performance.md, "LSTM and GRU steps"): GRU's
+// r alone first ran 25 % faster than one pass, its z and r first 19 % slower; LSTM's o moved
+// into the second pass was 20 % slower, the four gates first 4-10 % faster.
 template <template <int> class Lanes, bool HasPrev>
 void lstm_forward_vectors(float* gates, const float* c_prev, float* c, float* h, std::int64_t b, std::int64_t u) {
   const std::int64_t lg = 5 * u;
@@ -299,13 +302,14 @@ template <template <int> class Lanes, bool HasPrev>
 void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const float* h_prev, float* h, std::int64_t b,
                          std::int64_t u) {
   const std::int64_t lg = 4 * u;
+  for_vectors<Lanes>(
+      b, u, [=](const auto& l) { l.store(gates + u, lg, sigmoid_lanes(l.load(xw + u, ldx) + l.load(gates + u, lg))); });
   for_vectors<Lanes>(b, u, [=](const auto& l) {
     using V = typename std::decay_t<decltype(l)>::V;
     const V zj = sigmoid_lanes(l.load(xw, ldx) + l.load(gates, lg));
-    const V rj = sigmoid_lanes(l.load(xw + u, ldx) + l.load(gates + u, lg));
     const V hc = l.load(gates + 2 * u, lg);
-    const V nj = tanh_lanes(fmadd(rj, hc, l.load(xw + 2 * u, ldx)));
-    l.store(gates, lg, zj), l.store(gates + u, lg, rj), l.store(gates + 2 * u, lg, nj);
+    const V nj = tanh_lanes(fmadd(l.load(gates + u, lg), hc, l.load(xw + 2 * u, ldx)));
+    l.store(gates, lg, zj), l.store(gates + 2 * u, lg, nj);
     l.store(gates + 3 * u, lg, hc);
     if constexpr (HasPrev)
       l.store(h, u, fmadd(zj, l.load(h_prev, u), (1.0f - zj) * nj));
@@ -315,10 +319,9 @@ void gru_forward_vectors(const float* xw, std::int64_t ldx, float* gates, const 
 }
 
 // Which kernels take which vectors, as measured on an AVX-512 Xeon (docs/performance.md, "LSTM
-// and GRU steps"): the forward kernels, bound by their arithmetic and divisions, run slower on
-// vectors of sixteen (on the stream too) than the compiler's loop on eight, so AVX-512 keeps
-// that loop for them, and takes sixteen lanes for LSTM backward. AVX2 takes eight lanes for both
-// LSTM kernels and GRU forward. GRU backward keeps the compiler's loop on every path: on eight
+// and GRU steps"): both forward kernels take eight lanes on v3 and v4 (sixteen ran them slower:
+// the division and the arithmetic bind them, not the lane count); LSTM backward takes sixteen
+// lanes on v4 and eight on v3. GRU backward keeps the compiler's loop on every path: on eight
 // lanes it was no faster, and on sixteen, though faster alone, it made GRU training slower.
 #if defined(__AVX512F__)
 template <int K>
@@ -336,7 +339,7 @@ using BackwardLanes = Lanes8<K>;
 /// h = o tanh(c) ([b, u] each); c_prev may be null (zeros).
 template <class T>
 void lstm_gates_forward(T* gates, const T* c_prev, T* c, T* h, std::int64_t b, std::int64_t u) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   if constexpr (std::is_same_v<T, float>) {
     if (c_prev)
       detail::lstm_forward_vectors<detail::Lanes8, true>(gates, c_prev, c, h, b, u);
@@ -385,7 +388,7 @@ void lstm_gates_backward(const T* gates, const T* c_prev, const T* dh, const T* 
 /// n = tanh(xh + r hn) and h = z h_prev + (1 - z) n ([b, u]); h_prev may be null (zeros).
 template <class T>
 void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev, T* h, std::int64_t b, std::int64_t u) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   if constexpr (std::is_same_v<T, float>) {
     if (h_prev)
       detail::gru_forward_vectors<detail::Lanes8, true>(xw, ldx, gates, h_prev, h, b, u);

@@ -71,8 +71,7 @@ TEST(FastMath, TanhOnVectorsMatchesTanhOnFloats) {
 // sigmoid_lanes, the vector sigmoid of the float LSTM and GRU kernels, against sigmoid_forward
 // on one float at a time, to the bit (NaN included), on every path: lstm_gates_forward with no
 // c_prev leaves sigmoid of its input gate's pre-activations in place, on vectors of eight with
-// v3 (whole ones, and masked ones across the ends of rows of 44); v4 keeps the compiler's loop
-// for that kernel (ops/kernels/gated_isa.h), on eight lanes too.
+// v3 and v4 (whole ones, and masked ones across the ends of rows of 44; ops/kernels/gated_isa.h).
 TEST(FastMath, SigmoidOnVectorsMatchesSigmoidOnFloats) {
   std::vector<float> xs = grid();
   xs.push_back(std::numeric_limits<float>::quiet_NaN());
