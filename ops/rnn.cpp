@@ -198,7 +198,8 @@ struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept ScanState
   bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
-  bool checks_u;        // saved U as saved(1): the rule checks that U was not written in place
+  bool checks_u;        // saved U as saved(1) and the sequence buffer as saved(2): the rule checks
+                        // that neither was written in place (the sequence output is that buffer)
 };
 
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
@@ -324,7 +325,10 @@ const T* data_or_null(const Tensor& t) {
 void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<ScanState*>(ctx.object(a.state));
-  if (a.checks_u) (void)ctx.saved(1);  // GraphError when U was written in place since the scan
+  if (a.checks_u) {  // GraphError when U, or the sequence dU is taken from, was written in place since
+    (void)ctx.saved(1);
+    (void)ctx.saved(2);
+  }
   const std::int64_t b = st.batch, steps = st.steps, units = st.units, g = st.width, row = steps * g;
   const DType dt = ctx.output_dtype(0);
   ensure(st.dz, {b, steps, g}, dt);
@@ -494,8 +498,10 @@ class Scan {
     }
     if (!recording_) throw GraphError(fmt::format("scan: step {} was recorded in a scan that predicted none", t));
     if (i == 0) kept_ = node.keep(state_);
+    // The last step's rule runs first in the walk, the first step's last (and reads the sequence
+    // for dU): both check that U and the sequence are as the scan left them.
     const bool checks_u = i == 0 || i == steps() - 1;
-    if (checks_u) node.save(u);
+    if (checks_u) node.save(u).save(state_->seq);
     node.attrs(ScanStepAttrs{t, kept_, i == 0, checks_u});
   }
 

@@ -273,6 +273,39 @@ TEST_P(ScanEqualsSteps, TwoScansInOneGraphAndInference) {
   expect_close(du, o.u.grad() * 2.0, 1e-12, "du of two scans");
 }
 
+// The sequence output is the buffer the scan's backward takes dU from: written in place after the
+// forward, it would give a gradient of values the scan never returned. Each kind of loss (one
+// reading the sequence, one reading only the final state, which still needs dU) stops with a
+// GraphError before any gradient is written, and an edit of a clone() changes nothing.
+TEST_P(ScanEqualsSteps, SequenceWrittenInPlaceIsAnError) {
+  const Kind k = GetParam();
+  for (bool through_sequence : {true, false})
+    for (bool edit_clone : {false, true}) {
+      Operands o = leaves(make(k, 3, 4, 2, true));
+      ScanSpec spec{.sequence = true};
+      ScanOutput r;
+      if (k == Kind::tanh) r = rnn_tanh_scan(o.xw, o.h0, o.u, spec);
+      if (k == Kind::lstm) {
+        LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
+        r = {l.h, l.sequence};
+      }
+      if (k == Kind::gru) r = gru_scan(o.xw, o.h0, o.u, o.bias, spec);
+      Tensor loss = through_sequence ? sum(square(r.sequence)) : sum(square(r.h));
+      const std::string at = kind_name(k) + (through_sequence ? " sequence loss" : " final-state loss");
+      if (edit_clone) {
+        r.sequence.clone().fill_(0.5);
+        EXPECT_NO_THROW(loss.backward()) << at;
+        EXPECT_TRUE(o.u.grad().defined()) << at;
+      } else {
+        r.sequence.fill_(0.5);
+        EXPECT_THROW(loss.backward(), GraphError) << at;
+        EXPECT_FALSE(o.u.grad().defined() && o.u.grad().to_vector() != std::vector<double>(o.u.numel(), 0.0))
+            << at << ": a gradient was written before the error";
+      }
+      Tape::current().clear();
+    }
+}
+
 TEST_P(ScanEqualsSteps, Gradcheck) {
   const Kind k = GetParam();
   for (bool reverse : {false, true}) {
