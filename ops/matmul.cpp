@@ -1,5 +1,7 @@
 #include <tapegrad/ops/matmul.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <tapegrad/core/tape.h>
@@ -60,8 +62,11 @@ void batched_gemm(bool ta, bool tb, std::int64_t batch, std::int64_t m, std::int
     kernels::gemm(ta, tb, m, n, k, T(1), a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c, ldc);
   };
   if (batch > 1 && kernels::gemm_split(m, n, k).count < 2) {
-    const std::int64_t macs = m * n * k;  // per entry; entries per part: at least kGemmBlockMacs of work
-    kernels::parallel_for(batch, (kernels::kGemmBlockMacs + macs - 1) / macs, [&](std::int64_t i0, std::int64_t i1) {
+    // Entries per part: at least kGemmBlockMacs of work; one part below kGemmForkMacs in all.
+    const std::int64_t macs = std::max<std::int64_t>(m * n * k, 1);
+    const std::int64_t grain =
+        batch * macs < kernels::kGemmForkMacs ? batch : (kernels::kGemmBlockMacs + macs - 1) / macs;
+    kernels::parallel_for(batch, grain, [&](std::int64_t i0, std::int64_t i1) {
       for (std::int64_t i = i0; i < i1; ++i) one(i);
     });
     return;

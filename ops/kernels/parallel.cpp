@@ -310,6 +310,7 @@ GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k) {
   constexpr std::int64_t kMinEdge = 64, kMaxBlocks = 8;
   if (m <= 0 || n <= 0 || k <= 0) return {false, 1, n};
   const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (macs < static_cast<double>(kGemmForkMacs)) return {false, 1, n};
   const auto by_work = static_cast<std::int64_t>(std::min(macs / static_cast<double>(kGemmBlockMacs), 1e6));
   const std::int64_t cols = std::min({n / kMinEdge, by_work, kMaxBlocks});
   const std::int64_t rows = std::min({m / kMinEdge, by_work, kMaxBlocks});

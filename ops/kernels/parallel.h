@@ -141,8 +141,15 @@ struct GemmSplit {
   std::int64_t begin(int i) const;
 };
 /// Blocks at least 64 wide (columns) or tall (rows), on multiples of 16, each at least
-/// kGemmBlockMacs multiply-adds, at most 8; one block (no split) when the product is smaller.
+/// kGemmBlockMacs multiply-adds, at most 8; one block (no split) when the product is smaller,
+/// or below kGemmForkMacs in all.
 inline constexpr std::int64_t kGemmBlockMacs = std::int64_t{1} << 19;
+/// No product (nor batch of products) forks below this many multiply-adds. A fork now and then
+/// wakes a sleeping worker, and the rows it writes are then read from its core's cache: an LSTM
+/// layer's input projection (1600 x 20 x 80, 2.6M) and its input gradient, forked twice a batch,
+/// made the lstm workload 18-20 % slower at two threads than at one on the development VM. A
+/// large_rnn step (64 x 256 x 256, 2^22) still splits.
+inline constexpr std::int64_t kGemmForkMacs = std::int64_t{1} << 22;
 GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k);
 
 /// A weight gradient A^T B whose K (the batch's rows) is at least this long, and whose C is at

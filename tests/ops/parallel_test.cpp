@@ -372,7 +372,11 @@ TEST(Parallel, GemmSplitsOnlyProductsLargeEnough) {
   EXPECT_EQ(kernels::gemm_split(20, 10, 1600).count, 1);  // a narrow weight gradient
   EXPECT_EQ(kernels::gemm_split(1600, 20, 20).count, 1);  // a seed RNN's input projection
   EXPECT_EQ(kernels::gemm_split(1600, 20, 4).count, 1);
-  const auto step = kernels::gemm_split(64, 256, 256);  // large_rnn's step: columns
+  EXPECT_EQ(kernels::gemm_split(1600, 80, 20).count, 1);   // an LSTM layer's input projection
+  EXPECT_EQ(kernels::gemm_split(1600, 20, 80).count, 1);   // and its input gradient
+  EXPECT_EQ(kernels::gemm_split(1600, 128, 20).count, 1);  // below kGemmForkMacs
+  EXPECT_EQ(kernels::gemm_split(3200, 80, 80).count, 8);   // above: rows
+  const auto step = kernels::gemm_split(64, 256, 256);     // large_rnn's step: columns
   EXPECT_FALSE(step.by_rows);
   EXPECT_EQ(step.count, 4);
   EXPECT_EQ(step.begin(1), 64);
@@ -639,19 +643,27 @@ TEST(Parallel, SmallOpsStayOnTheCallingThread) {
   const auto before = kernels::regions_forked();
   Tensor y = tanh(add(matmul(x, w), mul(x, 2.0)));
   sum(y).backward();
-  // The seed workloads' largest: a second layer's input projection and a TimeDistributed Dense.
+  // The seed workloads' largest: a second layer's input projection and a TimeDistributed Dense,
+  // and an LSTM's and a GRU's second-layer projections (20 to 80 and 60 columns).
   Tensor seq = random_tensor({32, 50, 20}, 3, true);
   Tensor dense = random_tensor({20, 10}, 4, true);
   Tensor bias = random_tensor({10}, 5, true);
   sum(tanh(linear(tanh(linear(seq, w, Tensor())), dense, bias))).backward();
+  for (std::int64_t g : {80, 60}) {
+    Tensor wg = random_tensor({20, g}, 6, true), bg = random_tensor({g}, 7, true);
+    sum(linear(seq, wg, bg)).backward();
+  }
+  // A batched product of 2.5M multiply-adds in all.
+  Tensor a = random_tensor({64, 32, 40}, 8, true), b = random_tensor({64, 40, 30}, 9, true);
+  sum(matmul(a, b)).backward();
   EXPECT_EQ(kernels::regions_forked(), before);
 }
 
 TEST(Parallel, BatchedMatmulSplitsByBatchEntries) {
   const auto run = [](int threads) {
     ThreadCount tc(threads);
-    Tensor a = random_tensor({64, 32, 40}, 3, true);
-    Tensor b = random_tensor({64, 40, 30}, 4, true);
+    Tensor a = random_tensor({256, 32, 40}, 3, true);  // 9.8M multiply-adds in all
+    Tensor b = random_tensor({256, 40, 30}, 4, true);
     const auto before = kernels::regions_forked();
     Tensor y = matmul(a, b);
     sum(y).backward();
