@@ -488,6 +488,12 @@ class Scan {
   bool recording() const { return recording_; }
   // The slot of step t in the gates buffer.
   std::int64_t gate_slot(std::int64_t t) const { return recording_ ? t : 0; }
+  // Asks for the next step's rows of xw (its GEMM's bias) while step i runs.
+  template <class T>
+  void prefetch_next(const Tensor& xw, std::int64_t i) const {
+    const ScanState& st = *state_;
+    if (i + 1 < st.steps) prefetch_rows(xw.data<T>() + time(i + 1) * st.width, st.steps * st.width, st.batch, st.width);
+  }
 
   // Attributes and kept state of step i's node; `u` saved on the first and last steps.
   void finish_node(NodeRef& node, std::int64_t i, std::int64_t t, const Tensor& u) {
@@ -561,7 +567,7 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
                                     });
         return;
       }
-      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * units, row, b, units);
+      scan.prefetch_next<T>(xw, i);
       if (h.defined())  // z = h_prev U + xw_t, xw_t added as the tiles are written
         kernels::gemm_planned(fwd_plan<T>(st), h.data<T>(), units, st.packed_u.data<T>(), T(0), out, units, src, row);
       else
@@ -596,7 +602,7 @@ LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, c
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 5 * units;
       const T* src = xw.data<T>() + t * g;
-      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * g, row, b, g);
+      scan.prefetch_next<T>(xw, i);
       if (h.defined() && st.parallel)  // z[B,4u] = h_prev U + xw_t
         fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 5 * units, src, row);
       else if (h.defined())
@@ -646,7 +652,7 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
     dispatch(xw.dtype(), [&]<class T>() {
       T* gates = st.gates.data<T>() + scan.gate_slot(t) * b * 4 * units;
       const T* b_rec = bias.data<T>() + g;
-      if (i + 1 < steps) prefetch_rows(xw.data<T>() + scan.time(i + 1) * g, row, b, g);
+      scan.prefetch_next<T>(xw, i);
       if (h.defined() && st.parallel)  // hu[B,3u] = h_prev U + bias[1]
         fwd_sharded<T>(st).multiply(h.data<T>(), units, T(0), gates, 4 * units, b_rec, 0);
       else if (h.defined())
