@@ -230,14 +230,19 @@ TEST_P(ScanEqualsSteps, OneNodePerStep) {
   Tape::current().clear();
 }
 
+// The scan of kind k over o, with its sequence output.
+ScanOutput sequence_scan(Kind k, const Operands& o) {
+  const ScanSpec spec{.sequence = true};
+  if (k == Kind::tanh) return rnn_tanh_scan(o.xw, o.h0, o.u, spec);
+  if (k == Kind::gru) return gru_scan(o.xw, o.h0, o.u, o.bias, spec);
+  LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
+  return {l.h, l.sequence};
+}
+
 TEST_P(ScanEqualsSteps, RetainedGraphDifferentiatesTwice) {
   const Kind k = GetParam();
   Operands o = leaves(make(k, 3, 4, 2, true));
-  ScanSpec spec{.sequence = true};
-  Tensor seq = k == Kind::tanh   ? rnn_tanh_scan(o.xw, o.h0, o.u, spec).sequence
-               : k == Kind::lstm ? lstm_scan(o.xw, o.h0, o.c0, o.u, spec).sequence
-                                 : gru_scan(o.xw, o.h0, o.u, o.bias, spec).sequence;
-  Tensor loss = sum(square(seq));
+  Tensor loss = sum(square(sequence_scan(k, o).sequence));
   loss.backward(true);
   Tensor du1 = o.u.grad().clone(), dxw1 = o.xw.grad().clone(), dh01 = o.h0.grad().clone();
   loss.backward();
@@ -250,17 +255,7 @@ TEST_P(ScanEqualsSteps, RetainedGraphDifferentiatesTwice) {
 TEST_P(ScanEqualsSteps, TwoScansInOneGraphAndInference) {
   const Kind k = GetParam();
   Operands o = leaves(make(k, 3, 5, 4, true));
-  auto pass = [&] {
-    ScanSpec spec{.sequence = true};
-    ScanOutput r;
-    if (k == Kind::tanh) r = rnn_tanh_scan(o.xw, o.h0, o.u, spec);
-    if (k == Kind::lstm) {
-      LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
-      r = {l.h, l.sequence};
-    }
-    if (k == Kind::gru) r = gru_scan(o.xw, o.h0, o.u, o.bias, spec);
-    return sum(square(r.sequence));
-  };
+  auto pass = [&] { return sum(square(sequence_scan(k, o).sequence)); };
   Tensor a = pass();
   {
     NoGradGuard no_grad;
@@ -282,14 +277,7 @@ TEST_P(ScanEqualsSteps, SequenceWrittenInPlaceIsAnError) {
   for (bool through_sequence : {true, false})
     for (bool edit_clone : {false, true}) {
       Operands o = leaves(make(k, 3, 4, 2, true));
-      ScanSpec spec{.sequence = true};
-      ScanOutput r;
-      if (k == Kind::tanh) r = rnn_tanh_scan(o.xw, o.h0, o.u, spec);
-      if (k == Kind::lstm) {
-        LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
-        r = {l.h, l.sequence};
-      }
-      if (k == Kind::gru) r = gru_scan(o.xw, o.h0, o.u, o.bias, spec);
+      ScanOutput r = sequence_scan(k, o);
       Tensor loss = through_sequence ? sum(square(r.sequence)) : sum(square(r.h));
       const std::string at = kind_name(k) + (through_sequence ? " sequence loss" : " final-state loss");
       if (edit_clone) {
