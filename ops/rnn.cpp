@@ -198,7 +198,7 @@ struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept ScanState
   bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
-  bool checks_u;        // saved U as saved(1) and the sequence buffer as saved(2): the rule checks
+  bool checks_saved;    // saved U as saved(1) and the sequence buffer as saved(2): the rule checks
                         // that neither was written in place (the sequence output is that buffer)
 };
 
@@ -325,7 +325,7 @@ const T* data_or_null(const Tensor& t) {
 void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<ScanState*>(ctx.object(a.state));
-  if (a.checks_u) {  // GraphError when U, or the sequence dU is taken from, was written in place since
+  if (a.checks_saved) {  // GraphError when U or the sequence buffer was written in place since the scan
     (void)ctx.saved(1);
     (void)ctx.saved(2);
   }
@@ -495,7 +495,8 @@ class Scan {
     if (i + 1 < st.steps) prefetch_rows(xw.data<T>() + time(i + 1) * st.width, st.steps * st.width, st.batch, st.width);
   }
 
-  // Attributes and kept state of step i's node; `u` saved on the first and last steps.
+  // Attributes and kept state of step i's node; `u` and the sequence buffer saved on the first
+  // and last steps.
   void finish_node(NodeRef& node, std::int64_t i, std::int64_t t, const Tensor& u) {
     if (!node) {
       if (i == 0) recording_ = false;  // nothing records here (inside a backward rule): no graph
@@ -506,9 +507,9 @@ class Scan {
     if (i == 0) kept_ = node.keep(state_);
     // The last step's rule runs first in the walk, the first step's last (and reads the sequence
     // for dU): both check that U and the sequence are as the scan left them.
-    const bool checks_u = i == 0 || i == steps() - 1;
-    if (checks_u) node.save(u).save(state_->seq);
-    node.attrs(ScanStepAttrs{t, kept_, i == 0, checks_u});
+    const bool checks_saved = i == 0 || i == steps() - 1;
+    if (checks_saved) node.save(u).save(state_->seq);
+    node.attrs(ScanStepAttrs{t, kept_, i == 0, checks_saved});
   }
 
   void output(const Tensor& h) {
