@@ -198,8 +198,9 @@ struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept ScanState
   bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
-  bool checks_saved;    // saved U as saved(1) and the sequence buffer as saved(2): the rule checks
-                        // that neither was written in place (the sequence output is that buffer)
+  bool checks_saved;    // saved U and then the sequence buffer (after the gated steps' own saved
+                        // tensor): the rule checks that neither was written in place (the
+                        // sequence output is that buffer, and a tanh step reads its h_t there)
 };
 
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
@@ -326,8 +327,9 @@ void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<ScanState*>(ctx.object(a.state));
   if (a.checks_saved) {  // GraphError when U or the sequence buffer was written in place since the scan
-    (void)ctx.saved(1);
-    (void)ctx.saved(2);
+    const int first = st.cell == CellKind::tanh ? 0 : 1;  // the gated steps' own saved tensor comes first
+    (void)ctx.saved(first);
+    (void)ctx.saved(first + 1);
   }
   const std::int64_t b = st.batch, steps = st.steps, units = st.units, g = st.width, row = steps * g;
   const DType dt = ctx.output_dtype(0);
@@ -347,12 +349,13 @@ void scan_step_backward(BackwardContext& ctx) {
     int u_input = 2;
     switch (st.cell) {
       case CellKind::tanh: {
-        // dz_t = dh_t (1 - h_t^2), rows `row` apart. dh_t holds all of the sequence's share
-        // dY[:, t, :]: the next step's rule added it, the sequence rule passed the last step's.
+        // dz_t = dh_t (1 - h_t^2), h_t and dz_t in rows `row` apart (the sequence buffer and
+        // dz). dh_t holds all of the sequence's share dY[:, t, :]: the next step's rule added it,
+        // the sequence rule passed the last step's.
         const T* dh = ctx.grad_output().data<T>();
-        const T* h = ctx.saved(0).data<T>();
+        const T* h = st.seq.data<T>() + a.t * units;
         for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
-          kernels::tanh_grad_spread_rows(dh + r0 * units, h + r0 * units, dz + r0 * row, row, r1 - r0, units);
+          kernels::tanh_grad_rows(dh + r0 * units, h + r0 * row, dz + r0 * row, row, r1 - r0, units);
         });
         to_prev<T>(ctx, st, a, dz);
         break;
@@ -581,8 +584,8 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
           kernels::tanh_forward(z, z, (r1 - r0) * units);
       });
     });
+    // The rule reads h_t from the sequence buffer: the node keeps no step output alive.
     NodeRef node = record("rnn_tanh_step", scan_step_backward, {&xw, &h, &u}, next);
-    if (node) node.save(next);
     scan.finish_node(node, i, t, u);
     h = std::move(next);
     scan.output(h);

@@ -8,7 +8,8 @@
 /// What a scan shares among the steps of one call:
 /// - forward: the recurrent kernel U is packed once for the products h_{t-1} U (and U^T for the
 ///   backward products dz_t U^T), with one GEMM plan each; every step writes h_t into a sequence
-///   buffer [B, T, u] (rows [:, t, :]);
+///   buffer [B, T, u] (rows [:, t, :]), from which a tanh step's rule reads h_t back, so that its
+///   node keeps no step output alive (one [B, T, u] less per layer while the graph lives);
 /// - backward: each step's rule leaves the gradient of its pre-activations dz_t in rows
 ///   [:, t, :] of a [B, T, G] buffer (G the gate width: u, 4u, 3u), the layout of xw; the rule of
 ///   the scan's first step, which the reverse walk reaches last, then adds dU = sum_t

@@ -97,7 +97,7 @@ struct TypedKernels {
   // unary.h
   void (*tanh_forward)(const T*, T*, std::int64_t);
   void (*tanh_forward_spread)(const T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);
-  void (*tanh_grad_spread_rows)(const T*, const T*, T*, std::int64_t, std::int64_t, std::int64_t);
+  void (*tanh_grad_rows)(const T*, const T*, T*, std::int64_t, std::int64_t, std::int64_t);
   void (*tanh_backward)(const T*, const T*, T*, std::int64_t);
   void (*tanh_grad_inplace)(const T*, T*, std::int64_t);
   void (*sigmoid_forward)(const T*, T*, std::int64_t);

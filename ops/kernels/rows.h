@@ -50,14 +50,14 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
   detail::active_of<T>().spread_rows(src, dst, dst_stride, rows, cols);
 }
 
-/// Row i of dst (rows dst_stride apart) = f(a, b) over row i of the dense blocks a and b, value by
-/// value, for any functor f of two T: a plain loop in the caller's (baseline) code. The hot
-/// cases have named, vectorised and dispatched forms (unary.h's tanh_grad_spread_rows).
+/// Row i of dst = f(a, b) over row i of the dense block a [rows, cols] and row i of b, value by
+/// value, the rows of b and dst both `stride` apart, for any functor f of two T: a plain loop in
+/// the caller's (baseline) code. The hot cases have named, vectorised and dispatched forms
+/// (unary.h's tanh_grad_rows).
 template <class T, class F>
-inline void map2_spread_rows(const T* a, const T* b, T* dst, std::int64_t dst_stride, std::int64_t rows,
-                             std::int64_t cols, F f) {
+inline void map2_rows(const T* a, const T* b, T* dst, std::int64_t stride, std::int64_t rows, std::int64_t cols, F f) {
   for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) dst[i * dst_stride + j] = f(a[i * cols + j], b[i * cols + j]);
+    for (std::int64_t j = 0; j < cols; ++j) dst[i * stride + j] = f(a[i * cols + j], b[i * stride + j]);
 }
 
 /// dst[j] += sum_i src[i * src_stride + j] for j < cols (a bias gradient: the column sums of dY;

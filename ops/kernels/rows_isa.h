@@ -278,26 +278,37 @@ inline void spread_rows(const T* src, T* dst, std::int64_t dst_stride, std::int6
   map_spread_rows(src, static_cast<T*>(nullptr), dst, dst_stride, rows, cols, [](auto v) { return v; });
 }
 
-/// Row i of dst (rows dst_stride apart) = f(a, b) over row i of the dense blocks a and b, value by
-/// value: f takes two T and, for float where AVX-512 is on, two f32x16. The blocks are read in
-/// whole vectors from their start, as in spread_rows (a recurrent step's dz = dh (1 - h^2), from
-/// [B,H] blocks into a [B,T,H] buffer: a row of 20 floats is otherwise a vector and four values).
+/// Row i of dst = f(a, b) over row i of the dense block a [rows, cols] and row i of b, value by
+/// value, the rows of b and dst both `stride` apart: f takes two T and, for float where AVX-512
+/// is on, two f32x16 (each row as whole vectors and one masked tail). A recurrent step's
+/// dz_t = dh_t (1 - h_t^2), dh_t dense, h_t read back from the [B,T,H] sequence buffer and dz_t
+/// written into its twin.
 template <class T, class F>
-inline void map2_spread_rows(const T* a, const T* b, T* dst, std::int64_t dst_stride, std::int64_t rows,
-                             std::int64_t cols, F f) {
+inline void map2_rows(const T* a, const T* b, T* dst, std::int64_t stride, std::int64_t rows, std::int64_t cols, F f) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (cols >= 16) {
-      detail::spread_vectors16(dst, dst_stride, rows, cols, [&](std::int64_t i, __mmask16 m) {
-        return reinterpret_cast<__m512>(f(reinterpret_cast<detail::f32x16>(_mm512_maskz_loadu_ps(m, a + i)),
-                                          reinterpret_cast<detail::f32x16>(_mm512_maskz_loadu_ps(m, b + i))));
-      });
+      constexpr std::int64_t L = 16;
+      const auto tail = static_cast<__mmask16>((1u << (cols % L)) - 1u);
+      auto at = [&](const float* p, __mmask16 m) {
+        return reinterpret_cast<detail::f32x16>(_mm512_maskz_loadu_ps(m, p));
+      };
+      for (std::int64_t i = 0; i < rows; ++i) {
+        const float* ai = a + i * cols;
+        const float* bi = b + i * stride;
+        float* di = dst + i * stride;
+        std::int64_t j = 0;
+        for (; j + L <= cols; j += L)
+          _mm512_storeu_ps(di + j, reinterpret_cast<__m512>(f(at(ai + j, 0xffff), at(bi + j, 0xffff))));
+        if (tail != 0)
+          _mm512_mask_storeu_ps(di + j, tail, reinterpret_cast<__m512>(f(at(ai + j, tail), at(bi + j, tail))));
+      }
       return;
     }
   }
 #endif
   for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) dst[i * dst_stride + j] = f(a[i * cols + j], b[i * cols + j]);
+    for (std::int64_t j = 0; j < cols; ++j) dst[i * stride + j] = f(a[i * cols + j], b[i * stride + j]);
 }
 
 /// dst[i * dst_stride + j] += src[i * src_stride + j] for i < rows, j < cols.

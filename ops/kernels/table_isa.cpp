@@ -50,7 +50,7 @@ constexpr kernels::detail::TypedKernels<T> typed() {
       &scaled_difference<T>,
       &tanh_forward_fn<T>,
       &tanh_forward_spread<T>,
-      &tanh_grad_spread_rows<T>,
+      &tanh_grad_rows<T>,
       &tanh_backward<T>,
       &tanh_grad_inplace<T>,
       &sigmoid_forward_fn<T>,

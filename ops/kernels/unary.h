@@ -27,12 +27,12 @@ inline void tanh_forward_spread(const T* x, T* y, T* dst, std::int64_t dst_strid
   detail::active_of<T>().tanh_forward_spread(x, y, dst, dst_stride, rows, cols);
 }
 
-/// Rows of dst (dst_stride apart) = dy * (1 - y^2) over the dense blocks dy and y [rows, cols]:
-/// tanh's input gradient from its output, into a step's rows of a [B,T,H] buffer.
+/// Rows of dst = dy * (1 - y^2) over the dense block dy [rows, cols] and the rows of y, y's and
+/// dst's rows `stride` apart: tanh's input gradient from its output, a recurrent step's dz_t from
+/// h_t in the sequence buffer into the same rows of a [B,T,H] buffer.
 template <class T>
-inline void tanh_grad_spread_rows(const T* dy, const T* y, T* dst, std::int64_t dst_stride, std::int64_t rows,
-                                  std::int64_t cols) {
-  detail::active_of<T>().tanh_grad_spread_rows(dy, y, dst, dst_stride, rows, cols);
+inline void tanh_grad_rows(const T* dy, const T* y, T* dst, std::int64_t stride, std::int64_t rows, std::int64_t cols) {
+  detail::active_of<T>().tanh_grad_rows(dy, y, dst, stride, rows, cols);
 }
 
 /// dx += dy * (1 - y^2), from tanh's output y.

@@ -294,6 +294,44 @@ TEST_P(ScanEqualsSteps, SequenceWrittenInPlaceIsAnError) {
     }
 }
 
+// A step output written in place after the scan (ScanSpec::outputs hands them out) gives the
+// gradient of the values the forward computed, or a GraphError before any gradient is written,
+// never one taken from the edited values. The tanh and LSTM rules read no step output (h_t comes
+// back from the sequence buffer, the gates from their own), the GRU's saves h_{t-1} and refuses.
+TEST_P(ScanEqualsSteps, StepOutputWrittenInPlace) {
+  const Kind k = GetParam();
+  const Operands in = make(k, 3, 4, 2, true);
+  std::vector<double> want;
+  for (bool edit : {false, true}) {
+    Operands o = leaves(in);
+    std::vector<Tensor> outs;
+    const ScanSpec spec{.outputs = &outs};
+    const Tensor h = k == Kind::tanh   ? rnn_tanh_scan(o.xw, o.h0, o.u, spec).h
+                     : k == Kind::lstm ? lstm_scan(o.xw, o.h0, o.c0, o.u, spec).h
+                                       : gru_scan(o.xw, o.h0, o.u, o.bias, spec).h;
+    Tensor loss = sum(square(h));  // reads the last output only
+    if (edit) outs[1].fill_(0.5);
+    if (edit && k == Kind::gru) {
+      EXPECT_THROW(loss.backward(), GraphError);
+      for (const Tensor* leaf : {&o.xw, &o.u, &o.h0, &o.bias})
+        EXPECT_FALSE(leaf->grad().defined() && leaf->grad().to_vector() != std::vector<double>(leaf->numel(), 0.0))
+            << "a gradient was written before the error";
+      Tape::current().clear();
+      continue;
+    }
+    loss.backward();
+    std::vector<double> got;
+    for (const Tensor* leaf : {&o.xw, &o.u, &o.h0}) {
+      const std::vector<double> g = leaf->grad().to_vector();
+      got.insert(got.end(), g.begin(), g.end());
+    }
+    if (edit)
+      EXPECT_EQ(got, want) << kind_name(k);
+    else
+      want = got;
+  }
+}
+
 TEST_P(ScanEqualsSteps, Gradcheck) {
   const Kind k = GetParam();
   for (bool reverse : {false, true}) {

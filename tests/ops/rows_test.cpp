@@ -103,41 +103,43 @@ TEST(Rows, SpreadRowsMatchesCopyRows) {
     }
 }
 
-// map2_spread_rows writes f of two dense blocks into strided rows, value for value what a loop
-// over the rows computes: every width, tails, gaps kept. tanh_grad_spread_rows, its vectorised
-// form for a recurrent step's dz = dh (1 - h^2), writes the values of the dense loop on the same
-// kernel path (tanh_grad_inplace; another path or the caller's code may contract y^2 and the
-// subtraction into an FMA, or not), spread into the rows.
+// map2_rows writes f of a dense block and a strided one into strided rows, value for value what
+// a loop over the rows computes: every width, tails, gaps kept. tanh_grad_rows, its vectorised
+// form for a recurrent step's dz = dh (1 - h^2) with h read from the sequence buffer, writes the
+// values of the dense loop on the same kernel path (tanh_grad_inplace; another path or the
+// caller's code may contract y^2 and the subtraction into an FMA, or not), into the rows.
 template <class T>
-void check_map2_spread_rows() {
+void check_map2_rows() {
   auto f = [](auto g, auto y) { return g * (T(1) - y * y); };
   for (std::int64_t cols = 1; cols <= 41; ++cols)
     for (std::int64_t rows : {0, 1, 2, 3, 5, 8, 32, 33, 100}) {
       SCOPED_TRACE(::testing::Message() << "cols=" << cols << " rows=" << rows);
       const std::int64_t stride = cols + 3;
-      std::vector<T> a(static_cast<std::size_t>(rows * cols)), b(a.size());
-      for (std::size_t i = 0; i < a.size(); ++i) {
+      const auto n = static_cast<std::size_t>(rows * cols), spread_n = static_cast<std::size_t>(rows * stride + 1);
+      std::vector<T> a(n), b_dense(n), b(spread_n, T(5));  // b: b_dense's rows, stride apart
+      for (std::size_t i = 0; i < n; ++i) {
         a[i] = static_cast<T>(std::sin(0.3 * static_cast<double>(i)));
-        b[i] = static_cast<T>(std::cos(0.7 * static_cast<double>(i)));
+        b_dense[i] = static_cast<T>(std::cos(0.7 * static_cast<double>(i)));
       }
-      std::vector<T> want(static_cast<std::size_t>(rows * stride + 1), T(-7)), got(want);
+      copy_rows(b_dense.data(), cols, b.data(), stride, rows, cols);
+      std::vector<T> want(spread_n, T(-7)), got(want);
       for (std::int64_t i = 0; i < rows; ++i)
         for (std::int64_t j = 0; j < cols; ++j)
           want[static_cast<std::size_t>(i * stride + j)] =
-              f(a[static_cast<std::size_t>(i * cols + j)], b[static_cast<std::size_t>(i * cols + j)]);
-      map2_spread_rows(a.data(), b.data(), got.data(), stride, rows, cols, f);
+              f(a[static_cast<std::size_t>(i * cols + j)], b_dense[static_cast<std::size_t>(i * cols + j)]);
+      map2_rows(a.data(), b.data(), got.data(), stride, rows, cols, f);
       for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "index " << i;
       std::vector<T> dense = a, spread(want.size(), T(-7));
-      tanh_grad_inplace(b.data(), dense.data(), rows * cols);
+      tanh_grad_inplace(b_dense.data(), dense.data(), rows * cols);
       copy_rows(dense.data(), cols, want.data(), stride, rows, cols);
-      tanh_grad_spread_rows(a.data(), b.data(), spread.data(), stride, rows, cols);
-      for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(spread[i], want[i]) << "tanh_grad_spread_rows " << i;
+      tanh_grad_rows(a.data(), b.data(), spread.data(), stride, rows, cols);
+      for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(spread[i], want[i]) << "tanh_grad_rows " << i;
     }
 }
 
-TEST(Rows, Map2SpreadRowsMatchesARowLoop) { check_map2_spread_rows<float>(); }
+TEST(Rows, Map2RowsMatchesARowLoop) { check_map2_rows<float>(); }
 
-TEST(Rows, Map2SpreadRowsDoubleMatchesARowLoop) { check_map2_spread_rows<double>(); }
+TEST(Rows, Map2RowsDoubleMatchesARowLoop) { check_map2_rows<double>(); }
 
 // tanh of a step's output written to it and spread into the sequence in one pass: the same
 // values, to the bit, as tanh_forward followed by spread_rows, on every width (vectors that split
