@@ -198,9 +198,10 @@ struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept ScanState
   bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
-  bool checks_saved;    // saved U and then the sequence buffer (after the gated steps' own saved
-                        // tensor): the rule checks that neither was written in place (the
-                        // sequence output is that buffer, and a tanh step reads its h_t there)
+  bool checks_saved;    // saved U, the sequence buffer and, on the first step, h0 (after the gated
+                        // steps' own saved tensor): the rule checks that none was written in place
+                        // (the sequence output is that buffer, a tanh step reads its h_t there, and
+                        // the first step's rule reads h0 for dU)
 };
 
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
@@ -326,10 +327,11 @@ const T* data_or_null(const Tensor& t) {
 void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<ScanState*>(ctx.object(a.state));
-  if (a.checks_saved) {  // GraphError when U or the sequence buffer was written in place since the scan
+  if (a.checks_saved) {  // GraphError when U, the sequence buffer or h0 was written in place since the scan
     const int first = st.cell == CellKind::tanh ? 0 : 1;  // the gated steps' own saved tensor comes first
     (void)ctx.saved(first);
     (void)ctx.saved(first + 1);
+    if (a.first) (void)ctx.saved(first + 2);
   }
   const std::int64_t b = st.batch, steps = st.steps, units = st.units, g = st.width, row = steps * g;
   const DType dt = ctx.output_dtype(0);
@@ -499,7 +501,7 @@ class Scan {
   }
 
   // Attributes and kept state of step i's node; `u` and the sequence buffer saved on the first
-  // and last steps.
+  // and last steps, h0 on the first.
   void finish_node(NodeRef& node, std::int64_t i, std::int64_t t, const Tensor& u) {
     if (!node) {
       if (i == 0) recording_ = false;  // nothing records here (inside a backward rule): no graph
@@ -509,9 +511,11 @@ class Scan {
     if (!recording_) throw GraphError(fmt::format("scan: step {} was recorded in a scan that predicted none", t));
     if (i == 0) kept_ = node.keep(state_);
     // The last step's rule runs first in the walk, the first step's last (and reads the sequence
-    // for dU): both check that U and the sequence are as the scan left them.
+    // and h0 for dU): both check that U and the sequence are as the scan left them, the first
+    // that h0 is too.
     const bool checks_saved = i == 0 || i == steps() - 1;
     if (checks_saved) node.save(u).save(state_->seq);
+    if (i == 0) node.save(state_->h_init);
     node.attrs(ScanStepAttrs{t, kept_, i == 0, checks_saved});
   }
 

@@ -332,6 +332,34 @@ TEST_P(ScanEqualsSteps, StepOutputWrittenInPlace) {
   }
 }
 
+// The initial states written in place after the scan: a GraphError before any gradient is
+// written (the first step's rule reads h0 for dU and, for the LSTM, c0 for dc), whether or not
+// the states themselves want a gradient.
+TEST_P(ScanEqualsSteps, InitialStateWrittenInPlaceIsAnError) {
+  const Kind k = GetParam();
+  for (bool state_grads : {false, true})
+    for (bool edit_c : {false, true}) {
+      if (edit_c && k != Kind::lstm) continue;
+      Operands o = leaves(make(k, 3, 4, 2, true));
+      if (!state_grads) {
+        o.h0 = o.h0.detach();
+        if (o.c0.defined()) o.c0 = o.c0.detach();
+      }
+      Tensor h0 = state_grads ? o.h0 * 1.0 : o.h0;  // a leaf wanting a gradient is not written in place
+      Tensor c0 = o.c0.defined() && state_grads ? o.c0 * 1.0 : o.c0;
+      const Tensor h = k == Kind::tanh   ? rnn_tanh_scan(o.xw, h0, o.u).h
+                       : k == Kind::lstm ? lstm_scan(o.xw, h0, c0, o.u).h
+                                         : gru_scan(o.xw, h0, o.u, o.bias).h;
+      Tensor loss = sum(square(h));
+      (edit_c ? c0 : h0).fill_(0.5);
+      const std::string at = kind_name(k) + (edit_c ? " c0" : " h0") + (state_grads ? ", states want gradients" : "");
+      EXPECT_THROW(loss.backward(), GraphError) << at;
+      EXPECT_FALSE(o.u.grad().defined() && o.u.grad().to_vector() != std::vector<double>(o.u.numel(), 0.0))
+          << at << ": a gradient was written before the error";
+      Tape::current().clear();
+    }
+}
+
 TEST_P(ScanEqualsSteps, Gradcheck) {
   const Kind k = GetParam();
   for (bool reverse : {false, true}) {
