@@ -169,8 +169,6 @@ kernels::ShardedPackedB<T>& bwd_sharded(ScanState& st) {
 
 // The scan states of this thread. One is free when nothing but this list holds it.
 thread_local std::vector<std::shared_ptr<ScanState>> t_scan_states;
-// The step outputs of a scan whose caller wants the sequence but not the outputs.
-thread_local std::vector<Tensor> t_scan_outputs;
 
 std::shared_ptr<ScanState> acquire_state() {
   for (const std::shared_ptr<ScanState>& s : t_scan_states)
@@ -403,14 +401,14 @@ void scan_step_backward(BackwardContext& ctx) {
 
 // The sequence output's rule: keeps dY for the steps' rules (each adds the previous step's share
 // to that step's gradient), and passes the last step its share through the tape, so that the
-// walk reaches the steps.
+// walk reaches the steps. Its one input is the last step's output; the walk reaches every other
+// step through the chain of states.
 void scan_sequence_backward(BackwardContext& ctx) {
   auto& st = *static_cast<ScanState*>(ctx.object(ctx.attrs<std::uint32_t>()));
   st.dseq = ctx.take_grad_output();
   const std::int64_t last_t = st.reverse ? 0 : st.steps - 1;
-  const int last = static_cast<int>(last_t);
-  if (!ctx.needs_grad(last)) return;
-  const BackwardContext::GradTarget target = ctx.grad_target(last);
+  if (!ctx.needs_grad(0)) return;
+  const BackwardContext::GradTarget target = ctx.grad_target(0);
   const std::int64_t units = st.units, row = st.steps * units;
   dispatch(st.dseq.dtype(), [&]<class T>() {
     kernels::copy_or_add_rows(st.dseq.data<T>() + last_t * units, row, target.buffer.data<T>(), units, st.batch, units,
@@ -456,15 +454,11 @@ class Scan {
     } else {
       pack_whole(st, u, recording);
     }
-    outputs_ = spec.outputs ? spec.outputs : spec.sequence && recording ? &t_scan_outputs : nullptr;
-    if (outputs_ == &t_scan_outputs) outputs_->clear();
+    outputs_ = spec.outputs;
     first_output_ = outputs_ ? outputs_->size() : 0;
   }
   Scan(const Scan&) = delete;
   Scan& operator=(const Scan&) = delete;
-  ~Scan() {
-    if (outputs_ == &t_scan_outputs) outputs_->clear();
-  }
 
   // U packed whole for h_{t-1} U, and U^T for dz_t U^T when recording, with their plans.
   static void pack_whole(ScanState& st, const Tensor& u, bool recording) {
@@ -523,17 +517,18 @@ class Scan {
     if (outputs_) outputs_->push_back(h);
   }
 
-  // The sequence of the outputs (ScanSpec::sequence), and the outputs in time order.
-  Tensor finish() {
+  // The sequence of the outputs (ScanSpec::sequence), and the outputs in time order. The
+  // sequence node's one input is `last`, the last step's output: no step output is kept alive
+  // for it, each dies with the step after it unless the caller asked for the outputs.
+  Tensor finish(const Tensor& last) {
     if (outputs_ && spec_.reverse)
       std::reverse(outputs_->begin() + static_cast<std::ptrdiff_t>(first_output_), outputs_->end());
     if (!spec_.sequence) return Tensor();
     Tensor out = state_->seq.detach();  // its own tensor on the buffer the steps wrote
-    if (recording_ && outputs_) {
-      std::span<const Tensor> outs(outputs_->data() + first_output_, outputs_->size() - first_output_);
+    if (recording_) {
       static constexpr const char* kNames[] = {"rnn_tanh_sequence", "lstm_sequence", "gru_sequence"};
       const char* name = kNames[static_cast<int>(state_->cell)];
-      if (NodeRef node = record(name, scan_sequence_backward, outs, std::span<Tensor>(&out, 1))) node.attrs(kept_);
+      if (NodeRef node = record(name, scan_sequence_backward, {&last}, out)) node.attrs(kept_);
     }
     return out;
   }
@@ -594,7 +589,8 @@ ScanOutput rnn_tanh_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, co
     h = std::move(next);
     scan.output(h);
   }
-  return {h, scan.finish()};
+  Tensor sequence = scan.finish(h);
+  return {h, sequence};
 }
 
 LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, const Tensor& u, const ScanSpec& spec) {
@@ -637,7 +633,7 @@ LSTMScanOutput lstm_scan(const Tensor& xw, const Tensor& h0, const Tensor& c0, c
     c = std::move(next_c);
     scan.output(h);
   }
-  Tensor sequence = scan.finish();
+  Tensor sequence = scan.finish(h);
   return {h, c, sequence};
 }
 
@@ -684,7 +680,7 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
     h = std::move(next);
     scan.output(h);
   }
-  Tensor sequence = scan.finish();
+  Tensor sequence = scan.finish(h);
   return {h, sequence};
 }
 

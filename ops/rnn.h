@@ -19,8 +19,10 @@
 /// - the [B, T, u] sequence of the outputs (ScanSpec::sequence) is that buffer, handed out
 ///   without stacking copies: in backward its rule keeps dY, the rule of each step adds the
 ///   previous step's share dY[:, t', :] to that step's gradient as it writes dz_t U^T there, and
-///   only the last step's share goes through the sequence node. A step output's retained
-///   gradient (Tensor::retain_grad) is therefore all of dLoss/dh_t, as with stack.
+///   only the last step's share goes through the sequence node, whose one input is the last
+///   step's output (the step outputs die as the scan goes, unless ScanSpec::outputs keeps them).
+///   A step output's retained gradient (Tensor::retain_grad) is therefore all of dLoss/dh_t, as
+///   with stack.
 ///
 /// The state of a scan lives in the call and in the nodes it records: models shared by threads
 /// run their scans side by side. Buffers come from a per-thread reuse list, so a warm training
