@@ -196,10 +196,10 @@ struct ScanStepAttrs {
   std::int64_t t;
   std::uint32_t state;  // index of the kept ScanState
   bool first;           // the scan's first step: sums dU (and d xw, d bias) over all steps
-  bool checks_saved;    // saved U, the sequence buffer and, on the first step, h0 (after the gated
-                        // steps' own saved tensor): the rule checks that none was written in place
-                        // (the sequence output is that buffer, a tanh step reads its h_t there, and
-                        // the first step's rule reads h0 for dU)
+  bool checks_saved;    // saved U, the sequence buffer and, on the first step, h0 (after the LSTM
+                        // step's c_{t-1}): the rule checks that none was written in place (the
+                        // sequence output is that buffer, the tanh and GRU steps read h_t or h_{t-1}
+                        // there, and the first step's rule reads h0 for dU)
 };
 
 // Makes `t` a buffer of `shape` and `dtype`, keeping the current one when it fits and nothing
@@ -326,7 +326,7 @@ void scan_step_backward(BackwardContext& ctx) {
   const ScanStepAttrs& a = ctx.attrs<ScanStepAttrs>();
   auto& st = *static_cast<ScanState*>(ctx.object(a.state));
   if (a.checks_saved) {  // GraphError when U, the sequence buffer or h0 was written in place since the scan
-    const int first = st.cell == CellKind::tanh ? 0 : 1;  // the gated steps' own saved tensor comes first
+    const int first = st.cell == CellKind::lstm ? 1 : 0;  // the LSTM step's c_{t-1} comes first
     (void)ctx.saved(first);
     (void)ctx.saved(first + 1);
     if (a.first) (void)ctx.saved(first + 2);
@@ -377,14 +377,16 @@ void scan_step_backward(BackwardContext& ctx) {
         break;
       }
       case CellKind::gru: {
-        const Tensor& h_prev = ctx.saved(0);
         const T* gates = st.gates.data<T>() + a.t * b * 4 * units;
         const T* dh = ctx.grad_output(0).data<T>();
         T* dhu = st.dhu.data<T>() + a.t * g;
-        const T* hp = data_or_null<T>(h_prev);
+        // h_{t-1}: h0 at the first step (null: zeros), else the step before's rows of the sequence.
+        const std::int64_t prev = st.reverse ? a.t + 1 : a.t - 1;
+        const T* hp = a.first ? data_or_null<T>(st.h_init) : st.seq.data<T>() + prev * units;
+        const std::int64_t ld_h = a.first ? units : steps * units;
         for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
-          kernels::gru_gates_backward(gates + r0 * 4 * units, hp ? hp + r0 * units : hp, dh + r0 * units, dz + r0 * row,
-                                      dhu + r0 * row, static_cast<T*>(nullptr), r1 - r0, units, row);
+          kernels::gru_gates_backward(gates + r0 * 4 * units, hp ? hp + r0 * ld_h : hp, dh + r0 * units, dz + r0 * row,
+                                      dhu + r0 * row, static_cast<T*>(nullptr), r1 - r0, units, row, ld_h);
         });
         to_prev<T>(ctx, st, a, dhu, [&](T* dh_prev, std::int64_t j0, std::int64_t j1) {  // and z dh: h_prev's own
           for (std::int64_t r = 0; r < b; ++r)
@@ -674,8 +676,8 @@ ScanOutput gru_scan(const Tensor& xw, const Tensor& h0, const Tensor& u, const T
         if (seq) kernels::copy_rows(hn + r0 * units, units, seq + r0 * steps * units, steps * units, r1 - r0, units);
       });
     });
+    // The rule reads h_{t-1} from the sequence buffer (h0 at the first step, which saves it).
     NodeRef node = record("gru_step", scan_step_backward, {&xw, &h, &u, &bias}, next);
-    if (node) node.save(h);
     scan.finish_node(node, i, t, u);
     h = std::move(next);
     scan.output(h);

@@ -107,7 +107,8 @@ struct TypedKernels {
   void (*lstm_gates_forward)(T*, const T*, T*, T*, std::int64_t, std::int64_t);
   void (*lstm_gates_backward)(const T*, const T*, const T*, const T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);
   void (*gru_gates_forward)(const T*, std::int64_t, T*, const T*, T*, std::int64_t, std::int64_t);
-  void (*gru_gates_backward)(const T*, const T*, const T*, T*, T*, T*, std::int64_t, std::int64_t, std::int64_t);
+  void (*gru_gates_backward)(const T*, const T*, const T*, T*, T*, T*, std::int64_t, std::int64_t, std::int64_t,
+                             std::int64_t);
   // conv.h
   void (*im2col_1d)(const Conv1dGeometry&, const T*, T*);
   void (*col2im_1d_add)(const Conv1dGeometry&, const T*, T*);

@@ -43,12 +43,12 @@ void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev,
 
 /// GRU backward, from the `gates` [b, 4u] of gru_gates_forward and dh [b, u]. Writes dx [b, 3u]
 /// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), both with rows
-/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev null means
-/// zeros.
+/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev, with rows
+/// `ld_h` apart (0 means u: a scan reads it from its [B, T, u] sequence buffer), null means zeros.
 template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
-                        std::int64_t u, std::int64_t ld = 0) {
-  detail::active_of<T>().gru_gates_backward(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld);
+                        std::int64_t u, std::int64_t ld = 0, std::int64_t ld_h = 0) {
+  detail::active_of<T>().gru_gates_backward(gates, h_prev, dh, dx, dhu, dh_prev, b, u, ld, ld_h);
 }
 
 }  // namespace tg::kernels

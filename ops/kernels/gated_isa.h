@@ -409,20 +409,21 @@ void gru_gates_forward(const T* xw, std::int64_t ldx, T* gates, const T* h_prev,
 
 /// GRU backward, from the `gates` [b, 4u] of gru_gates_forward and dh [b, u]. Writes dx [b, 3u]
 /// (the gradient of x W + b_input) and dhu [b, 3u] (of h_prev U + b_recurrent), both with rows
-/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev null means
-/// zeros.
+/// `ld` apart (0 means 3u), and adds z * dh into dh_prev when it is not null. h_prev, with rows
+/// `ld_h` apart (0 means u), null means zeros.
 template <class T>
 void gru_gates_backward(const T* gates, const T* h_prev, const T* dh, T* dx, T* dhu, T* dh_prev, std::int64_t b,
-                        std::int64_t u, std::int64_t ld) {
+                        std::int64_t u, std::int64_t ld, std::int64_t ld_h) {
   if (ld == 0) ld = 3 * u;
+  if (ld_h == 0) ld_h = u;
   for (std::int64_t r = 0; r < b; ++r) {
     const T* g = gates + r * 4 * u;
     T* x = dx + r * ld;
     T* hu = dhu + r * ld;
     const T* d = dh + r * u;
     if (h_prev)
-      detail::gru_row_backward<true>(g, g + u, g + 2 * u, g + 3 * u, h_prev + r * u, d, x, x + u, x + 2 * u, hu, hu + u,
-                                     hu + 2 * u, u);
+      detail::gru_row_backward<true>(g, g + u, g + 2 * u, g + 3 * u, h_prev + r * ld_h, d, x, x + u, x + 2 * u, hu,
+                                     hu + u, hu + 2 * u, u);
     else
       detail::gru_row_backward<false, T>(g, g + u, g + 2 * u, g + 3 * u, nullptr, d, x, x + u, x + 2 * u, hu, hu + u,
                                          hu + 2 * u, u);

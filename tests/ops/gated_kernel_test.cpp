@@ -215,9 +215,9 @@ TEST(GatedKernels, GruBackwardMatchesScalarBitForBit) {
           for (std::int64_t pad : {0, 2}) {
             const bool has_hp = nulls & 1, has_dhp = nulls & 2;
             const auto n = static_cast<std::size_t>(b * u);
-            const std::int64_t ld = 3 * u + pad;
+            const std::int64_t ld = 3 * u + pad, ld_h = u + pad;  // padded: h_prev read as from a sequence buffer
             const std::vector<float> gates = values(rng, 4 * n, -1, 1);
-            const std::vector<float> h_prev = maybe(has_hp, values(rng, n, -1, 1));
+            const std::vector<float> h_prev = maybe(has_hp, values(rng, static_cast<std::size_t>(b * ld_h), -1, 1));
             const std::vector<float> dh = values(rng, n, -2, 2);
             std::vector<float> dh_prev = maybe(has_dhp, values(rng, n, -2, 2));
             std::vector<float> dx = values(rng, static_cast<std::size_t>(b * ld), -9, 9);
@@ -228,7 +228,7 @@ TEST(GatedKernels, GruBackwardMatchesScalarBitForBit) {
                 const std::int64_t e = r * u + j;
                 const float* g = ptr(gates) + r * 4 * u + j;
                 const float z = g[0], rr = g[u], nn = g[2 * u], hn = g[3 * u];
-                const float hp = has_hp ? ptr(h_prev)[e] : 0.0f;
+                const float hp = has_hp ? ptr(h_prev)[r * ld_h + j] : 0.0f;
                 const float an = ptr(dh)[e] * (1.0f - z) * ref.one_minus_sq(nn);
                 const float az = ptr(dh)[e] * (hp - nn) * z * (1.0f - z);
                 const float ar = an * hn * rr * (1.0f - rr);
@@ -239,7 +239,7 @@ TEST(GatedKernels, GruBackwardMatchesScalarBitForBit) {
                 if (has_dhp) ptr(want_dhp)[e] = ref.mad(ptr(dh)[e], z, ptr(want_dhp)[e]);
               }
             kernels::gru_gates_backward(ptr(gates), ptr(h_prev), ptr(dh), ptr(dx), ptr(dhu), ptr(dh_prev), b, u,
-                                        pad == 0 ? 0 : ld);
+                                        pad == 0 ? 0 : ld, pad == 0 ? 0 : ld_h);
             const std::string at =
                 where(path, b, u) + " nulls=" + std::to_string(nulls) + " pad=" + std::to_string(pad);
             expect_bits(dx, want_dx, at + " dx");
