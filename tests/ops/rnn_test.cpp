@@ -230,9 +230,8 @@ TEST_P(ScanEqualsSteps, OneNodePerStep) {
   Tape::current().clear();
 }
 
-// The scan of kind k over o, with its sequence output.
-ScanOutput sequence_scan(Kind k, const Operands& o) {
-  const ScanSpec spec{.sequence = true};
+// The scan of kind k over o (by default with its sequence output).
+ScanOutput scan_of(Kind k, const Operands& o, const ScanSpec& spec = {.sequence = true}) {
   if (k == Kind::tanh) return rnn_tanh_scan(o.xw, o.h0, o.u, spec);
   if (k == Kind::gru) return gru_scan(o.xw, o.h0, o.u, o.bias, spec);
   LSTMScanOutput l = lstm_scan(o.xw, o.h0, o.c0, o.u, spec);
@@ -242,7 +241,7 @@ ScanOutput sequence_scan(Kind k, const Operands& o) {
 TEST_P(ScanEqualsSteps, RetainedGraphDifferentiatesTwice) {
   const Kind k = GetParam();
   Operands o = leaves(make(k, 3, 4, 2, true));
-  Tensor loss = sum(square(sequence_scan(k, o).sequence));
+  Tensor loss = sum(square(scan_of(k, o).sequence));
   loss.backward(true);
   Tensor du1 = o.u.grad().clone(), dxw1 = o.xw.grad().clone(), dh01 = o.h0.grad().clone();
   loss.backward();
@@ -255,7 +254,7 @@ TEST_P(ScanEqualsSteps, RetainedGraphDifferentiatesTwice) {
 TEST_P(ScanEqualsSteps, TwoScansInOneGraphAndInference) {
   const Kind k = GetParam();
   Operands o = leaves(make(k, 3, 5, 4, true));
-  auto pass = [&] { return sum(square(sequence_scan(k, o).sequence)); };
+  auto pass = [&] { return sum(square(scan_of(k, o).sequence)); };
   Tensor a = pass();
   {
     NoGradGuard no_grad;
@@ -277,7 +276,7 @@ TEST_P(ScanEqualsSteps, SequenceWrittenInPlaceIsAnError) {
   for (bool through_sequence : {true, false})
     for (bool edit_clone : {false, true}) {
       Operands o = leaves(make(k, 3, 4, 2, true));
-      ScanOutput r = sequence_scan(k, o);
+      ScanOutput r = scan_of(k, o);
       Tensor loss = through_sequence ? sum(square(r.sequence)) : sum(square(r.h));
       const std::string at = kind_name(k) + (through_sequence ? " sequence loss" : " final-state loss");
       if (edit_clone) {
@@ -304,11 +303,7 @@ TEST_P(ScanEqualsSteps, StepOutputWrittenInPlace) {
   for (bool edit : {false, true}) {
     Operands o = leaves(in);
     std::vector<Tensor> outs;
-    const ScanSpec spec{.outputs = &outs};
-    const Tensor h = k == Kind::tanh   ? rnn_tanh_scan(o.xw, o.h0, o.u, spec).h
-                     : k == Kind::lstm ? lstm_scan(o.xw, o.h0, o.c0, o.u, spec).h
-                                       : gru_scan(o.xw, o.h0, o.u, o.bias, spec).h;
-    Tensor loss = sum(square(h));  // reads the last output only
+    Tensor loss = sum(square(scan_of(k, o, {.outputs = &outs}).h));  // reads the last output only
     if (edit) outs[1].fill_(0.5);
     loss.backward();
     std::vector<double> got;
@@ -336,13 +331,13 @@ TEST_P(ScanEqualsSteps, InitialStateWrittenInPlaceIsAnError) {
         o.h0 = o.h0.detach();
         if (o.c0.defined()) o.c0 = o.c0.detach();
       }
-      Tensor h0 = state_grads ? o.h0 * 1.0 : o.h0;  // a leaf wanting a gradient is not written in place
-      Tensor c0 = o.c0.defined() && state_grads ? o.c0 * 1.0 : o.c0;
-      const Tensor h = k == Kind::tanh   ? rnn_tanh_scan(o.xw, h0, o.u).h
-                       : k == Kind::lstm ? lstm_scan(o.xw, h0, c0, o.u).h
-                                         : gru_scan(o.xw, h0, o.u, o.bias).h;
-      Tensor loss = sum(square(h));
-      (edit_c ? c0 : h0).fill_(0.5);
+      Operands in = o;  // a leaf wanting a gradient is not written in place: its product by 1 is
+      if (state_grads) {
+        in.h0 = o.h0 * 1.0;
+        if (o.c0.defined()) in.c0 = o.c0 * 1.0;
+      }
+      Tensor loss = sum(square(scan_of(k, in, {}).h));
+      (edit_c ? in.c0 : in.h0).fill_(0.5);
       const std::string at = kind_name(k) + (edit_c ? " c0" : " h0") + (state_grads ? ", states want gradients" : "");
       EXPECT_THROW(loss.backward(), GraphError) << at;
       EXPECT_FALSE(o.u.grad().defined() && o.u.grad().to_vector() != std::vector<double>(o.u.numel(), 0.0))
