@@ -380,9 +380,9 @@ void scan_step_backward(BackwardContext& ctx) {
         const T* gates = st.gates.data<T>() + a.t * b * 4 * units;
         const T* dh = ctx.grad_output(0).data<T>();
         T* dhu = st.dhu.data<T>() + a.t * g;
-        // h_{t-1}: h0 at the first step (null: zeros), else the step before's rows of the sequence.
-        const std::int64_t prev = st.reverse ? a.t + 1 : a.t - 1;
-        const T* hp = a.first ? data_or_null<T>(st.h_init) : st.seq.data<T>() + prev * units;
+        // h_{t-1}: h0 at the first step (null: zeros), else the rows of the step before (`next`,
+        // whose rule runs next) in the sequence.
+        const T* hp = a.first ? data_or_null<T>(st.h_init) : st.seq.data<T>() + next * units;
         const std::int64_t ld_h = a.first ? units : steps * units;
         for_rows(st, [&](std::int64_t r0, std::int64_t r1) {
           kernels::gru_gates_backward(gates + r0 * 4 * units, hp ? hp + r0 * ld_h : hp, dh + r0 * units, dz + r0 * row,
