@@ -3,6 +3,8 @@
 // BM_Matmul/M/K/N          C[M,N] = A[M,K] B[K,N]              (forward projections)
 // BM_MatmulTransA/M/K/N    C[M,N] += A[K,M]^T B[K,N]           (weight gradients, beta = 1)
 // BM_MatmulTransB/M/K/N    C[M,N] = A[M,K] B[N,K]^T            (input gradients)
+// BM_MatmulPrepacked/M/K/N C[M,N] = A[M,K] B[K,N], B packed once (pack_b_for, gemm_packed_b)
+// BM_MatmulPlanned/M/K/N   the same planned once (plan_packed_b, gemm_planned): a scan's step
 // BM_BlasSgemm*            the same calls through cblas_sgemm, OpenBLAS on one thread
 // BM_BlasSgemmThreaded     cblas_sgemm with OpenBLAS' default thread count
 // BM_MatmulF64, BM_BlasDgemm  the plain form in double precision
@@ -87,7 +89,28 @@ void run_tapegrad(benchmark::State& state, Form form) {
   set_flops(state, m, k, n);
 }
 
+// B packed once and reused, as a recurrent scan does with its kernel U at every step; planned
+// too when `planned` (the scan's way), else through the driver.
+void run_prepacked(benchmark::State& state, bool planned) {
+  const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  Operands<float> o = make_operands<float>(m, k, n);
+  std::vector<float> packed(static_cast<std::size_t>(tg::kernels::packed_b_size<float>(m, n, k)));
+  tg::kernels::pack_b_for(false, m, n, k, o.b.data(), n, packed.data());
+  const tg::kernels::PackedPlan<float> plan = tg::kernels::plan_packed_b<float>(m, n, k);
+  for (auto _ : state) {
+    if (planned)
+      tg::kernels::gemm_planned(plan, o.a.data(), k, packed.data(), 0.0f, o.c.data(), n);
+    else
+      tg::kernels::gemm_packed_b(false, m, n, k, 1.0f, o.a.data(), k, packed.data(), 0.0f, o.c.data(), n);
+    benchmark::DoNotOptimize(o.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, m, k, n);
+}
+
 void BM_Matmul(benchmark::State& state) { run_tapegrad(state, Form::plain); }
+void BM_MatmulPrepacked(benchmark::State& state) { run_prepacked(state, false); }
+void BM_MatmulPlanned(benchmark::State& state) { run_prepacked(state, true); }
 void BM_MatmulTransA(benchmark::State& state) { run_tapegrad(state, Form::trans_a); }
 void BM_MatmulTransB(benchmark::State& state) { run_tapegrad(state, Form::trans_b); }
 void BM_MatmulF64(benchmark::State& state) { run_tapegrad<double>(state, Form::plain); }
@@ -152,6 +175,11 @@ void plain_shapes(benchmark::internal::Benchmark* b) {
                  {64, 256, 256},
                  {512, 512, 512}});
 }
+// A scan's step products at batch 32 and 20 units: h_{t-1} U of the tanh, GRU and LSTM cells,
+// then dz_t U^T of each (N = 20, a quarter-register last vector with AVX-512).
+void step_shapes(benchmark::internal::Benchmark* b) {
+  add_shapes(b, {{32, 20, 20}, {32, 20, 60}, {32, 20, 80}, {32, 60, 20}, {32, 80, 20}});
+}
 void f64_shapes(benchmark::internal::Benchmark* b) { add_shapes(b, {{32, 20, 20}, {64, 256, 256}, {512, 512, 512}}); }
 void trans_a_shapes(benchmark::internal::Benchmark* b) {
   add_shapes(b, {{20, 32, 20},
@@ -171,6 +199,8 @@ void trans_b_shapes(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_Matmul)->Apply(plain_shapes);
+BENCHMARK(BM_MatmulPrepacked)->Apply(step_shapes);
+BENCHMARK(BM_MatmulPlanned)->Apply(step_shapes);
 BENCHMARK(BM_MatmulTransA)->Apply(trans_a_shapes);
 BENCHMARK(BM_MatmulTransB)->Apply(trans_b_shapes);
 BENCHMARK(BM_MatmulF64)->Apply(f64_shapes);

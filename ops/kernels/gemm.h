@@ -58,10 +58,12 @@ void gemm_packed_b(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k,
 
 namespace detail {
 /// A run of `tiles` register tiles down one panel of columns (the GEMM's micro-kernel).
+/// `b_groups` (may be null) is what the kernel would otherwise derive from B at every call,
+/// made once when B was packed (PackedPlan::groups).
 template <class T>
 using TileRun = void (*)(std::int64_t tiles, std::int64_t a_tile, std::int64_t k, const T* a, std::int64_t a_stride,
-                         const T* b, std::int64_t ldb, T* c, std::int64_t ldc, T alpha, T beta, int last_lanes,
-                         const T* bias, std::int64_t ld_bias);
+                         const T* b, std::int64_t ldb, const T* b_groups, T* c, std::int64_t ldc, T alpha, T beta,
+                         int last_lanes, const T* bias, std::int64_t ld_bias);
 }  // namespace detail
 
 /// gemm_packed_b for one shape, planned once: for the same product repeated many times (a
@@ -76,6 +78,9 @@ struct PackedPlan {
   detail::TileRun<T> full = nullptr, rest = nullptr;  // full_tiles tiles of mr rows, then `rests` rows
   std::int64_t mr = 0, full_tiles = 0, rests = 0, b_stride = 0;
   int last_lanes = 0;
+  /// Where in the packed buffer the kernels find what pack_b_for derived from B for them (the
+  /// AVX-512 tiles with a quarter-register last vector: its values by groups of four k), or -1.
+  std::int64_t groups = -1;
   /// The gemm_packed_b of the path that made the plan (the one whose layout pack_b_for wrote).
   void (*packed)(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
                  const T* packed_b, T beta, T* c, std::int64_t ldc, const T* bias, std::int64_t ld_bias) = nullptr;
@@ -121,13 +126,14 @@ void gemm_planned_here(const PackedPlan<T>& plan, const T* a, std::int64_t lda, 
     plan.packed(false, plan.m, plan.n, plan.k, T(1), a, lda, packed_b, beta, c, ldc, bias, ld_bias);
     return;
   }
+  const T* groups = plan.groups >= 0 ? packed_b + plan.groups : nullptr;
   if (plan.full_tiles > 0)
-    plan.full(plan.full_tiles, plan.mr * lda, plan.k, a, lda, packed_b, plan.b_stride, c, ldc, T(1), beta,
+    plan.full(plan.full_tiles, plan.mr * lda, plan.k, a, lda, packed_b, plan.b_stride, groups, c, ldc, T(1), beta,
               plan.last_lanes, bias, ld_bias);
   if (plan.rests > 0) {
     const std::int64_t ir = plan.full_tiles * plan.mr;
-    plan.rest(1, 0, plan.k, a + ir * lda, lda, packed_b, plan.b_stride, c + ir * ldc, ldc, T(1), beta, plan.last_lanes,
-              bias ? bias + ir * ld_bias : nullptr, ld_bias);
+    plan.rest(1, 0, plan.k, a + ir * lda, lda, packed_b, plan.b_stride, groups, c + ir * ldc, ldc, T(1), beta,
+              plan.last_lanes, bias ? bias + ir * ld_bias : nullptr, ld_bias);
   }
 }
 }  // namespace detail

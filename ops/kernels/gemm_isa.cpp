@@ -682,22 +682,35 @@ template <int MR, int NV>
 template <class T, bool kAColumns, int kShare>
 constexpr bool kByGroupsOfK = TG_GEMM_AVX512 != 0 && kShare == 4 && !kAColumns && std::is_same_v<T, float>;
 
+// The driver's KC block, and a plan's K at most: the longest K tile_kernel_k4 runs over.
+constexpr Index kMaxGroupsK = 256;
+
+// B's last quarter (four columns from bq, rows ldb apart) by groups of four k, as
+// tile_kernel_k4 reads it: bt[4p + 4j + q] = b[p + q, j], zero past k (round_up(k, 4) * 4 values).
+inline void quarter_by_groups(const float* bq, Index ldb, Index k, float* bt) {
+  for (Index p = 0; p < k; p += 4)
+    for (int q = 0; q < 4; ++q)
+      for (int j = 0; j < 4; ++j) bt[p * 4 + 4 * j + q] = p + q < k ? bq[(p + q) * ldb + j] : 0.0f;
+}
+
 // `tiles` such tiles one under the other: tile i reads opA from a0 + i * a_tile and writes the
 // rows of C from c0 + i * MR * ldc. One call per column panel rather than per tile: for a small
-// product the call and its arguments cost about as much as a tile.
+// product the call and its arguments cost about as much as a tile. `b_groups`, when not null, is
+// B's last quarter by groups of four k (quarter_by_groups), made once when B was packed: the
+// kernels that read it otherwise make it at every call.
 template <class T, int MR, int NV, bool kAColumns, int kTail, int kShare, bool kSplit>
-void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb, T* c0,
-                  Index ldc, T alpha, T beta, int last_lanes, const T* bias, Index ld_bias) {
+void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_stride, const T* b0, Index ldb,
+                  [[maybe_unused]] const T* b_groups, T* c0, Index ldc, T alpha, T beta, int last_lanes, const T* bias,
+                  Index ld_bias) {
 #if TG_GEMM_AVX512
-  constexpr Index kMaxK = 256;  // the driver's KC block, and a plan's K at most
   if constexpr (kByGroupsOfK<T, kAColumns, kShare>) {
-    if (k <= kMaxK) {
-      // B's last quarter by groups of four k: bt[4p + 4j + q] = b[p + q, j], zero past k.
-      alignas(64) float bt[kMaxK * 4];
-      const float* bq = b0 + (NV - 1) * Simd<float>::kLanes;
-      for (Index p = 0; p < k; p += 4)
-        for (int q = 0; q < 4; ++q)
-          for (int j = 0; j < 4; ++j) bt[p * 4 + 4 * j + q] = p + q < k ? bq[(p + q) * ldb + j] : 0.0f;
+    if (k <= kMaxGroupsK) {
+      alignas(64) float made[kMaxGroupsK * 4];  // left unwritten when b_groups is given
+      const float* bt = b_groups;
+      if (bt == nullptr) {
+        quarter_by_groups(b0 + (NV - 1) * Simd<float>::kLanes, ldb, k, made);
+        bt = made;
+      }
       for (Index tile = 0; tile < tiles; ++tile)
         tile_kernel_k4<MR, NV>(k, a0 + tile * a_tile, a_stride, b0, ldb, bt, c0 + tile * MR * ldc, ldc, alpha, beta,
                                last_lanes, bias ? bias + tile * MR * ld_bias : nullptr, ld_bias);
@@ -1259,19 +1272,49 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
           if (full_tiles > 0) {
             const int share = tail_share<T>(mr, last_lanes, packed_b);
             kernel_for<T>(static_cast<int>(mr), nv, a_columns, b_tail(share), share, kc)(
-                full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, c_panel, ldc, alpha,
-                beta_pc, last_lanes, bias_panel, ld_bias);
+                full_tiles, mr * a_step, kc, a_base, packed_a ? mr : lda, b_panel, b_stride, nullptr, c_panel, ldc,
+                alpha, beta_pc, last_lanes, bias_panel, ld_bias);
           }
           if (rest > 0) {
             const Index ir = full_tiles * mr;
             const int share = tail_share<T>(rest, last_lanes, packed_b);
             kernel_for<T>(static_cast<int>(rest), nv, a_columns, b_tail(share), share, kc)(
-                1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, c_panel + ir * ldc, ldc,
-                alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
+                1, 0, kc, a_base + ir * a_step, packed_a ? rest : lda, b_panel, b_stride, nullptr, c_panel + ir * ldc,
+                ldc, alpha, beta_pc, last_lanes, bias_panel ? bias_panel + ir * ld_bias : nullptr, ld_bias);
           }
         }
       }
     }
+  }
+}
+
+// Whether m x n x k with B packed runs as one block of gemm_impl's loops with A read in place:
+// then a plan calls the tile kernels directly (plan_packed_b's `direct`).
+template <class T>
+constexpr bool one_block(Index m, Index n, Index k) {
+  if (m <= 0 || n <= 1 || k <= 0) return false;  // the driver's special cases
+  const Tile tile = choose_tile<T>(m, n);
+  const Index mr = tile.mr, nr = tile.nv * Simd<T>::kLanes;
+  return n <= nr && k <= Blocking<T>::kc && m <= Blocking<T>::mc / mr * mr;  // packed_a needs n > 4 nr
+}
+
+// Where B's last quarter by groups of four k (quarter_by_groups) follows the packed panels, for
+// a one-block plan one of whose kernels reads it (tile_kernel_k4: AVX-512, float, a last vector
+// of at most a quarter shared by four rows); -1 when none does. Made once by pack_b_for, it
+// spares every call of the plan making it: 80 values for an RNN's 32 x 20 x 20 step, 320 for
+// an LSTM's 32 x 20 x 80 dz U^T.
+template <class T>
+Index groups_offset(Index m, Index n, Index k) {
+  if constexpr (TG_GEMM_AVX512 == 0 || !std::is_same_v<T, float>) {
+    return -1;
+  } else {
+    if (!one_block<T>(m, n, k) || k > kMaxGroupsK) return -1;
+    constexpr Index L = Simd<T>::kLanes;
+    const Index mr = choose_tile<T>(m, n).mr;
+    const int last_lanes = static_cast<int>(n - (n - 1) / L * L);
+    const bool full = m >= mr && tail_share<T>(mr, last_lanes, true) == 4;
+    const bool rest = m % mr > 0 && tail_share<T>(m % mr, last_lanes, true) == 4;
+    return full || rest ? k * round_up(n, L) : -1;
   }
 }
 
@@ -1284,6 +1327,7 @@ Index packed_b_size_impl(Index m, Index n, Index k) {
   const Index nr = tile.nv * L, nc_max = Blocking<T>::nc / nr * nr;
   Index size = 0;
   for (Index jc = 0; jc < n; jc += nc_max) size += k * packed_width<T>(std::min(nc_max, n - jc), nr);
+  if (groups_offset<T>(m, n, k) >= 0) size += round_up(k, 4) * 4;
   return size;
 }
 
@@ -1304,6 +1348,10 @@ void pack_b_for_impl(bool tb, Index m, Index n, Index k, const T* b, Index ldb, 
       pack_b(tb, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, std::min(kc_max, k - pc), nc, nr,
              dst + prepacked_offset<T>(jc, pc, n, k, nr, nc_max));
   }
+  if constexpr (std::is_same_v<T, float>) {
+    const Index groups = groups_offset<T>(m, n, k);  // from the one panel just packed, rows round_up(n, L) apart
+    if (groups >= 0) quarter_by_groups(dst + (n - 1) / L * L, round_up(n, L), k, dst + groups);
+  }
 }
 
 }  // namespace
@@ -1316,11 +1364,8 @@ PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
   plan.k = k;
   plan.packed = &gemm_packed_b<T>;  // this path's driver, which reads the layout packed here
   constexpr Index L = Simd<T>::kLanes;
-  if (m <= 0 || n <= 1 || k <= 0) return plan;  // the driver's special cases
-  const Tile tile = choose_tile<T>(m, n);
-  const Index mr = tile.mr, nr = tile.nv * L;
-  // One block of gemm_impl's loops with B packed and A read in place (packed_a needs n > 4 nr).
-  if (n > nr || k > Blocking<T>::kc || m > Blocking<T>::mc / mr * mr) return plan;
+  if (!one_block<T>(m, n, k)) return plan;
+  const Index mr = choose_tile<T>(m, n).mr;
   const int nv = static_cast<int>((n + L - 1) / L);
   plan.last_lanes = static_cast<int>(n - (nv - 1) * L);
   plan.mr = mr;
@@ -1332,6 +1377,7 @@ PackedPlan<T> plan_packed_b(std::int64_t m, std::int64_t n, std::int64_t k) {
   if (plan.rests > 0)
     plan.rest = kernel_for<T>(static_cast<int>(plan.rests), nv, false, kWholeTail,
                               tail_share<T>(plan.rests, plan.last_lanes, true));
+  plan.groups = groups_offset<T>(m, n, k);
   plan.direct = true;
   return plan;
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -273,6 +274,47 @@ void check_planned(std::uint32_t seed) {
 TEST(Gemm, PlannedFloatMatchesTheDriverBitForBit) { check_planned<float>(10); }
 
 TEST(Gemm, PlannedDoubleMatchesTheDriverBitForBit) { check_planned<double>(11); }
+
+// With AVX-512, a product whose last vector is a quarter full (a scan's 32 x 20 x 20 step) reads
+// B's last quarter by groups of four k. pack_b_for makes them once, after the panels, and the
+// plan reads them there: spoiling them changes the planned product, not the driver's, which
+// makes its own at every call. On the other paths no plan has them.
+TEST(Gemm, PlanReadsTheGroupsPackedWithB) {
+  const std::int64_t m = 32, n = 20, k = 22;  // K not a multiple of four: the last group padded
+  const PackedPlan<float> plan = plan_packed_b<float>(m, n, k);
+  EXPECT_EQ(plan_packed_b<float>(64, 256, 256).groups, -1);
+  EXPECT_EQ(plan_packed_b<double>(m, n, k).groups, -1);
+  if (active_isa() != Isa::v4) {
+    EXPECT_EQ(plan.groups, -1);
+    return;
+  }
+  ASSERT_TRUE(plan.direct);
+  ASSERT_GE(plan.groups, 0);
+  const std::int64_t size = packed_b_size<float>(m, n, k);
+  EXPECT_EQ(size, plan.groups + 24 * 4);  // round_up(k, 4) groups' rows of four columns
+  std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& x : a) x = dist(rng);
+  for (float& x : b) x = dist(rng);
+  std::vector<float> packed(static_cast<std::size_t>(size));
+  pack_b_for(false, m, n, k, b.data(), n, packed.data());
+  std::vector<float> planned(static_cast<std::size_t>(m * n)), driven(planned.size());
+  gemm_planned(plan, a.data(), k, packed.data(), 0.0f, planned.data(), n);
+  gemm_packed_b(false, m, n, k, 1.0f, a.data(), k, packed.data(), 0.0f, driven.data(), n);
+  EXPECT_EQ(planned, driven);
+  std::fill(packed.begin() + plan.groups, packed.end(), 0.0f);  // the last quarter's products now add nothing
+  gemm_planned(plan, a.data(), k, packed.data(), 0.0f, planned.data(), n);
+  gemm_packed_b(false, m, n, k, 1.0f, a.data(), k, packed.data(), 0.0f, driven.data(), n);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const std::size_t at = static_cast<std::size_t>(i * n + j);
+      if (j < 16)
+        EXPECT_EQ(planned[at], driven[at]) << i << ", " << j;
+      else
+        EXPECT_EQ(planned[at], 0.0f) << i << ", " << j;
+    }
+}
 
 TEST(Gemm, FloatLarge) {
   std::mt19937 rng(3);
