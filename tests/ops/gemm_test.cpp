@@ -197,7 +197,11 @@ const std::vector<Shape>& shapes() {
       {20, 60, 1599},
       // A packed (wide N) with a last vector a quarter full or less (130 = 128 + 2, 260 = 256 + 4)
       {16, 130, 20},
-      {24, 260, 33}};
+      {24, 260, 33},
+      // short K on either side of the shortest that AVX-512's quarter tiles take by groups of
+      // four k (8)
+      {32, 20, 6},
+      {24, 20, 8}};
   return all;
 }
 
