@@ -169,6 +169,7 @@ void plain_shapes(benchmark::internal::Benchmark* b) {
                  {32, 20, 1},
                  {32, 1, 1},  // a step of an RNN of one unit
                  {1600, 1, 20},
+                 {1600, 1, 80},  // an LSTM(20)'s input projection of one feature: an outer product
                  {1600, 20, 20},
                  {1600, 20, 10},  // seq2seq's TimeDistributed(Dense(10)) on 1600 rows
                  {32, 256, 256},

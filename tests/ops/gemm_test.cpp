@@ -198,8 +198,10 @@ const std::vector<Shape>& shapes() {
       // A packed (wide N) with a last vector a quarter full or less (130 = 128 + 2, 260 = 256 + 4)
       {16, 130, 20},
       {24, 260, 33},
-      // short K on either side of the shortest that AVX-512's quarter tiles take by groups of
-      // four k (8)
+      // K = 1, an outer product (row by row, a masked last vector), and short K on either side of
+      // the shortest that AVX-512's quarter tiles take by groups of four k (8)
+      {40, 37, 1},
+      {9, 60, 1},
       {32, 20, 6},
       {24, 20, 8}};
   return all;
