@@ -683,9 +683,10 @@ template <class T, bool kAColumns, int kShare>
 constexpr bool kByGroupsOfK = TG_GEMM_AVX512 != 0 && kShare == 4 && !kAColumns && std::is_same_v<T, float>;
 
 // The K that tile_kernel_k4 runs over: at most the driver's KC block (and a plan's K), at least
-// two groups. Below that, tile_kernel is as fast or faster: for 1600 x K x 20, K = 2, 3, 6:
-// 4.1, 4.5, 6.1 us against 5.0, 5.1, 6.5 (K = 4 even, K = 8 7.8 against 6.6 us).
-constexpr Index kMinGroupsK = 8, kMaxGroupsK = 256;
+// three groups. Below that, tile_kernel is as fast or faster (Xeon, alternated medians, 1600 x K
+// x 20: K = 2, 6, 8 4.1, 5.9, 7.4 us against 5.0, 7.0, 7.5; 32 x 8 x 20 169 against 181 ns),
+// above it slower (1600 x 12 x 20 10.1 against 9.4 us).
+constexpr Index kMinGroupsK = 12, kMaxGroupsK = 256;
 
 // B's last quarter (four columns from bq, rows ldb apart) by groups of four k, as
 // tile_kernel_k4 reads it: bt[4p + 4j + q] = b[p + q, j], zero past k (round_up(k, 4) * 4 values).

@@ -199,11 +199,12 @@ const std::vector<Shape>& shapes() {
       {16, 130, 20},
       {24, 260, 33},
       // K = 1, an outer product (row by row, a masked last vector), and short K on either side of
-      // the shortest that AVX-512's quarter tiles take by groups of four k (8)
+      // the shortest that AVX-512's quarter tiles take by groups of four k (12)
       {40, 37, 1},
       {9, 60, 1},
       {32, 20, 6},
-      {24, 20, 8}};
+      {32, 20, 11},
+      {24, 20, 12}};
   return all;
 }
 
