@@ -676,11 +676,10 @@ template <int MR, int NV>
   write_tile<float, MR, NV>(acc, c, ldc, alpha, beta, last_lanes, bias, ld_bias);
 }
 
-#endif
-
 // Whether micro_kernel runs tile_kernel_k4 rather than tile_kernel.
 template <class T, bool kAColumns, int kShare>
-constexpr bool kByGroupsOfK = TG_GEMM_AVX512 != 0 && kShare == 4 && !kAColumns && std::is_same_v<T, float>;
+constexpr bool kByGroupsOfK = kShare == 4 && !kAColumns && std::is_same_v<T, float>;
+#endif
 
 // The K that tile_kernel_k4 runs over: at most the driver's KC block (and a plan's K), at least
 // three groups. Below that, tile_kernel is as fast or faster (Xeon, alternated medians, 1600 x K
