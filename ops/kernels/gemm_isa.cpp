@@ -854,6 +854,16 @@ PackBuffer<T>& c_buffer() {  // a transposed product's result (gemm_impl)
 
 constexpr Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
 
+// The n values p[0], p[stride], ...: p itself when they are contiguous, else copied into the B
+// buffer (a vector of opB read across rows: a column for N = 1, a row of B^T for K = 1).
+template <class T>
+const T* contiguous(const T* p, Index stride, Index n) {
+  if (stride == 1) return p;
+  T* copy = b_buffer<T>().get(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) copy[i] = p[i * stride];
+  return copy;
+}
+
 // Packs opB[0:kc, 0:nc] into panels of nr columns: panel j0 starts at dst + j0 * kc and holds
 // kc rows of round_up(width, lanes) values, the padding zeroed.
 template <class T>
@@ -1228,12 +1238,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
   const bool a_row = !ta || (m == 1 && lda == 1);
   if (n == 1 && (m > 1 || a_row)) {
     // A matrix times a vector. opB[:, 0] is b[p * ldb], or b[p] when transposed.
-    const T* x = b;
-    if (!tb && ldb != 1) {
-      T* copy = b_buffer<T>().get(static_cast<std::size_t>(k));
-      for (Index p = 0; p < k; ++p) copy[p] = b[p * ldb];
-      x = copy;
-    }
+    const T* x = tb ? b : contiguous(b, ldb, k);
     if (a_row) {
       gemv_rows(m, k, alpha, a, ta ? k : lda, x, beta, c, ldc, bias, ld_bias);
       return;
@@ -1245,13 +1250,7 @@ void gemm_impl(bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
     }
   }
   if (k == 1 && !prepacked) {  // an outer product: opA[i, 0] is a[i] when transposed, opB[0, j] b[j * ldb]
-    const T* row = b;
-    if (tb && ldb != 1) {
-      T* copy = b_buffer<T>().get(static_cast<std::size_t>(n));
-      for (Index j = 0; j < n; ++j) copy[j] = b[j * ldb];
-      row = copy;
-    }
-    outer_rows(m, n, alpha, a, ta ? 1 : lda, row, beta, c, ldc, bias, ld_bias);
+    outer_rows(m, n, alpha, a, ta ? 1 : lda, tb ? contiguous(b, ldb, n) : b, beta, c, ldc, bias, ld_bias);
     return;
   }
   if (ta && !tb && !prepacked && k >= kLongK && m > 1 && swap_pays<T>(m, n)) {
