@@ -686,6 +686,9 @@ constexpr bool kByGroupsOfK = kShare == 4 && !kAColumns && std::is_same_v<T, flo
 // x 20: K = 2, 6, 8 4.1, 5.9, 7.4 us against 5.0, 7.0, 7.5; 32 x 8 x 20 169 against 181 ns),
 // above it slower (1600 x 12 x 20 10.1 against 9.4 us).
 constexpr Index kMinGroupsK = 12, kMaxGroupsK = 256;
+// Whether a K is one tile_kernel_k4 takes, in micro_kernel and for a plan's packed groups (only the
+// AVX-512 copy of this file has them).
+[[maybe_unused]] constexpr bool groups_pay(Index k) { return k >= kMinGroupsK && k <= kMaxGroupsK; }
 
 // B's last quarter (four columns from bq, rows ldb apart) by groups of four k, as
 // tile_kernel_k4 reads it: bt[4p + 4j + q] = b[p + q, j], zero past k (round_up(k, 4) * 4 values).
@@ -706,7 +709,7 @@ void micro_kernel(Index tiles, Index a_tile, Index k, const T* a0, Index a_strid
                   Index ld_bias) {
 #if TG_GEMM_AVX512
   if constexpr (kByGroupsOfK<T, kAColumns, kShare>) {
-    if (k >= kMinGroupsK && k <= kMaxGroupsK) {
+    if (groups_pay(k)) {
       alignas(64) float made[kMaxGroupsK * 4];  // left unwritten when b_groups is given
       const float* bt = b_groups;
       if (bt == nullptr) {
@@ -1369,7 +1372,7 @@ Index groups_offset(Index m, Index n, Index k) {
   if constexpr (TG_GEMM_AVX512 == 0 || !std::is_same_v<T, float>) {
     return -1;
   } else {
-    if (!one_block<T>(m, n, k) || k < kMinGroupsK || k > kMaxGroupsK) return -1;
+    if (!one_block<T>(m, n, k) || !groups_pay(k)) return -1;
     constexpr Index L = Simd<T>::kLanes;
     const Index mr = choose_tile<T>(m, n).mr;
     const int last_lanes = static_cast<int>(n - (n - 1) / L * L);
