@@ -267,10 +267,6 @@ TEST_P(ScanEqualsSteps, TwoScansInOneGraphAndInference) {
   expect_close(du, o.u.grad() * 2.0, 1e-12, "du of two scans");
 }
 
-// The sequence output is the buffer the scan's backward takes dU from: written in place after the
-// forward, it would give a gradient of values the scan never returned. Each kind of loss (one
-// reading the sequence, one reading only the final state, which still needs dU) stops with a
-// GraphError before any gradient is written, and an edit of a clone() changes nothing.
 // The backward of `loss` refuses with a GraphError before writing any gradient into u.
 void expect_refused(Tensor& loss, const Tensor& u, const std::string& at) {
   EXPECT_THROW(loss.backward(), GraphError) << at;
@@ -278,6 +274,10 @@ void expect_refused(Tensor& loss, const Tensor& u, const std::string& at) {
       << at << ": a gradient was written before the error";
 }
 
+// The sequence output is the buffer the scan's backward takes dU from: written in place after the
+// forward, it would give a gradient of values the scan never returned. Each kind of loss (one
+// reading the sequence, one reading only the final state, which still needs dU) stops with a
+// GraphError before any gradient is written, and an edit of a clone() changes nothing.
 TEST_P(ScanEqualsSteps, SequenceWrittenInPlaceIsAnError) {
   const Kind k = GetParam();
   for (bool through_sequence : {true, false})
